@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs what the test suite needs beyond Rust: `wrk` (Debian package) for the HTTP comparison,
+# and a Python virtualenv at .venv-test/ with pinned test peers: the Autobahn fuzzing client port
+# (kosoku), two WebSocket client libraries and the Prometheus text parser. Idempotent.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+
+if ! command -v wrk >/dev/null 2>&1; then
+  echo "setup-test-deps: installing wrk with apt-get" >&2
+  if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq wrk >/dev/null
+fi
+
+venv="$root/.venv-test"
+stamp="$venv/.requirements"
+want="kosoku==0.1.0 websockets==17.4 websocket-client==1.9.2 prometheus-client==0.26.0"
+if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  echo "setup-test-deps: creating $venv" >&2
+  python3 -m venv "$venv"
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check $want
+  echo "$want" > "$stamp"
+fi

@@ -1,0 +1,3 @@
+//! gev: a reactor server library (work in progress; see docs/design.md).
+pub mod metrics;
+pub mod ws;

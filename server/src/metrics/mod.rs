@@ -1,0 +1,1 @@
+//! Prometheus metrics for the reactor (see docs/design.md).
