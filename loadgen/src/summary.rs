@@ -1,0 +1,316 @@
+//! The run summary: the one plain-data result of a load generator run (schema `gev-loadgen/1`).
+//!
+//! This is the last step of the data path (schedule -> encode -> write -> read -> decode ->
+//! record -> **report**): `record` merges the per-thread histograms and counters, builds a
+//! [`Summary`], and `printer` renders it as text or as one JSON object (`--json`). The harness
+//! runs `loadgen --json` and deserialises stdout into this type, so every field here is a
+//! contract (docs/design.md, "Load generator JSON"). Add fields with `#[serde(default)]` so older
+//! files still read; change the meaning of a field only together with [`SCHEMA`].
+//!
+//! Units are in the field names: `_us` is microseconds (fractional, converted from the
+//! nanosecond histograms), `_secs` seconds, `_per_sec` per second of the measured window (after
+//! warm-up).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// The value of [`Summary::schema`] this version writes.
+pub const SCHEMA: &str = "gev-loadgen/1";
+
+/// Everything one run measured.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    /// Always [`SCHEMA`] for this layout.
+    pub schema: String,
+    /// The options the run used (after defaults were applied).
+    pub config: RunConfig,
+    /// The machine and program that produced the figures.
+    pub env: Env,
+    /// How many connections were opened and how many attempts failed.
+    pub connections: Connections,
+    /// Requests sent, replies completed and errors by kind.
+    pub requests: Requests,
+    /// Completed requests and received bytes per second of the measured window.
+    pub throughput: Throughput,
+    /// The open-loop target in requests per second (`-R`); `null` for a closed-loop run.
+    pub target_rate: Option<f64>,
+    /// Latency measured from each request's *intended* send time (open loop; no coordinated
+    /// omission). In a closed-loop run the intended time is the actual send time, so this equals
+    /// `latency_uncorrected_us`.
+    pub latency_us: Percentiles,
+    /// Latency measured from the moment the request was actually written.
+    pub latency_uncorrected_us: Percentiles,
+    /// TCP connect time (plus the WebSocket handshake for `--framing websocket`).
+    pub connect_us: Percentiles,
+    /// How late the generator itself sent requests relative to their intended time. High values
+    /// mean the generator, not the server, limited the run.
+    pub loop_lag_us: Percentiles,
+    /// The merged histograms by name (`latency`, `latency_uncorrected`, `connect`, `loop_lag`),
+    /// values in nanoseconds, each an HdrHistogram V2 compressed (deflate) encoding in base64 —
+    /// the form HdrHistogram's own tools decode, readable with
+    /// `hdrhistogram::serialization::Deserializer`.
+    pub histograms: BTreeMap<String, String>,
+    /// One point per second of the measured window.
+    pub timeseries: Vec<TimePoint>,
+    /// Human-readable caveats about the figures, e.g. that the generator was the bottleneck or
+    /// that the achieved rate fell short of the target.
+    pub warnings: Vec<String>,
+    /// Length of the measured window (warm-up excluded), in seconds.
+    pub duration_secs: f64,
+    /// CPU use of each generator worker thread during the measured window, in percent of one
+    /// core (100.0 = that thread never slept).
+    #[serde(default)]
+    pub generator_cpu_percent: Vec<f64>,
+}
+
+/// The run's options as they were applied.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunConfig {
+    /// The target as given on the command line.
+    pub target: String,
+    /// `raw`, `length`, `websocket` or `http`.
+    pub framing: String,
+    /// Connections to open (`-c`).
+    pub connections: u64,
+    /// Worker threads (`-t`).
+    pub threads: u64,
+    /// Measured duration (`-d`), if the run was time bounded.
+    pub duration_secs: Option<f64>,
+    /// Warm-up before measuring (`--warmup`).
+    pub warmup_secs: f64,
+    /// Request count (`-n`), if the run was count bounded.
+    pub requests: Option<u64>,
+    /// Requests outstanding per connection in a closed-loop run (`--pipeline`).
+    pub pipeline: u64,
+    /// Open-loop rate (`-R`), requests per second over all connections.
+    pub rate: Option<f64>,
+    /// Smallest request payload in bytes.
+    pub size_min: u64,
+    /// Largest request payload in bytes (equal to `size_min` for a fixed size).
+    pub size_max: u64,
+    /// Whether replies were checked byte by byte (`--verify`).
+    pub verify: bool,
+    /// Per-request timeout in milliseconds (`--timeout`).
+    pub timeout_ms: u64,
+    /// Connections opened per second (`--connect-rate`), if limited.
+    pub connect_rate: Option<f64>,
+    /// Whether worker threads were pinned to cores (`--pin`).
+    pub pin: bool,
+    /// HTTP method for `--framing http` (`GET` or `POST`); `null` otherwise.
+    #[serde(default)]
+    pub http_method: Option<String>,
+    /// WebSocket message type for `--framing websocket` (`text` or `binary`); `null` otherwise.
+    #[serde(default)]
+    pub ws_message: Option<String>,
+}
+
+/// Where the figures came from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Env {
+    /// CPU model name (from /proc/cpuinfo), or `unknown`.
+    pub cpu_model: String,
+    /// Logical cores available to the process.
+    pub cores: u64,
+    /// Kernel release (`uname -r`), or `unknown`.
+    pub kernel: String,
+    /// Version of the loadgen that produced the summary.
+    pub version: String,
+}
+
+/// Connection counts.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Connections {
+    /// Connections that completed connect (and handshake, for WebSocket).
+    pub opened: u64,
+    /// Connection attempts that failed (refused, timed out, handshake rejected).
+    pub failed: u64,
+}
+
+/// Request counts.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Requests {
+    /// Requests written during the measured window.
+    pub sent: u64,
+    /// Replies received in full during the measured window.
+    pub completed: u64,
+    /// Errors by kind: `connect_refused`, `connect_timeout`, `connect_other`, `reset`, `closed`,
+    /// `timeout`, `protocol`, `verify_mismatch`, `io`.
+    pub errors: BTreeMap<String, u64>,
+}
+
+/// Rates over the measured window.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Throughput {
+    /// Completed requests per second.
+    pub rps: f64,
+    /// Reply bytes received per second (as wrk's Transfer/sec).
+    pub bytes_per_sec: f64,
+    /// Request bytes written in the measured window.
+    #[serde(default)]
+    pub bytes_sent: u64,
+    /// Reply bytes read in the measured window.
+    #[serde(default)]
+    pub bytes_received: u64,
+}
+
+/// Summary statistics of one histogram, in microseconds. All zero when nothing was recorded.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Percentiles {
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+    pub p999: f64,
+    pub max: f64,
+    pub mean: f64,
+    /// How many values the histogram holds.
+    #[serde(default)]
+    pub count: u64,
+}
+
+/// One second of the measured window.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct TimePoint {
+    /// End of the interval, seconds since the measured window began.
+    pub t: f64,
+    /// Replies completed per second in the interval.
+    pub rps: f64,
+    /// Corrected latency p99 of replies completed in the interval, microseconds.
+    pub p99_us: f64,
+}
+
+impl Summary {
+    /// Parse a summary from the JSON `loadgen --json` printed, checking the schema.
+    pub fn from_json(text: &str) -> Result<Summary, SummaryError> {
+        let summary: Summary = serde_json::from_str(text)?;
+        if summary.schema != SCHEMA {
+            return Err(SummaryError::Schema {
+                found: summary.schema,
+            });
+        }
+        Ok(summary)
+    }
+
+    /// The JSON form, one object on one line.
+    pub fn to_json(&self) -> String {
+        // Serialising plain structs with string keys cannot fail.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// Total errors of every kind.
+    pub fn total_errors(&self) -> u64 {
+        self.requests.errors.values().sum()
+    }
+}
+
+/// Why a summary could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum SummaryError {
+    #[error("summary is not valid gev-loadgen JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("summary schema is {found:?}, this reader understands {SCHEMA:?}")]
+    Schema { found: String },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Summary {
+        let p = Percentiles {
+            p50: 41.5,
+            p90: 60.0,
+            p99: 120.25,
+            p999: 500.0,
+            max: 900.0,
+            mean: 45.0,
+            count: 1000,
+        };
+        Summary {
+            schema: SCHEMA.to_string(),
+            config: RunConfig {
+                target: "127.0.0.1:1833".into(),
+                framing: "raw".into(),
+                connections: 10,
+                threads: 1,
+                duration_secs: Some(5.0),
+                warmup_secs: 1.0,
+                requests: None,
+                pipeline: 1,
+                rate: Some(1000.0),
+                size_min: 64,
+                size_max: 64,
+                verify: true,
+                timeout_ms: 5000,
+                connect_rate: None,
+                pin: false,
+                http_method: None,
+                ws_message: None,
+            },
+            env: Env {
+                cpu_model: "Test CPU".into(),
+                cores: 2,
+                kernel: "6.1.0".into(),
+                version: "0.1.0".into(),
+            },
+            connections: Connections {
+                opened: 10,
+                failed: 0,
+            },
+            requests: Requests {
+                sent: 5000,
+                completed: 4999,
+                errors: BTreeMap::from([("timeout".to_string(), 1)]),
+            },
+            throughput: Throughput {
+                rps: 999.8,
+                bytes_per_sec: 63987.2,
+                bytes_sent: 320000,
+                bytes_received: 319936,
+            },
+            target_rate: Some(1000.0),
+            latency_us: p,
+            latency_uncorrected_us: p,
+            connect_us: p,
+            loop_lag_us: Percentiles::default(),
+            histograms: BTreeMap::from([("latency".to_string(), "HISTFAA=".to_string())]),
+            timeseries: vec![TimePoint {
+                t: 1.0,
+                rps: 1000.0,
+                p99_us: 120.0,
+            }],
+            warnings: vec!["achieved rate fell short".into()],
+            duration_secs: 5.0,
+            generator_cpu_percent: vec![12.5],
+        }
+    }
+
+    #[test]
+    fn round_trips_through_json() {
+        let summary = sample();
+        let back = Summary::from_json(&summary.to_json()).unwrap();
+        assert_eq!(back, summary);
+    }
+
+    #[test]
+    fn closed_loop_target_rate_is_null() {
+        let mut summary = sample();
+        summary.target_rate = None;
+        let value: serde_json::Value = serde_json::from_str(&summary.to_json()).unwrap();
+        assert!(value["target_rate"].is_null());
+        assert_eq!(value["schema"], "gev-loadgen/1");
+        assert_eq!(value["latency_us"]["p999"], 500.0);
+        assert_eq!(value["requests"]["errors"]["timeout"], 1);
+        assert_eq!(value["timeseries"][0]["p99_us"], 120.0);
+    }
+
+    #[test]
+    fn rejects_other_schema() {
+        let mut summary = sample();
+        summary.schema = "gev-loadgen/0".into();
+        assert!(matches!(
+            Summary::from_json(&summary.to_json()),
+            Err(SummaryError::Schema { .. })
+        ));
+    }
+}
