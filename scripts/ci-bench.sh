@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# The performance-regression gate for CI: builds BASE_REF's gev-echo in a temporary git worktree
+# and the working tree's gev-echo, runs `harness compare` between them in one interleaved session,
+# prints the markdown table on stdout, and exits with the gate's status.
+#
+# Usage: scripts/ci-bench.sh [BASE_REF] [-- EXTRA HARNESS COMPARE ARGS...]
+#   BASE_REF defaults to origin/main when that ref exists, else HEAD~1.
+#   Extra arguments go to `harness compare` (e.g. -- --repeats 8 --callgrind).
+#
+# Exit status: 0 no regression, 1 regression (the gate failed), 2 usage or build error.
+# Progress and build logs go to stderr, so `scripts/ci-bench.sh > table.md` keeps only the table.
+# Environment: CI_BENCH_TARGET_DIR keeps the base build's target dir across runs (default: a
+# temporary one, removed on exit).
+set -euo pipefail
+
+die() {
+    echo "ci-bench: $*" >&2
+    exit 2
+}
+
+root=$(git rev-parse --show-toplevel 2>/dev/null) || die "not inside a git repository"
+cd "$root"
+
+base_ref=""
+if [[ $# -gt 0 && $1 != "--" ]]; then
+    base_ref=$1
+    shift
+fi
+if [[ $# -gt 0 && $1 == "--" ]]; then
+    shift
+fi
+if [[ -z $base_ref ]]; then
+    if git rev-parse --verify --quiet "origin/main^{commit}" >/dev/null; then
+        base_ref=origin/main
+    else
+        base_ref=HEAD~1
+    fi
+fi
+base_commit=$(git rev-parse --verify --quiet "${base_ref}^{commit}") ||
+    die "base ref '$base_ref' does not exist in $root (fetch it first, e.g. 'git fetch origin main', or pass a commit: scripts/ci-bench.sh <ref>)"
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/gev-ci-bench.XXXXXX")
+base_tree="$work/base"
+cleanup() {
+    git -C "$root" worktree remove --force "$base_tree" >/dev/null 2>&1 || true
+    git -C "$root" worktree prune >/dev/null 2>&1 || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+base_target=${CI_BENCH_TARGET_DIR:-"$work/target"}
+
+echo "ci-bench: base $base_ref ($(git rev-parse --short "$base_commit")) vs working tree ($(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . 2>/dev/null || echo ', with local changes'))" >&2
+git worktree add --detach "$base_tree" "$base_commit" >&2 || die "cannot create a worktree for $base_ref"
+
+echo "ci-bench: building the base gev binaries (release) in $base_tree" >&2
+(cd "$base_tree" && CARGO_TARGET_DIR="$base_target" cargo build --release -p gev --bins) >&2 ||
+    die "building gev at $base_ref failed (see the log above)"
+base_echo="$base_target/release/gev-echo"
+[[ -x $base_echo ]] || die "$base_ref has no gev-echo binary (looked for $base_echo); pick a newer base ref"
+
+echo "ci-bench: building the working tree's gev, loadgen and harness (release)" >&2
+cargo build --release -p gev -p gev-loadgen -p gev-harness --bins >&2 ||
+    die "building the working tree failed (see the log above)"
+target_dir=$(cargo metadata --format-version 1 --no-deps 2>/dev/null |
+    sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
+target_dir=${target_dir:-"$root/target"}
+candidate_echo="$target_dir/release/gev-echo"
+harness="$target_dir/release/harness"
+[[ -x $candidate_echo ]] || die "the working tree has no gev-echo binary ($candidate_echo)"
+
+set +e
+"$harness" compare \
+    --baseline-cmd "$base_echo --host 127.0.0.1 --port {port} --loops {loops}" \
+    --candidate-cmd "$candidate_echo --host 127.0.0.1 --port {port} --loops {loops}" \
+    "$@"
+status=$?
+set -e
+case $status in
+0 | 1) exit "$status" ;;
+*) die "harness compare failed (exit $status)" ;;
+esac
