@@ -21,11 +21,14 @@ mod close_kind;
 mod counter;
 mod error;
 mod histogram;
+mod http;
 mod loop_metrics;
+mod process;
+mod render;
 mod server;
 
 pub use close_kind::CloseKind;
 pub use error::MetricsError;
 pub use histogram::{ITERATION_BUCKETS, ITERATION_BUCKET_BOUNDS_NS};
 pub use loop_metrics::{LoopMetrics, LoopSnapshot};
-pub use server::MetricsServer;
+pub use server::{MetricsServer, MetricsServerOptions};
