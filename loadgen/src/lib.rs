@@ -14,3 +14,4 @@ pub use summary::{
     Connections, Env, Percentiles, Requests, RunConfig, Summary, SummaryError, Throughput,
     TimePoint, SCHEMA,
 };
+pub mod framing;
