@@ -1,0 +1,243 @@
+//! The measuring schedule of `harness compare`: interleaved rounds of baseline and candidate runs
+//! (A B, then B A, ...), and `--until-confident`, which adds rounds while any verdict is
+//! inconclusive, up to a cap.
+//!
+//! Where it sits: `compare::run` builds a [`Plan`] and hands in a function that runs one point of
+//! one side (a real server and loadgen, via the runner) -> **this schedule** -> per-point runs and
+//! readings (`analysis.rs`) -> the report. Taking the run function as a parameter keeps the
+//! schedule testable with synthetic figures, without processes.
+
+use super::analysis::{compare_runs, Evidence, MetricComparison, RunFigures};
+use crate::stats::{StatsError, Verdict};
+
+/// Which server a run measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    Baseline,
+    Candidate,
+}
+
+/// How many runs to take and how to read them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    /// Rounds before the first reading (each round runs every point once per side).
+    pub repeats: usize,
+    /// Add rounds (two at a time, keeping the A B / B A balance) while any verdict is
+    /// inconclusive.
+    pub until_confident: bool,
+    /// The cap on rounds with `until_confident`.
+    pub max_repeats: usize,
+    /// The gate's threshold as a fraction (0.05 = 5%).
+    pub threshold: f64,
+}
+
+/// The runs and readings of one point.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PointOutcome {
+    pub baseline_runs: Vec<RunFigures>,
+    pub candidate_runs: Vec<RunFigures>,
+    pub metrics: Vec<MetricComparison>,
+}
+
+/// What a session measured.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    /// Rounds taken (runs per side per point).
+    pub rounds: usize,
+    /// One entry per point, in the order given.
+    pub points: Vec<PointOutcome>,
+    /// True when `until_confident` hit `max_repeats` with a verdict still inconclusive.
+    pub capped_while_inconclusive: bool,
+}
+
+/// Runs the plan over `point_count` points.
+///
+/// `stored` holds a stored baseline's runs per point (then only the candidate is run and the
+/// readings are unpaired); `None` runs both sides, interleaved, and pairs round `i` of each.
+/// `run_one(side, point_index, round)` measures one run.
+pub fn run_session<E>(
+    plan: &Plan,
+    point_count: usize,
+    stored: Option<&[Vec<RunFigures>]>,
+    mut run_one: impl FnMut(Side, usize, usize) -> Result<RunFigures, E>,
+) -> Result<Outcome, E>
+where
+    E: From<StatsError>,
+{
+    let mut baseline_runs: Vec<Vec<RunFigures>> = match stored {
+        Some(runs) => runs.to_vec(),
+        None => vec![Vec::new(); point_count],
+    };
+    let mut candidate_runs: Vec<Vec<RunFigures>> = vec![Vec::new(); point_count];
+    let evidence = if stored.is_some() {
+        Evidence::StoredBaseline
+    } else {
+        Evidence::SameRunPaired
+    };
+    let mut rounds = 0;
+    let mut target = plan.repeats;
+    loop {
+        while rounds < target {
+            for point in 0..point_count {
+                for side in round_order(rounds, stored.is_some()) {
+                    let figures = run_one(side, point, rounds)?;
+                    match side {
+                        Side::Baseline => baseline_runs[point].push(figures),
+                        Side::Candidate => candidate_runs[point].push(figures),
+                    }
+                }
+            }
+            rounds += 1;
+        }
+        let readings = (0..point_count)
+            .map(|point| {
+                compare_runs(
+                    &baseline_runs[point],
+                    &candidate_runs[point],
+                    evidence,
+                    plan.threshold,
+                )
+            })
+            .collect::<Result<Vec<_>, StatsError>>()?;
+        let inconclusive = readings
+            .iter()
+            .flatten()
+            .any(|m| m.verdict == Verdict::Inconclusive);
+        if !plan.until_confident || !inconclusive || rounds >= plan.max_repeats {
+            let points = readings
+                .into_iter()
+                .zip(baseline_runs)
+                .zip(candidate_runs)
+                .map(|((metrics, baseline_runs), candidate_runs)| PointOutcome {
+                    baseline_runs,
+                    candidate_runs,
+                    metrics,
+                })
+                .collect();
+            return Ok(Outcome {
+                rounds,
+                points,
+                capped_while_inconclusive: plan.until_confident && inconclusive,
+            });
+        }
+        target = (rounds + 2).min(plan.max_repeats);
+    }
+}
+
+/// Round `i` runs A B when `i` is even and B A when odd, so a linear drift over the session
+/// weighs on both sides alike. Without a baseline to run, only the candidate.
+fn round_order(round: usize, stored_baseline: bool) -> Vec<Side> {
+    if stored_baseline {
+        vec![Side::Candidate]
+    } else if round % 2 == 0 {
+        vec![Side::Baseline, Side::Candidate]
+    } else {
+        vec![Side::Candidate, Side::Baseline]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn figures(rps: f64) -> RunFigures {
+        RunFigures {
+            throughput_rps: rps,
+            p50_us: 50.0e6 / rps,
+            p99_us: 100.0e6 / rps,
+        }
+    }
+
+    fn plan(repeats: usize, until_confident: bool, max_repeats: usize) -> Plan {
+        Plan {
+            repeats,
+            until_confident,
+            max_repeats,
+            threshold: 0.05,
+        }
+    }
+
+    #[test]
+    fn rounds_alternate_a_b_then_b_a() {
+        let mut order = Vec::new();
+        let outcome = run_session::<StatsError>(&plan(4, false, 4), 1, None, |side, _, round| {
+            order.push(side);
+            Ok(figures(1000.0 + round as f64))
+        })
+        .unwrap();
+        use Side::{Baseline as A, Candidate as B};
+        assert_eq!(order, vec![A, B, B, A, A, B, B, A]);
+        assert_eq!(outcome.rounds, 4);
+        assert_eq!(outcome.points[0].baseline_runs.len(), 4);
+    }
+
+    #[test]
+    fn until_confident_adds_rounds_only_while_inconclusive_and_stops_at_the_cap() {
+        // Noise of ±8% alternating per round makes the first 3 rounds inconclusive; identical
+        // later rounds shrink the interval into "no change".
+        let noisy = |_side: Side, _point: usize, round: usize| -> Result<RunFigures, StatsError> {
+            Ok(figures(match (round, _side) {
+                (0, Side::Candidate) => 1080.0,
+                (1, Side::Candidate) => 920.0,
+                (2, Side::Candidate) => 1050.0,
+                _ => 1000.0,
+            }))
+        };
+        let fixed = run_session(&plan(3, false, 20), 1, None, noisy).unwrap();
+        assert_eq!(fixed.rounds, 3);
+        assert_eq!(fixed.points[0].metrics[0].verdict, Verdict::Inconclusive);
+
+        let confident = run_session(&plan(3, true, 20), 1, None, noisy).unwrap();
+        assert!(
+            confident.rounds > 3 && confident.rounds < 20,
+            "{}",
+            confident.rounds
+        );
+        assert!(!confident.capped_while_inconclusive);
+        assert!(confident.points[0]
+            .metrics
+            .iter()
+            .all(|m| m.verdict == Verdict::NoChange));
+
+        let capped = run_session(&plan(3, true, 4), 1, None, noisy).unwrap();
+        assert_eq!(capped.rounds, 4);
+        assert!(capped.capped_while_inconclusive);
+    }
+
+    #[test]
+    fn a_stored_baseline_runs_only_the_candidate() {
+        let stored = vec![vec![figures(1000.0), figures(990.0), figures(1010.0)]];
+        let mut sides = Vec::new();
+        let outcome =
+            run_session::<StatsError>(&plan(3, false, 3), 1, Some(&stored), |side, _, _| {
+                sides.push(side);
+                Ok(figures(800.0))
+            })
+            .unwrap();
+        assert!(sides.iter().all(|s| *s == Side::Candidate));
+        assert_eq!(sides.len(), 3);
+        assert_eq!(outcome.points[0].metrics[0].verdict, Verdict::Regressed);
+    }
+
+    #[test]
+    fn a_failed_run_stops_the_session() {
+        #[derive(Debug)]
+        enum Failure {
+            Server,
+            Stats,
+        }
+        impl From<StatsError> for Failure {
+            fn from(_: StatsError) -> Self {
+                Failure::Stats
+            }
+        }
+        let result = run_session(&plan(3, false, 3), 2, None, |_, point, round| {
+            if point == 1 && round == 1 {
+                Err(Failure::Server)
+            } else {
+                Ok(figures(1000.0))
+            }
+        });
+        assert!(matches!(result, Err(Failure::Server)));
+    }
+}
