@@ -127,12 +127,10 @@ where
 /// Round `i` runs A B when `i` is even and B A when odd, so a linear drift over the session
 /// weighs on both sides alike. Without a baseline to run, only the candidate.
 fn round_order(round: usize, stored_baseline: bool) -> Vec<Side> {
-    if stored_baseline {
-        vec![Side::Candidate]
-    } else if round % 2 == 0 {
-        vec![Side::Baseline, Side::Candidate]
-    } else {
-        vec![Side::Candidate, Side::Baseline]
+    match (stored_baseline, round % 2) {
+        (true, _) => vec![Side::Candidate],
+        (false, 0) => vec![Side::Baseline, Side::Candidate],
+        (false, _) => vec![Side::Candidate, Side::Baseline],
     }
 }
 
