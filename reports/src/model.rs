@@ -1,0 +1,238 @@
+//! The plain data every plot and page is drawn from: one [`Report`] holding the per-point
+//! summaries and the per-run time series of a sweep.
+//!
+//! This is the seam between reading results and rendering them (as criterion keeps analysis and
+//! plotting apart): `from_results` fills a [`Report`] from the harness's `results.json` types,
+//! and the plot, markdown and HTML modules read only these types. Tests build a [`Report`] by
+//! hand to exercise degenerate shapes (one point, zero throughput, no histogram).
+
+use hdrhistogram::Histogram;
+
+/// The servers whose figures every other server is compared against, in table column order.
+pub const REFERENCE_SERVERS: [&str; 2] = ["ref-tokio-echo", "ref-mio-echo"];
+
+/// Everything a report shows.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    /// Heading of report.md and index.html.
+    pub title: String,
+    /// Where the figures came from (cpu, cores, kernel, rustc, git commit, ...), in display order.
+    pub environment: Vec<(String, String)>,
+    /// Server names in display order; fixes each server's colour across all plots. Servers seen
+    /// only in `points` or `runs` are appended after these.
+    pub servers: Vec<String>,
+    /// One summary per server × loop count × workload × offered rate.
+    pub points: Vec<PointSummary>,
+    /// One time series per run (repeats included).
+    pub runs: Vec<RunSeries>,
+    /// Caveats carried over from the results (loadgen warnings, undecodable data).
+    pub notes: Vec<String>,
+}
+
+/// Which point of the sweep a figure belongs to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PointKey {
+    /// The server's name as the sweep spec gives it.
+    pub server: String,
+    /// Event loops (or worker threads) the server ran with.
+    pub loops: u32,
+    /// Everything else that identifies the load (framing, connections, payload size, pipeline),
+    /// as a short human label, e.g. `raw 64 B, 50 conns`. Plots group by this label.
+    pub workload: String,
+    /// The open-loop request rate, or `None` for a closed-loop point.
+    pub offered_rate: Option<f64>,
+}
+
+/// A median with its 95% confidence interval.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Estimate {
+    /// The point estimate (median over repeats).
+    pub median: f64,
+    /// Lower bound of the 95% interval.
+    pub low: f64,
+    /// Upper bound of the 95% interval.
+    pub high: f64,
+}
+
+/// Latency percentiles in microseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct LatencySummary {
+    /// Median.
+    pub p50: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// 99.9th percentile.
+    pub p999: f64,
+}
+
+/// The latency histogram of a point, or why there is none.
+#[derive(Debug, Clone, Default)]
+pub enum LatencyHistogram {
+    /// Values in nanoseconds, merged over the point's repeats.
+    Recorded(Box<Histogram<u64>>),
+    /// The results carry no histogram for this point.
+    #[default]
+    Missing,
+    /// A histogram was present but could not be decoded; the text says why.
+    Invalid(String),
+}
+
+/// The summary of one point of the sweep.
+#[derive(Debug, Clone)]
+pub struct PointSummary {
+    /// Which point.
+    pub key: PointKey,
+    /// Completed requests per second.
+    pub throughput: Estimate,
+    /// Latency percentiles (corrected for coordinated omission in open-loop runs).
+    pub latency_us: LatencySummary,
+    /// The merged latency histogram for the percentile spectrum.
+    pub histogram: LatencyHistogram,
+}
+
+/// One second of one run.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TimeSample {
+    /// End of the interval, seconds since measuring began.
+    pub t_secs: f64,
+    /// Replies completed per second in the interval.
+    pub rps: f64,
+    /// Latency p99 of the interval, microseconds.
+    pub p99_us: f64,
+}
+
+/// The time series of one run (one repeat of one point).
+#[derive(Debug, Clone)]
+pub struct RunSeries {
+    /// Which point the run measured.
+    pub key: PointKey,
+    /// Repeat number, from 0.
+    pub repeat: u32,
+    /// One sample per second of the measured window.
+    pub samples: Vec<TimeSample>,
+}
+
+impl Report {
+    /// Every server name, in display order: `servers` first, then any seen only in the data.
+    pub fn server_order(&self) -> Vec<String> {
+        let mut order: Vec<String> = Vec::new();
+        let seen = self
+            .servers
+            .iter()
+            .chain(self.points.iter().map(|p| &p.key.server))
+            .chain(self.runs.iter().map(|r| &r.key.server));
+        for name in seen {
+            if !order.contains(name) {
+                order.push(name.clone());
+            }
+        }
+        order
+    }
+
+    /// Workload labels in order of first appearance.
+    pub fn workloads(&self) -> Vec<String> {
+        let mut order: Vec<String> = Vec::new();
+        let seen = self
+            .points
+            .iter()
+            .map(|p| &p.key.workload)
+            .chain(self.runs.iter().map(|r| &r.key.workload));
+        for workload in seen {
+            if !order.contains(workload) {
+                order.push(workload.clone());
+            }
+        }
+        order
+    }
+
+    /// The reference servers that appear in this report, in [`REFERENCE_SERVERS`] order.
+    pub fn references_present(&self) -> Vec<&'static str> {
+        let servers = self.server_order();
+        REFERENCE_SERVERS
+            .into_iter()
+            .filter(|name| servers.iter().any(|s| s == name))
+            .collect()
+    }
+}
+
+impl PointKey {
+    /// Whether two keys describe the same load at the same loop count (servers may differ).
+    pub fn same_load(&self, other: &PointKey) -> bool {
+        self.loops == other.loops
+            && self.workload == other.workload
+            && rates_equal(self.offered_rate, other.offered_rate)
+    }
+}
+
+/// Offered rates compare equal when both are closed loop or both name the same rate.
+pub fn rates_equal(a: Option<f64>, b: Option<f64>) -> bool {
+    match (a, b) {
+        (None, None) => true,
+        (Some(a), Some(b)) => (a - b).abs() <= f64::EPSILON * a.abs().max(b.abs()).max(1.0),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(server: &str, workload: &str) -> PointKey {
+        PointKey {
+            server: server.into(),
+            loops: 1,
+            workload: workload.into(),
+            offered_rate: None,
+        }
+    }
+
+    fn point(server: &str, workload: &str) -> PointSummary {
+        PointSummary {
+            key: key(server, workload),
+            throughput: Estimate::default(),
+            latency_us: LatencySummary::default(),
+            histogram: LatencyHistogram::Missing,
+        }
+    }
+
+    #[test]
+    fn server_order_keeps_declared_order_then_appends_unseen() {
+        let report = Report {
+            servers: vec!["b".into(), "a".into()],
+            points: vec![point("c", "w"), point("a", "w")],
+            ..Report::default()
+        };
+        assert_eq!(report.server_order(), ["b", "a", "c"]);
+    }
+
+    #[test]
+    fn references_present_follow_fixed_order() {
+        let report = Report {
+            points: vec![point("ref-mio-echo", "w"), point("ref-tokio-echo", "w")],
+            ..Report::default()
+        };
+        assert_eq!(report.references_present(), REFERENCE_SERVERS);
+        assert!(Report::default().references_present().is_empty());
+    }
+
+    #[test]
+    fn same_load_ignores_server_only() {
+        let a = key("a", "w");
+        let mut b = key("b", "w");
+        assert!(a.same_load(&b));
+        b.offered_rate = Some(1000.0);
+        assert!(!a.same_load(&b));
+        let mut c = key("c", "w");
+        c.loops = 2;
+        assert!(!a.same_load(&c));
+    }
+
+    #[test]
+    fn workloads_in_first_appearance_order() {
+        let report = Report {
+            points: vec![point("a", "y"), point("a", "x"), point("b", "y")],
+            ..Report::default()
+        };
+        assert_eq!(report.workloads(), ["y", "x"]);
+    }
+}

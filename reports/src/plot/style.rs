@@ -1,0 +1,329 @@
+//! The look shared by every plot: sizes, fonts, the colour of each server, number formats for
+//! axes, axis ranges that survive degenerate data, and the panel that says what is missing.
+//!
+//! Keeping these in one place makes every plot read the same way: a server has one colour in all
+//! of them, latency is always in µs/ms/s, and a plot with nothing to draw still renders, with a
+//! sentence saying why.
+
+use std::ops::Range;
+
+use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint, Ranged};
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+
+use super::DrawFailure;
+use crate::font::FAMILY;
+use crate::model::Estimate;
+
+/// Pixel size of every PNG (and the SVG's viewport).
+pub const PLOT_SIZE: (u32, u32) = (1200, 750);
+
+/// Caption (plot title) size in pixels.
+pub const CAPTION_SIZE: f64 = 28.0;
+/// Axis tick label size.
+pub const LABEL_SIZE: f64 = 17.0;
+/// Axis description size.
+pub const AXIS_DESC_SIZE: f64 = 19.0;
+/// Legend text size.
+pub const LEGEND_SIZE: f64 = 16.0;
+
+/// Ten colours that stay apart for readers with the common colour-vision deficiencies
+/// (Tableau 10).
+const PALETTE: [RGBColor; 10] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
+];
+
+/// The colour of the `index`-th series (server or repeat), cycling after ten.
+pub fn series_color(index: usize) -> RGBColor {
+    PALETTE[index % PALETTE.len()]
+}
+
+/// The font of plot captions.
+pub fn caption_font() -> TextStyle<'static> {
+    (FAMILY, CAPTION_SIZE)
+        .into_font()
+        .style(FontStyle::Bold)
+        .into()
+}
+
+/// The font of axis tick labels.
+pub fn label_font() -> TextStyle<'static> {
+    (FAMILY, LABEL_SIZE).into()
+}
+
+/// The font of axis descriptions.
+pub fn axis_desc_font() -> TextStyle<'static> {
+    (FAMILY, AXIS_DESC_SIZE).into()
+}
+
+/// The font of legends.
+pub fn legend_font() -> TextStyle<'static> {
+    (FAMILY, LEGEND_SIZE).into()
+}
+
+/// A request rate for an axis or table: `950`, `12.5k`, `1.20M`.
+pub fn format_rate(value: f64) -> String {
+    let magnitude = value.abs();
+    if magnitude >= 1e6 {
+        format!("{:.2}M", value / 1e6)
+    } else if magnitude >= 1e4 {
+        format!("{:.0}k", value / 1e3)
+    } else if magnitude >= 1e3 {
+        format!("{:.1}k", value / 1e3)
+    } else if magnitude >= 10.0 || value == 0.0 {
+        format!("{value:.0}")
+    } else {
+        format!("{value:.2}")
+    }
+}
+
+/// A latency given in microseconds, in the unit that keeps it short: `850 µs`, `1.2 ms`, `3 s`.
+pub fn format_micros(micros: f64) -> String {
+    let magnitude = micros.abs();
+    let (value, unit) = if magnitude >= 1e6 {
+        (micros / 1e6, "s")
+    } else if magnitude >= 1e3 {
+        (micros / 1e3, "ms")
+    } else {
+        (micros, "µs")
+    };
+    let digits = if value.abs() >= 100.0 || value == value.trunc() {
+        0
+    } else if value.abs() >= 10.0 {
+        1
+    } else {
+        2
+    };
+    format!("{value:.digits$} {unit}")
+}
+
+/// A linear axis range from zero to a little above the largest finite value; `0..1` when there
+/// is nothing positive (all zero throughput still gets a readable axis).
+pub fn linear_range_from_zero(values: impl IntoIterator<Item = f64>) -> Range<f64> {
+    let max = values
+        .into_iter()
+        .filter(|v| v.is_finite())
+        .fold(0.0f64, f64::max);
+    if max > 0.0 {
+        0.0..max * 1.12
+    } else {
+        0.0..1.0
+    }
+}
+
+/// A log axis range covering the positive finite values with some headroom; `None` when there
+/// is no positive value to place on a log axis.
+pub fn log_range(values: impl IntoIterator<Item = f64>) -> Option<Range<f64>> {
+    let (min, max) = values
+        .into_iter()
+        .filter(|v| v.is_finite() && *v > 0.0)
+        .fold((f64::INFINITY, 0.0f64), |(lo, hi), v| {
+            (lo.min(v), hi.max(v))
+        });
+    if max <= 0.0 {
+        return None;
+    }
+    // At least one decade tall, so a single value still sits between labelled ticks.
+    let (low, high) = if max / min < 10.0 {
+        let mid = (min * max).sqrt();
+        (mid / 3.3, mid * 3.3)
+    } else {
+        (min / 1.5, max * 1.5)
+    };
+    Some(low..high)
+}
+
+/// An axis range around the loop counts (or any small set of x values): half a step of margin
+/// each side so a single value is centred rather than a zero-width axis.
+pub fn padded_range(values: &[f64]) -> Range<f64> {
+    let min = values.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    if !min.is_finite() || !max.is_finite() {
+        return 0.0..1.0;
+    }
+    let pad = if max > min {
+        ((max - min) * 0.08).max(0.5)
+    } else {
+        (min.abs() * 0.1).max(0.5)
+    };
+    (min - pad)..(max + pad)
+}
+
+/// The distinct loop counts, ascending, as axis values.
+pub fn loop_counts(loops: impl IntoIterator<Item = u32>) -> Vec<f64> {
+    let mut counts: Vec<u32> = loops.into_iter().collect();
+    counts.sort_unstable();
+    counts.dedup();
+    counts.into_iter().map(f64::from).collect()
+}
+
+/// A linear f64 axis whose ticks sit exactly at the given values (loop counts, whole decades)
+/// and nowhere else. plotters' own `with_key_points` cannot take a custom label formatter on
+/// f64 ranges, hence this small coordinate type.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TickedAxis {
+    range: Range<f64>,
+    ticks: Vec<f64>,
+}
+
+impl TickedAxis {
+    /// An axis over `range` with ticks at those of `ticks` that fall inside it.
+    pub fn new(range: Range<f64>, ticks: Vec<f64>) -> Self {
+        let ticks = ticks
+            .into_iter()
+            .filter(|t| t.is_finite() && *t >= range.start && *t <= range.end)
+            .collect();
+        TickedAxis { range, ticks }
+    }
+}
+
+impl Ranged for TickedAxis {
+    type FormatOption = DefaultFormatting;
+    type ValueType = f64;
+
+    fn map(&self, value: &f64, limit: (i32, i32)) -> i32 {
+        let span = self.range.end - self.range.start;
+        let fraction = if span > 0.0 {
+            (value - self.range.start) / span
+        } else {
+            0.5
+        };
+        limit.0 + (fraction * f64::from(limit.1 - limit.0)).round() as i32
+    }
+
+    fn key_points<Hint: KeyPointHint>(&self, hint: Hint) -> Vec<f64> {
+        let wanted = hint.max_num_points();
+        if wanted == 0 {
+            return Vec::new();
+        }
+        // Too many ticks for the space: keep every n-th so labels do not overlap.
+        let stride = self.ticks.len().div_ceil(wanted).max(1);
+        self.ticks.iter().copied().step_by(stride).collect()
+    }
+
+    fn range(&self) -> Range<f64> {
+        self.range.clone()
+    }
+}
+
+/// An x axis over loop counts with a tick at each count that was measured (and nowhere else:
+/// 1.5 loops means nothing).
+pub fn loop_axis(counts: &[f64]) -> TickedAxis {
+    TickedAxis::new(padded_range(counts), counts.to_vec())
+}
+
+/// Whether an interval can be drawn as an error bar: finite, ordered, and not a single point.
+pub fn interval_is_drawable(estimate: &Estimate) -> bool {
+    estimate.low.is_finite()
+        && estimate.high.is_finite()
+        && estimate.low <= estimate.median
+        && estimate.median <= estimate.high
+        && estimate.high > estimate.low
+}
+
+/// Write a one-line caveat at the bottom of a drawn plot (e.g. all throughput was zero).
+pub fn draw_note<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    note: &str,
+) -> Result<(), DrawFailure> {
+    let (width, height) = area.dim_in_pixel();
+    let style = TextStyle::from((FAMILY, 18.0).into_font().style(FontStyle::Oblique))
+        .color(&RGBColor(170, 30, 30))
+        .pos(Pos::new(HPos::Center, VPos::Bottom));
+    area.draw(&Text::new(
+        note.to_string(),
+        (width as i32 / 2, height as i32 - 4),
+        style,
+    ))?;
+    Ok(())
+}
+
+/// Fill the area and write a caption plus a centred explanation of what is missing, for a plot
+/// that has no data to draw.
+pub fn draw_missing<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    caption: &str,
+    lines: &[String],
+) -> Result<(), DrawFailure> {
+    let (width, height) = area.dim_in_pixel();
+    let titled = area.titled(caption, caption_font())?;
+    let centre_x = width as i32 / 2;
+    let first_y = height as i32 / 2 - 40 - (lines.len() as i32 - 1) * 14;
+    let style = TextStyle::from((FAMILY, 22.0).into_font())
+        .color(&RGBColor(90, 90, 90))
+        .pos(Pos::new(HPos::Center, VPos::Center));
+    for (i, line) in lines.iter().enumerate() {
+        titled.draw(&Text::new(
+            line.clone(),
+            (centre_x, first_y + i as i32 * 30),
+            style.clone(),
+        ))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates_are_short() {
+        assert_eq!(format_rate(0.0), "0");
+        assert_eq!(format_rate(950.0), "950");
+        assert_eq!(format_rate(1_500.0), "1.5k");
+        assert_eq!(format_rate(125_000.0), "125k");
+        assert_eq!(format_rate(2_345_678.0), "2.35M");
+        assert_eq!(format_rate(0.5), "0.50");
+    }
+
+    #[test]
+    fn micros_pick_a_unit() {
+        assert_eq!(format_micros(850.0), "850 µs");
+        assert_eq!(format_micros(12.5), "12.5 µs");
+        assert_eq!(format_micros(1_200.0), "1.20 ms");
+        assert_eq!(format_micros(3_000_000.0), "3 s");
+        assert_eq!(format_micros(100.0), "100 µs");
+    }
+
+    #[test]
+    fn ranges_survive_degenerate_data() {
+        assert_eq!(linear_range_from_zero([0.0, 0.0]), 0.0..1.0);
+        assert_eq!(linear_range_from_zero([f64::NAN]), 0.0..1.0);
+        assert!(linear_range_from_zero([10.0]).end > 10.0);
+        assert!(log_range([0.0, -1.0, f64::NAN]).is_none());
+        let single = log_range([100.0]).unwrap();
+        assert!(single.start < 100.0 && single.end > 100.0);
+        let wide = log_range([1.0, 1000.0]).unwrap();
+        assert!(wide.start < 1.0 && wide.end > 1000.0);
+        let one = padded_range(&[4.0]);
+        assert!(one.start < 4.0 && one.end > 4.0);
+        assert_eq!(padded_range(&[]), 0.0..1.0);
+    }
+
+    #[test]
+    fn ticked_axis_maps_and_thins() {
+        let axis = TickedAxis::new(0.0..10.0, (0..=10).map(f64::from).chain([42.0]).collect());
+        assert_eq!(axis.map(&5.0, (0, 100)), 50);
+        assert_eq!(axis.key_points(11usize).len(), 11);
+        assert_eq!(axis.key_points(4usize), [0.0, 3.0, 6.0, 9.0]);
+        assert!(axis.key_points(0usize).is_empty());
+        let flat = TickedAxis::new(3.0..3.0, vec![3.0]);
+        assert_eq!(flat.map(&3.0, (0, 100)), 50);
+    }
+
+    #[test]
+    fn palette_cycles() {
+        assert_eq!(series_color(0), series_color(10));
+        assert_ne!(series_color(0), series_color(1));
+    }
+}

@@ -1,0 +1,211 @@
+//! Throughput vs loop count: for one load (workload × offered rate), one line per server through
+//! the median requests per second at each loop count, with the 95% interval drawn as an error bar.
+//!
+//! This is the scaling plot: a server that scales adds throughput with every loop, and the
+//! reference servers (tokio, bare mio) show what the machine allows in the same run.
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+use super::style::{self, series_color};
+use super::{load_groups, load_label, load_stem, DrawFailure, PlotData, PlotJob, PlotKind};
+use crate::model::{rates_equal, Estimate, Report};
+
+/// One server's throughput at each loop count.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ServerThroughput {
+    /// Server name (legend label).
+    pub server: String,
+    /// Index of the server in the report's server order (fixes its colour).
+    pub color_index: usize,
+    /// `(loops, estimate)` sorted by loops.
+    pub points: Vec<(u32, Estimate)>,
+}
+
+/// The data of one throughput plot.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ThroughputPlot {
+    /// One entry per server that has points for this load.
+    pub servers: Vec<ServerThroughput>,
+}
+
+/// One plot per load.
+pub fn plan(report: &Report, servers: &[String]) -> Vec<PlotJob> {
+    load_groups(report)
+        .into_iter()
+        .filter_map(|(workload, rate)| {
+            let lines: Vec<ServerThroughput> = servers
+                .iter()
+                .enumerate()
+                .filter_map(|(color_index, server)| {
+                    let mut points: Vec<(u32, Estimate)> = report
+                        .points
+                        .iter()
+                        .filter(|p| {
+                            &p.key.server == server
+                                && p.key.workload == workload
+                                && rates_equal(p.key.offered_rate, rate)
+                        })
+                        .map(|p| (p.key.loops, p.throughput))
+                        .collect();
+                    points.sort_by_key(|(loops, _)| *loops);
+                    (!points.is_empty()).then(|| ServerThroughput {
+                        server: server.clone(),
+                        color_index,
+                        points,
+                    })
+                })
+                .collect();
+            // A load seen only in run time series has no summary to plot here.
+            if lines.is_empty() {
+                return None;
+            }
+            Some(PlotJob {
+                kind: PlotKind::Throughput,
+                stem: load_stem(PlotKind::Throughput, &workload, rate),
+                title: format!("Throughput vs loops · {}", load_label(&workload, rate)),
+                data: PlotData::Throughput(ThroughputPlot { servers: lines }),
+            })
+        })
+        .collect()
+}
+
+impl ThroughputPlot {
+    /// Paint the plot (or a note saying there are no points).
+    pub fn draw<DB: DrawingBackend>(
+        &self,
+        root: &DrawingArea<DB, Shift>,
+        title: &str,
+    ) -> Result<(), DrawFailure> {
+        let loop_counts = style::loop_counts(
+            self.servers
+                .iter()
+                .flat_map(|s| s.points.iter().map(|(loops, _)| *loops)),
+        );
+        if loop_counts.is_empty() {
+            return style::draw_missing(
+                root,
+                title,
+                &["No throughput figures for this load.".into()],
+            );
+        }
+        let all_zero = self
+            .servers
+            .iter()
+            .flat_map(|s| &s.points)
+            .all(|(_, e)| e.median <= 0.0 && e.high <= 0.0);
+        let y_range = style::linear_range_from_zero(
+            self.servers
+                .iter()
+                .flat_map(|s| s.points.iter().flat_map(|(_, e)| [e.median, e.high])),
+        );
+        let mut chart = ChartBuilder::on(root)
+            .caption(title, style::caption_font())
+            .margin(20)
+            .x_label_area_size(60)
+            .y_label_area_size(100)
+            .build_cartesian_2d(style::loop_axis(&loop_counts), y_range)?;
+        chart
+            .configure_mesh()
+            .x_desc("event loops")
+            .y_desc("requests per second (median, 95% interval)")
+            .label_style(style::label_font())
+            .axis_desc_style(style::axis_desc_font())
+            .x_label_formatter(&|x| format!("{x:.0}"))
+            .y_label_formatter(&|y| style::format_rate(*y))
+            .draw()?;
+
+        for line in &self.servers {
+            let color = series_color(line.color_index);
+            let points: Vec<(f64, f64)> = line
+                .points
+                .iter()
+                .filter(|(_, e)| e.median.is_finite())
+                .map(|(loops, e)| (f64::from(*loops), e.median))
+                .collect();
+            chart
+                .draw_series(LineSeries::new(points.clone(), color.stroke_width(3)))?
+                .label(line.server.clone())
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 24, y)], color.stroke_width(3))
+                });
+            chart.draw_series(
+                points
+                    .iter()
+                    .map(|point| Circle::new(*point, 5, color.filled())),
+            )?;
+            chart.draw_series(
+                line.points
+                    .iter()
+                    .filter(|(_, e)| style::interval_is_drawable(e))
+                    .map(|(loops, e)| {
+                        ErrorBar::new_vertical(
+                            f64::from(*loops),
+                            e.low,
+                            e.median,
+                            e.high,
+                            color.stroke_width(2),
+                            14,
+                        )
+                    }),
+            )?;
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .label_font(style::legend_font())
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK.mix(0.4))
+            .draw()?;
+        if all_zero {
+            style::draw_note(root, "every server completed 0 requests/s at this load")?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{LatencyHistogram, LatencySummary, PointKey, PointSummary};
+
+    fn point(server: &str, loops: u32, rps: f64) -> PointSummary {
+        PointSummary {
+            key: PointKey {
+                server: server.into(),
+                loops,
+                workload: "raw 64 B".into(),
+                offered_rate: None,
+            },
+            throughput: Estimate {
+                median: rps,
+                low: rps * 0.9,
+                high: rps * 1.1,
+            },
+            latency_us: LatencySummary::default(),
+            histogram: LatencyHistogram::Missing,
+        }
+    }
+
+    #[test]
+    fn plans_one_plot_per_load_with_sorted_lines() {
+        let report = Report {
+            points: vec![
+                point("gev", 2, 20.0),
+                point("gev", 1, 10.0),
+                point("ref-mio-echo", 1, 12.0),
+            ],
+            ..Report::default()
+        };
+        let jobs = plan(&report, &report.server_order());
+        assert_eq!(jobs.len(), 1);
+        assert_eq!(jobs[0].stem, "throughput-raw-64-b");
+        let PlotData::Throughput(plot) = &jobs[0].data else {
+            panic!("wrong plot data");
+        };
+        assert_eq!(plot.servers.len(), 2);
+        let loops: Vec<u32> = plot.servers[0].points.iter().map(|(l, _)| *l).collect();
+        assert_eq!(loops, [1, 2]);
+        assert_eq!(plot.servers[1].color_index, 1);
+    }
+}

@@ -1,0 +1,74 @@
+//! Rendering a report: plans the plots, draws them in parallel (rayon) as PNG and SVG under
+//! `<out>/plots/`, then writes `<out>/report.md` and the self-contained `<out>/index.html`.
+//!
+//! This is the last step of the harness data path (sweep spec -> runs -> results -> **plots and
+//! report**). It reads only the plain [`Report`]; `render` in the crate root first builds that
+//! from `results.json`'s types, so a report can be re-rendered from the file alone.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+
+use crate::error::ReportError;
+use crate::font;
+use crate::html::{self, EmbeddedPlot};
+use crate::markdown;
+use crate::model::Report;
+use crate::plot::{self, RenderedPlot};
+use crate::table::SummaryTable;
+
+/// The subdirectory of the output directory that holds the plot files.
+pub const PLOTS_DIR: &str = "plots";
+
+/// What was written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rendered {
+    /// Every plot, in report order.
+    pub plots: Vec<RenderedPlot>,
+    /// The Markdown report.
+    pub report_md: PathBuf,
+    /// The self-contained HTML report.
+    pub index_html: PathBuf,
+    /// Caveats about the data (also printed in both pages).
+    pub notes: Vec<String>,
+}
+
+/// Render a report into `out_dir` (created if missing).
+pub fn render_report(report: &Report, out_dir: &Path) -> Result<Rendered, ReportError> {
+    font::ensure_registered()?;
+    let plots_dir = out_dir.join(PLOTS_DIR);
+    fs::create_dir_all(&plots_dir).map_err(|e| ReportError::io(&plots_dir, e))?;
+
+    let jobs = plot::plan(report);
+    // Each job draws two files on its own backend; only the font table is shared (read-locked).
+    let plots: Vec<RenderedPlot> = jobs
+        .par_iter()
+        .map(|job| job.render_files(&plots_dir))
+        .collect::<Result<_, _>>()?;
+
+    let table = SummaryTable::from_report(report);
+    let report_md = out_dir.join("report.md");
+    let markdown = markdown::render(report, &table, &plots, out_dir);
+    fs::write(&report_md, markdown).map_err(|e| ReportError::io(&report_md, e))?;
+
+    let pngs: Vec<Vec<u8>> = plots
+        .iter()
+        .map(|p| fs::read(&p.png).map_err(|e| ReportError::io(&p.png, e)))
+        .collect::<Result<_, _>>()?;
+    let embedded: Vec<EmbeddedPlot<'_>> = plots
+        .iter()
+        .zip(&pngs)
+        .map(|(plot, png)| EmbeddedPlot { plot, png })
+        .collect();
+    let index_html = out_dir.join("index.html");
+    fs::write(&index_html, html::render(report, &table, &embedded))
+        .map_err(|e| ReportError::io(&index_html, e))?;
+
+    Ok(Rendered {
+        plots,
+        report_md,
+        index_html,
+        notes: report.notes.clone(),
+    })
+}

@@ -1,0 +1,233 @@
+//! The summary table: one row per point (load × loop count × server) with median throughput, its
+//! 95% interval, latency percentiles, and each figure as a ratio to the reference servers
+//! (`ref-tokio-echo`, `ref-mio-echo`) measured at the same load and loop count in the same run.
+//!
+//! Ratios are the figures that survive a noisy machine: both sides of a ratio saw the same
+//! disturbances. The table is built once here as text cells and written by both `markdown` and
+//! `html`, so the two pages never disagree.
+
+use crate::model::{PointKey, PointSummary, Report};
+use crate::plot::style::{format_micros, format_rate};
+
+/// One row of the table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SummaryRow {
+    /// Which point.
+    pub key: PointKey,
+    /// `server req/s ÷ reference req/s`, per reference in [`SummaryTable::references`] order;
+    /// `None` when the reference has no figure (or a zero one) at this point.
+    pub throughput_ratio: Vec<Option<f64>>,
+    /// `server p99 ÷ reference p99`, same order; below 1 is better.
+    pub p99_ratio: Vec<Option<f64>>,
+    /// The cells as displayed, in [`SummaryTable::headers`] order.
+    pub cells: Vec<String>,
+}
+
+/// The whole table.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SummaryTable {
+    /// Reference servers present in the report.
+    pub references: Vec<&'static str>,
+    /// Column headings.
+    pub headers: Vec<String>,
+    /// Rows, ordered by load, loop count, then server order.
+    pub rows: Vec<SummaryRow>,
+}
+
+impl SummaryTable {
+    /// Build the table from a report.
+    pub fn from_report(report: &Report) -> SummaryTable {
+        let references = report.references_present();
+        let open_loop = report.points.iter().any(|p| p.key.offered_rate.is_some());
+        let mut headers: Vec<String> = vec!["workload".into()];
+        if open_loop {
+            headers.push("offered req/s".into());
+        }
+        headers.extend(
+            [
+                "loops",
+                "server",
+                "req/s",
+                "95% interval",
+                "p50",
+                "p99",
+                "p99.9",
+            ]
+            .map(String::from),
+        );
+        for reference in &references {
+            headers.push(format!("req/s ÷ {reference}"));
+            headers.push(format!("p99 ÷ {reference}"));
+        }
+
+        let servers = report.server_order();
+        let groups = crate::plot::load_groups(report);
+        let mut points: Vec<&PointSummary> = report.points.iter().collect();
+        points.sort_by_key(|p| {
+            let group = groups
+                .iter()
+                .position(|(w, r)| {
+                    *w == p.key.workload && crate::model::rates_equal(*r, p.key.offered_rate)
+                })
+                .unwrap_or(usize::MAX);
+            let server = servers
+                .iter()
+                .position(|s| *s == p.key.server)
+                .unwrap_or(usize::MAX);
+            (group, p.key.loops, server)
+        });
+
+        let rows = points
+            .into_iter()
+            .map(|point| {
+                let reference_points: Vec<Option<&PointSummary>> = references
+                    .iter()
+                    .map(|name| {
+                        report
+                            .points
+                            .iter()
+                            .find(|r| r.key.server == *name && r.key.same_load(&point.key))
+                    })
+                    .collect();
+                let throughput_ratio: Vec<Option<f64>> = reference_points
+                    .iter()
+                    .map(|r| r.and_then(|r| ratio(point.throughput.median, r.throughput.median)))
+                    .collect();
+                let p99_ratio: Vec<Option<f64>> = reference_points
+                    .iter()
+                    .map(|r| r.and_then(|r| ratio(point.latency_us.p99, r.latency_us.p99)))
+                    .collect();
+                let mut cells = vec![point.key.workload.clone()];
+                if open_loop {
+                    cells.push(
+                        point
+                            .key
+                            .offered_rate
+                            .map_or("closed loop".into(), format_rate),
+                    );
+                }
+                cells.push(point.key.loops.to_string());
+                cells.push(point.key.server.clone());
+                cells.push(format_rate(point.throughput.median));
+                cells.push(format!(
+                    "{} – {}",
+                    format_rate(point.throughput.low),
+                    format_rate(point.throughput.high)
+                ));
+                cells.push(format_micros(point.latency_us.p50));
+                cells.push(format_micros(point.latency_us.p99));
+                cells.push(format_micros(point.latency_us.p999));
+                for (thr, p99) in throughput_ratio.iter().zip(&p99_ratio) {
+                    cells.push(format_ratio(*thr));
+                    cells.push(format_ratio(*p99));
+                }
+                SummaryRow {
+                    key: point.key.clone(),
+                    throughput_ratio,
+                    p99_ratio,
+                    cells,
+                }
+            })
+            .collect();
+        SummaryTable {
+            references,
+            headers,
+            rows,
+        }
+    }
+}
+
+/// `value ÷ reference`, when both are finite and the reference is positive.
+fn ratio(value: f64, reference: f64) -> Option<f64> {
+    (value.is_finite() && reference.is_finite() && reference > 0.0).then(|| value / reference)
+}
+
+/// A ratio cell: `1.23×`, or `–` when there is nothing to compare with.
+pub fn format_ratio(ratio: Option<f64>) -> String {
+    match ratio {
+        Some(r) => format!("{r:.2}×"),
+        None => "–".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Estimate, LatencyHistogram, LatencySummary};
+
+    fn point(server: &str, loops: u32, rps: f64, p99: f64) -> PointSummary {
+        PointSummary {
+            key: PointKey {
+                server: server.into(),
+                loops,
+                workload: "w".into(),
+                offered_rate: None,
+            },
+            throughput: Estimate {
+                median: rps,
+                low: rps - 1.0,
+                high: rps + 1.0,
+            },
+            latency_us: LatencySummary {
+                p50: 1.0,
+                p99,
+                p999: 3.0,
+            },
+            histogram: LatencyHistogram::Missing,
+        }
+    }
+
+    #[test]
+    fn ratios_compare_same_loop_count_only() {
+        let report = Report {
+            servers: vec!["gev".into(), "ref-tokio-echo".into()],
+            points: vec![
+                point("ref-tokio-echo", 1, 100.0, 20.0),
+                point("gev", 1, 150.0, 10.0),
+                point("gev", 2, 300.0, 10.0),
+            ],
+            ..Report::default()
+        };
+        let table = SummaryTable::from_report(&report);
+        assert_eq!(table.references, ["ref-tokio-echo"]);
+        assert_eq!(table.headers.len(), 10);
+        let order: Vec<(&str, u32)> = table
+            .rows
+            .iter()
+            .map(|r| (r.key.server.as_str(), r.key.loops))
+            .collect();
+        assert_eq!(order, [("gev", 1), ("ref-tokio-echo", 1), ("gev", 2)]);
+        assert_eq!(table.rows[0].throughput_ratio, [Some(1.5)]);
+        assert_eq!(table.rows[0].p99_ratio, [Some(0.5)]);
+        assert_eq!(table.rows[0].cells[8], "1.50×");
+        assert_eq!(table.rows[2].throughput_ratio, [None]);
+        assert_eq!(table.rows[2].cells[8], "–");
+    }
+
+    #[test]
+    fn zero_reference_gives_no_ratio() {
+        let report = Report {
+            points: vec![
+                point("ref-mio-echo", 1, 0.0, 0.0),
+                point("gev", 1, 10.0, 5.0),
+            ],
+            ..Report::default()
+        };
+        let table = SummaryTable::from_report(&report);
+        assert!(table.rows.iter().all(|r| r.throughput_ratio == [None]));
+    }
+
+    #[test]
+    fn open_loop_adds_offered_column() {
+        let mut p = point("gev", 1, 10.0, 5.0);
+        p.key.offered_rate = Some(5000.0);
+        let report = Report {
+            points: vec![p, point("gev", 1, 10.0, 5.0)],
+            ..Report::default()
+        };
+        let table = SummaryTable::from_report(&report);
+        assert_eq!(table.headers[1], "offered req/s");
+        assert_eq!(table.rows[0].cells[1], "closed loop");
+        assert_eq!(table.rows[1].cells[1], "5.0k");
+    }
+}
