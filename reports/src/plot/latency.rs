@@ -103,17 +103,26 @@ impl LatencyPlot {
                 &["No latency recorded at this load (every percentile is zero or absent).".into()],
             );
         };
+        let entries = self.servers.len() + PERCENTILES.len();
+        let y_range = style::with_log_headroom(
+            y_range,
+            style::legend_headroom(entries, style::PLOTTING_HEIGHT),
+        );
         let mut chart = ChartBuilder::on(root)
             .caption(title, style::caption_font())
             .margin(20)
             .x_label_area_size(60)
             .y_label_area_size(100)
-            .build_cartesian_2d(style::loop_axis(&loop_counts), y_range.log_scale())?;
+            .build_cartesian_2d(
+                style::loop_axis(&loop_counts),
+                style::TickedAxis::log(y_range),
+            )?;
         chart
             .configure_mesh()
             .x_desc("event loops")
             .y_desc("latency (log scale)")
             .label_style(style::label_font())
+            .max_light_lines(4)
             .axis_desc_style(style::axis_desc_font())
             .x_label_formatter(&|x| format!("{x:.0}"))
             .y_label_formatter(&|y| style::format_micros(*y))

@@ -111,21 +111,28 @@ impl OfferedLoadPlot {
                 &["No latency recorded at any offered rate.".into()],
             );
         };
+        let latency_range = style::with_log_headroom(
+            latency_range,
+            style::legend_headroom(2 * self.servers.len(), style::PLOTTING_HEIGHT * 0.55),
+        );
         let x_range = style::linear_range_from_zero(all_points().map(|p| p.offered));
         let rate_range =
             style::linear_range_from_zero(all_points().flat_map(|p| [p.offered, p.achieved]));
-        let area = root.titled(title, style::caption_font())?;
+        let area = root
+            .margin(12, 0, 0, 0)
+            .titled(title, style::caption_font())?;
         let (upper, lower) = area.split_vertically((62).percent());
 
         let mut chart = ChartBuilder::on(&upper)
             .margin(20)
             .x_label_area_size(40)
             .y_label_area_size(100)
-            .build_cartesian_2d(x_range.clone(), latency_range.log_scale())?;
+            .build_cartesian_2d(x_range.clone(), style::TickedAxis::log(latency_range))?;
         chart
             .configure_mesh()
             .y_desc("latency (log scale)")
             .label_style(style::label_font())
+            .max_light_lines(4)
             .axis_desc_style(style::axis_desc_font())
             .x_label_formatter(&|x| style::format_rate(*x))
             .y_label_formatter(&|y| style::format_micros(*y))
@@ -177,6 +184,7 @@ impl OfferedLoadPlot {
             .x_desc("offered requests per second")
             .y_desc("achieved req/s")
             .label_style(style::label_font())
+            .max_light_lines(4)
             .axis_desc_style(style::axis_desc_font())
             .x_label_formatter(&|x| style::format_rate(*x))
             .y_label_formatter(&|y| style::format_rate(*y))

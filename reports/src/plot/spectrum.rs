@@ -119,6 +119,10 @@ impl SpectrumPlot {
             lines.extend(missing_lines);
             return style::draw_missing(root, title, &lines);
         };
+        let y_range = style::with_log_headroom(
+            y_range,
+            style::legend_headroom(self.curves.len(), style::PLOTTING_HEIGHT),
+        );
         let decades = self
             .curves
             .iter()
@@ -134,17 +138,19 @@ impl SpectrumPlot {
         let mut chart = ChartBuilder::on(&chart_area)
             .caption(title, style::caption_font())
             .margin(20)
+            .margin_right(60)
             .x_label_area_size(60)
             .y_label_area_size(100)
             .build_cartesian_2d(
                 style::TickedAxis::new(0.0..decades, ticks),
-                y_range.log_scale(),
+                style::TickedAxis::log(y_range),
             )?;
         chart
             .configure_mesh()
             .x_desc("percentile (x = 1/(1-p), log scale)")
             .y_desc("latency (log scale)")
             .label_style(style::label_font())
+            .max_light_lines(4)
             .axis_desc_style(style::axis_desc_font())
             .x_label_formatter(&|x| decade_label(*x))
             .y_label_formatter(&|y| style::format_micros(*y))

@@ -143,6 +143,30 @@ pub fn log_range(values: impl IntoIterator<Item = f64>) -> Option<Range<f64>> {
     Some(low..high)
 }
 
+/// Vertical pixels of a plot's drawing area that a full-size chart's plotting area gets (the
+/// rest is caption, margins and the x labels).
+pub const PLOTTING_HEIGHT: f64 = PLOT_SIZE.1 as f64 - 150.0;
+
+/// The fraction of a plotting area of `height` pixels that a legend of `entries` lines covers
+/// at the top, kept empty of data so the legend hides nothing.
+pub fn legend_headroom(entries: usize, height: f64) -> f64 {
+    let legend = entries as f64 * (LEGEND_SIZE + 5.0) + 30.0;
+    (legend / height.max(1.0)).clamp(0.0, 0.6)
+}
+
+/// Grow a linear range upward so its top `fraction` stays empty.
+pub fn with_headroom(range: Range<f64>, fraction: f64) -> Range<f64> {
+    let span = range.end - range.start;
+    range.start..range.start + span / (1.0 - fraction.clamp(0.0, 0.9))
+}
+
+/// Grow a positive range upward on a log scale so its top `fraction` stays empty.
+pub fn with_log_headroom(range: Range<f64>, fraction: f64) -> Range<f64> {
+    let decades = (range.end / range.start).log10();
+    let grown = decades / (1.0 - fraction.clamp(0.0, 0.9));
+    range.start..range.start * 10f64.powf(grown)
+}
+
 /// An axis range around the loop counts (or any small set of x values): half a step of margin
 /// each side so a single value is centred rather than a zero-width axis.
 pub fn padded_range(values: &[f64]) -> Range<f64> {
@@ -167,23 +191,73 @@ pub fn loop_counts(loops: impl IntoIterator<Item = u32>) -> Vec<f64> {
     counts.into_iter().map(f64::from).collect()
 }
 
-/// A linear f64 axis whose ticks sit exactly at the given values (loop counts, whole decades)
-/// and nowhere else. plotters' own `with_key_points` cannot take a custom label formatter on
-/// f64 ranges, hence this small coordinate type.
+/// How a [`TickedAxis`] maps values to pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scale {
+    /// Equal distances for equal differences.
+    Linear,
+    /// Equal distances for equal ratios (the range must be positive).
+    Log,
+}
+
+/// An f64 axis whose ticks sit exactly at chosen values (loop counts, whole decades, 1-2-5 steps
+/// of a log axis) and nowhere else. plotters' own `with_key_points` cannot take a custom label
+/// formatter on f64 ranges and its log axis leaves the lowest decade unlabelled, hence this small
+/// coordinate type.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TickedAxis {
     range: Range<f64>,
     ticks: Vec<f64>,
+    scale: Scale,
 }
 
 impl TickedAxis {
-    /// An axis over `range` with ticks at those of `ticks` that fall inside it.
+    /// A linear axis over `range` with ticks at those of `ticks` that fall inside it.
     pub fn new(range: Range<f64>, ticks: Vec<f64>) -> Self {
+        Self::with_scale(range, ticks, Scale::Linear)
+    }
+
+    /// A log axis over a positive `range` with ticks at 1, 2 and 5 times each power of ten (and
+    /// every integer multiple when the range is too short to hold three such ticks).
+    pub fn log(range: Range<f64>) -> Self {
+        let low = range.start.max(f64::MIN_POSITIVE);
+        let high = if range.end > low {
+            range.end
+        } else {
+            low * 10.0
+        };
+        let first = low.log10().floor() as i32;
+        let last = high.log10().ceil() as i32;
+        let candidates = |multiples: &[f64]| -> Vec<f64> {
+            (first..=last)
+                .flat_map(|k| multiples.iter().map(move |m| m * 10f64.powi(k)))
+                .filter(|v| *v >= low && *v <= high)
+                .collect()
+        };
+        let mut ticks = candidates(&[1.0, 2.0, 5.0]);
+        if ticks.len() < 4 {
+            ticks = candidates(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0]);
+        }
+        Self::with_scale(low..high, ticks, Scale::Log)
+    }
+
+    fn with_scale(range: Range<f64>, ticks: Vec<f64>, scale: Scale) -> Self {
         let ticks = ticks
             .into_iter()
             .filter(|t| t.is_finite() && *t >= range.start && *t <= range.end)
             .collect();
-        TickedAxis { range, ticks }
+        TickedAxis {
+            range,
+            ticks,
+            scale,
+        }
+    }
+
+    fn position(&self, value: f64) -> f64 {
+        match self.scale {
+            Scale::Linear => value,
+            Scale::Log => value.max(f64::MIN_POSITIVE).log10(),
+        }
     }
 }
 
@@ -192,9 +266,10 @@ impl Ranged for TickedAxis {
     type ValueType = f64;
 
     fn map(&self, value: &f64, limit: (i32, i32)) -> i32 {
-        let span = self.range.end - self.range.start;
+        let start = self.position(self.range.start);
+        let span = self.position(self.range.end) - start;
         let fraction = if span > 0.0 {
-            (value - self.range.start) / span
+            (self.position(*value) - start) / span
         } else {
             0.5
         };
@@ -256,7 +331,7 @@ pub fn draw_missing<DB: DrawingBackend>(
     lines: &[String],
 ) -> Result<(), DrawFailure> {
     let (width, height) = area.dim_in_pixel();
-    let titled = area.titled(caption, caption_font())?;
+    let titled = area.margin(12, 0, 0, 0).titled(caption, caption_font())?;
     let centre_x = width as i32 / 2;
     let first_y = height as i32 / 2 - 40 - (lines.len() as i32 - 1) * 14;
     let style = TextStyle::from((FAMILY, 22.0).into_font())
@@ -311,6 +386,15 @@ mod tests {
     }
 
     #[test]
+    fn headroom_leaves_top_fraction_empty() {
+        let grown = with_headroom(0.0..75.0, 0.25);
+        assert!((grown.end - 100.0).abs() < 1e-9);
+        let grown = with_log_headroom(10.0..1000.0, 0.5);
+        assert!((grown.end - 100_000.0).abs() < 1e-6);
+        assert!(legend_headroom(3, 600.0) > 0.1 && legend_headroom(100, 600.0) <= 0.6);
+    }
+
+    #[test]
     fn ticked_axis_maps_and_thins() {
         let axis = TickedAxis::new(0.0..10.0, (0..=10).map(f64::from).chain([42.0]).collect());
         assert_eq!(axis.map(&5.0, (0, 100)), 50);
@@ -319,6 +403,23 @@ mod tests {
         assert!(axis.key_points(0usize).is_empty());
         let flat = TickedAxis::new(3.0..3.0, vec![3.0]);
         assert_eq!(flat.map(&3.0, (0, 100)), 50);
+    }
+
+    #[test]
+    fn log_axis_ticks_one_two_five() {
+        let axis = TickedAxis::log(26.0..800.0);
+        assert_eq!(axis.key_points(20usize), [50.0, 100.0, 200.0, 500.0]);
+        assert_eq!(axis.map(&100.0, (0, 100)), axis.map(&100.0, (0, 100)));
+        let decade = TickedAxis::log(10.0..1000.0);
+        assert_eq!(decade.map(&100.0, (0, 100)), 50);
+        let short = TickedAxis::log(30.0..90.0);
+        assert!(
+            short.key_points(20usize).len() >= 3,
+            "{:?}",
+            short.key_points(20usize)
+        );
+        let bad = TickedAxis::log(0.0..0.0);
+        assert!(bad.range().start > 0.0 && bad.range().end > bad.range().start);
     }
 
     #[test]

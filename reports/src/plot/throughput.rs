@@ -94,11 +94,13 @@ impl ThroughputPlot {
             .iter()
             .flat_map(|s| &s.points)
             .all(|(_, e)| e.median <= 0.0 && e.high <= 0.0);
+        let headroom = style::legend_headroom(self.servers.len(), style::PLOTTING_HEIGHT);
         let y_range = style::linear_range_from_zero(
             self.servers
                 .iter()
                 .flat_map(|s| s.points.iter().flat_map(|(_, e)| [e.median, e.high])),
         );
+        let y_range = style::with_headroom(y_range, headroom);
         let mut chart = ChartBuilder::on(root)
             .caption(title, style::caption_font())
             .margin(20)
@@ -110,6 +112,7 @@ impl ThroughputPlot {
             .x_desc("event loops")
             .y_desc("requests per second (median, 95% interval)")
             .label_style(style::label_font())
+            .max_light_lines(4)
             .axis_desc_style(style::axis_desc_font())
             .x_label_formatter(&|x| format!("{x:.0}"))
             .y_label_formatter(&|y| style::format_rate(*y))

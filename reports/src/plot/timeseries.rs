@@ -99,7 +99,9 @@ impl TimeseriesPlot {
         let t_end = samples().map(|s| s.t_secs).fold(1.0f64, f64::max);
         let x_range = 0.0..t_end * 1.02;
         let rps_range = style::linear_range_from_zero(samples().map(|s| s.rps));
-        let area = root.titled(title, style::caption_font())?;
+        let area = root
+            .margin(12, 0, 0, 0)
+            .titled(title, style::caption_font())?;
         let (upper, lower) = area.split_vertically((50).percent());
 
         let mut rps = ChartBuilder::on(&upper)
@@ -110,6 +112,7 @@ impl TimeseriesPlot {
         rps.configure_mesh()
             .y_desc("requests per second")
             .label_style(style::label_font())
+            .max_light_lines(4)
             .axis_desc_style(style::axis_desc_font())
             .x_label_formatter(&|t| format!("{t:.0} s"))
             .y_label_formatter(&|y| style::format_rate(*y))
@@ -146,11 +149,12 @@ impl TimeseriesPlot {
             .margin(20)
             .x_label_area_size(60)
             .y_label_area_size(100)
-            .build_cartesian_2d(x_range, p99_range.log_scale())?;
+            .build_cartesian_2d(x_range, style::TickedAxis::log(p99_range))?;
         p99.configure_mesh()
             .x_desc("seconds since measuring began")
             .y_desc("p99 latency (log)")
             .label_style(style::label_font())
+            .max_light_lines(4)
             .axis_desc_style(style::axis_desc_font())
             .x_label_formatter(&|t| format!("{t:.0} s"))
             .y_label_formatter(&|y| style::format_micros(*y))

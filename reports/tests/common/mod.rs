@@ -1,0 +1,195 @@
+//! Shared test data: a synthetic sweep with real HdrHistogram latency data (three servers, two
+//! loop counts, a closed-loop workload and an open-loop rate sweep, three repeats each), and
+//! checks on the files a render writes.
+
+#![allow(dead_code)]
+
+use std::path::Path;
+
+use base64::Engine;
+use gev_reports::model::{
+    Estimate, LatencyHistogram, LatencySummary, PointKey, PointSummary, Report, RunSeries,
+    TimeSample,
+};
+use hdrhistogram::serialization::{Serializer, V2DeflateSerializer};
+use hdrhistogram::Histogram;
+
+/// Servers of the synthetic sweep, the first being the one under test.
+pub const SERVERS: [&str; 3] = ["gev-echo", "ref-tokio-echo", "ref-mio-echo"];
+/// Loop counts of the synthetic sweep.
+pub const LOOPS: [u32; 2] = [1, 2];
+/// The closed-loop workload label.
+pub const CLOSED: &str = "raw 64 B, 50 conns";
+/// The open-loop workload label.
+pub const OPEN: &str = "raw 64 B, 50 conns, open loop";
+/// Offered rates of the open-loop workload.
+pub const RATES: [f64; 4] = [15_000.0, 30_000.0, 45_000.0, 60_000.0];
+/// Repeats per point.
+pub const REPEATS: u32 = 3;
+
+/// A deterministic pseudo-random source (xorshift), so tests need no rand dependency.
+pub struct Noise(u64);
+
+impl Noise {
+    pub fn new(seed: u64) -> Self {
+        Noise(seed.max(1))
+    }
+
+    /// Uniform in (0, 1].
+    pub fn unit(&mut self) -> f64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        ((self.0 >> 11) as f64 + 1.0) / (1u64 << 53) as f64
+    }
+}
+
+/// A latency histogram (nanoseconds) with a median near `median_us` and an exponential tail,
+/// recorded as loadgen records (1 µs to 60 s, 3 significant digits).
+pub fn latency_histogram(median_us: f64, samples: u32, seed: u64) -> Histogram<u64> {
+    let mut histogram = Histogram::<u64>::new_with_bounds(1_000, 60_000_000_000, 3).unwrap();
+    let mut noise = Noise::new(seed);
+    for _ in 0..samples {
+        let body = median_us * (0.6 + 0.8 * noise.unit());
+        let tail = -median_us * 0.6 * noise.unit().ln();
+        let ns = ((body + tail) * 1_000.0) as u64;
+        histogram.saturating_record(ns.max(1_000));
+    }
+    histogram
+}
+
+/// The V2 deflate base64 form loadgen writes into `Summary::histograms`.
+pub fn encode_base64(histogram: &Histogram<u64>) -> String {
+    let mut bytes = Vec::new();
+    V2DeflateSerializer::new()
+        .serialize(histogram, &mut bytes)
+        .unwrap();
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// Throughput a server reaches at a loop count (gev and mio scale, tokio a bit less).
+pub fn capacity(server_index: usize, loops: u32) -> f64 {
+    let per_loop = [60_000.0, 45_000.0, 65_000.0][server_index];
+    per_loop * f64::from(loops) * if server_index == 1 { 0.85 } else { 0.95 }
+}
+
+/// One second-by-second series with a warm-up ramp in the first seconds.
+pub fn time_samples(rps: f64, p99_us: f64, seconds: u32, seed: u64) -> Vec<TimeSample> {
+    let mut noise = Noise::new(seed);
+    (1..=seconds)
+        .map(|t| {
+            let ramp = if t <= 2 {
+                0.6 + 0.2 * f64::from(t)
+            } else {
+                1.0
+            };
+            TimeSample {
+                t_secs: f64::from(t),
+                rps: rps * ramp * (0.97 + 0.06 * noise.unit()),
+                p99_us: p99_us * (0.9 + 0.3 * noise.unit()) / ramp,
+            }
+        })
+        .collect()
+}
+
+/// Percentiles of a nanosecond histogram in microseconds.
+pub fn summary_of(histogram: &Histogram<u64>) -> LatencySummary {
+    LatencySummary {
+        p50: histogram.value_at_quantile(0.5) as f64 / 1_000.0,
+        p99: histogram.value_at_quantile(0.99) as f64 / 1_000.0,
+        p999: histogram.value_at_quantile(0.999) as f64 / 1_000.0,
+    }
+}
+
+/// The synthetic sweep as a plain report.
+pub fn synthetic_report() -> Report {
+    let mut report = Report {
+        title: "gev sweep (synthetic)".into(),
+        environment: vec![
+            ("cpu".into(), "Synthetic CPU @ 3.0GHz".into()),
+            ("cores".into(), "2".into()),
+            ("kernel".into(), "6.1.0-test".into()),
+        ],
+        servers: SERVERS.iter().map(|s| s.to_string()).collect(),
+        ..Report::default()
+    };
+    let mut seed = 1;
+    for (server_index, server) in SERVERS.iter().enumerate() {
+        for loops in LOOPS {
+            let loads: Vec<(&str, Option<f64>)> = std::iter::once((CLOSED, None))
+                .chain(RATES.iter().map(|r| (OPEN, Some(*r))))
+                .collect();
+            for (workload, rate) in loads {
+                let cap = capacity(server_index, loops);
+                let rps = rate.map_or(cap, |r| r.min(cap));
+                let overload = rate.map_or(1.0, |r| (r / cap).max(1.0).powi(3));
+                let median_us =
+                    50.0 / f64::from(loops) * overload * (1.0 + server_index as f64 * 0.2);
+                let key = PointKey {
+                    server: server.to_string(),
+                    loops,
+                    workload: workload.to_string(),
+                    offered_rate: rate,
+                };
+                let histograms: Vec<Histogram<u64>> = (0..REPEATS)
+                    .map(|repeat| {
+                        seed += 1;
+                        report.runs.push(RunSeries {
+                            key: key.clone(),
+                            repeat,
+                            samples: time_samples(rps, median_us * 4.0, 8, seed),
+                        });
+                        latency_histogram(median_us, 20_000, seed)
+                    })
+                    .collect();
+                let mut merged = histograms[0].clone();
+                for h in &histograms[1..] {
+                    merged.add(h).unwrap();
+                }
+                report.points.push(PointSummary {
+                    key,
+                    throughput: Estimate {
+                        median: rps,
+                        low: rps * 0.96,
+                        high: rps * 1.03,
+                    },
+                    latency_us: summary_of(&merged),
+                    histogram: LatencyHistogram::Recorded(Box::new(merged)),
+                });
+            }
+        }
+    }
+    report
+}
+
+/// Decode a PNG file and return its size.
+pub fn png_size(path: &Path) -> (u32, u32) {
+    let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let decoder = png::Decoder::new(file);
+    let mut reader = decoder
+        .read_info()
+        .unwrap_or_else(|e| panic!("{} is not a PNG: {e}", path.display()));
+    let mut buffer = vec![0; reader.output_buffer_size()];
+    let info = reader
+        .next_frame(&mut buffer)
+        .unwrap_or_else(|e| panic!("{} has no decodable frame: {e}", path.display()));
+    assert!(
+        buffer.iter().any(|b| *b != 255),
+        "{} is blank",
+        path.display()
+    );
+    (info.width, info.height)
+}
+
+/// Parse an SVG file as XML and return the text of its `<text>` elements.
+pub fn svg_texts(path: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let document = roxmltree::Document::parse(&text)
+        .unwrap_or_else(|e| panic!("{} is not well-formed XML: {e}", path.display()));
+    assert_eq!(document.root_element().tag_name().name(), "svg");
+    document
+        .descendants()
+        .filter(|n| n.has_tag_name("text"))
+        .map(|n| n.text().unwrap_or_default().to_string())
+        .collect()
+}
