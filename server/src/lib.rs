@@ -1,3 +1,78 @@
-//! gev: a reactor server library (work in progress; see docs/design.md).
+//! gev: a reactor server library in the style of the Go libraries gev and gnet: one acceptor
+//! thread, N event loops (one `mio::Poll` each, on threads `gev-loop-N`), pluggable framing
+//! ([`Protocol`]) and a callback [`Handler`] whose `on_message` returns the reply.
+//!
+//! ```
+//! use std::borrow::Cow;
+//! use std::io::{Read, Write};
+//! use gev::{Conn, Handler, LengthPrefixed, MessageOf, ReplyOf, Server, ServerOptions};
+//!
+//! /// Replies to every frame with the frame reversed.
+//! struct Reverse;
+//! impl Handler<LengthPrefixed> for Reverse {
+//!     fn on_message<'a>(
+//!         &self,
+//!         _: &mut Conn<'_, LengthPrefixed>,
+//!         msg: MessageOf<'a, LengthPrefixed>,
+//!     ) -> Option<ReplyOf<'a, LengthPrefixed>> {
+//!         Some(Cow::Owned(msg.iter().rev().copied().collect()))
+//!     }
+//! }
+//!
+//! let options = ServerOptions::new("127.0.0.1:0".parse().unwrap()).loops(2);
+//! let server = Server::new(options, LengthPrefixed::new(1 << 20), Reverse)?;
+//! let addr = server.local_addr();
+//! let running = server.start()?;
+//!
+//! let mut client = std::net::TcpStream::connect(addr).unwrap();
+//! client.write_all(&[0, 0, 0, 3, b'a', b'b', b'c']).unwrap();
+//! let mut reply = [0; 7];
+//! client.read_exact(&mut reply).unwrap();
+//! assert_eq!(reply, [0, 0, 0, 3, b'c', b'b', b'a']);
+//! running.stop()?;
+//! # Ok::<(), gev::Error>(())
+//! ```
+//!
+//! # Data path
+//! accept ([`acceptor`](crate) thread) -> balance ([`Balancer`]) -> the loop registers the
+//! socket -> readable -> read into the loop's 64 KiB scratch buffer -> [`Protocol::unpack`]
+//! -> [`Handler::on_message`] -> [`Protocol::pack`] into the connection's output buffer ->
+//! written once per loop iteration -> close. Files are named after these steps.
+//!
+//! # Dependencies
+//! `mio` (readiness polling and wakers), `socket2` (listener options: backlog, `SO_REUSEPORT`),
+//! `slab` (connection slots), `libc` (errno values for `EMFILE`/`ENFILE`), `thiserror` (typed
+//! errors), `tracing` (logging; the library never prints). `httparse`, `sha1`, `base64`,
+//! `flate2` serve the WebSocket module ([`ws`]). `clap`, `anyhow`, `signal-hook`,
+//! `tracing-subscriber` and `core_affinity` are for the example binaries only (see
+//! [`example`]).
+
+mod acceptor;
+mod balance;
+mod connection;
+mod error;
+mod event_loop;
+mod handler;
+mod loop_handle;
+mod options;
+mod output_buffer;
+mod protocol;
+mod ring_buffer;
+mod server;
+mod task_queue;
+mod timer;
+
+pub mod example;
 pub mod metrics;
 pub mod ws;
+
+pub use balance::{Balancer, LeastConnections, RoundRobin};
+pub use connection::{Conn, ConnHandle, ConnId};
+pub use error::{Error, ProtocolError, SendError};
+pub use handler::{CloseReason, Handler, MessageOf, ReplyOf};
+pub use loop_handle::LoopHandle;
+pub use options::{Backpressure, LoadBalance, ServerOptions};
+pub use protocol::{LengthPrefixed, Protocol, Raw, Unpacked};
+pub use ring_buffer::RingBuffer;
+pub use server::{Server, ServerHandle};
+pub use timer::TimerId;

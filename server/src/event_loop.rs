@@ -1,0 +1,873 @@
+//! One event loop: a `mio::Poll` on its own thread (`gev-loop-N`) owning a slab of connections.
+//!
+//! One iteration: poll -> for each readable connection, read into the loop's scratch buffer and
+//! unpack/handle messages in place (only an incomplete tail is copied into the connection's ring
+//! buffer) -> expired timers -> queued tasks (new connections, cross-thread sends, timers) ->
+//! flush every connection that has output, once. Hot-path choices, each saving syscalls or
+//! copies (counted with `strace -c`, see the crate README):
+//! - sockets are registered once, edge-triggered, for both directions (no `epoll_ctl` per
+//!   message, no re-arming);
+//! - a read shorter than the scratch buffer means the socket was drained, so the extra read
+//!   that would only return `EAGAIN` is skipped (unless the peer hung up, to see the EOF);
+//! - replies are appended to the output buffer and written once per iteration, so all replies
+//!   of one read go out in one write; a short write means the send buffer is full, so the next
+//!   write waits for the writable edge.
+
+use std::io::{self, Read, Write};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mio::{Events, Interest, Poll, Token};
+use slab::Slab;
+
+use crate::connection::{Conn, ConnCore, ConnId, Connection, WriteShutdown};
+use crate::handler::{CloseReason, Handler};
+use crate::loop_handle::{LoopShared, Task};
+use crate::options::{Backpressure, ServerOptions};
+use crate::protocol::{Protocol, Unpacked};
+use crate::ring_buffer::RingBuffer;
+use crate::timer::{TimerCallback, TimerKind, Timers};
+
+/// Token of the loop's waker (connection tokens are slab keys, far below it).
+pub(crate) const WAKER_TOKEN: Token = Token(usize::MAX);
+
+/// Reads made for one connection before the loop moves on to others (the rest is read in the
+/// next iteration), so one fast sender cannot starve the loop's other connections.
+const MAX_READS_PER_TURN: usize = 16;
+
+/// The limits a loop enforces, copied from [`ServerOptions`].
+#[derive(Debug, Clone)]
+struct LoopSettings {
+    output_high_watermark: usize,
+    output_low_watermark: usize,
+    backpressure: Backpressure,
+    idle_timeout: Option<Duration>,
+    close_linger: Duration,
+    events_capacity: usize,
+}
+
+/// Connections to visit later in this or the next iteration, by key and generation.
+type ConnList = Vec<(usize, u64)>;
+
+/// A loop and everything it owns.
+pub(crate) struct EventLoop<P: Protocol, H: Handler<P>> {
+    poll: Poll,
+    shared: Arc<LoopShared<P>>,
+    protocol: Arc<P>,
+    handler: Arc<H>,
+    settings: LoopSettings,
+    conns: Slab<Connection<P>>,
+    /// The per-loop read buffer every connection reads into.
+    scratch: Box<[u8]>,
+    /// Connections with output to write (or a close/shutdown to carry out) this iteration.
+    flush_list: ConnList,
+    /// Connections with unread input left (read budget exhausted, or just resumed).
+    read_again: ConnList,
+    task_batch: Vec<Task<P>>,
+    timers: Timers,
+    next_generation: u64,
+    /// Connections open in the whole server (max_connections is enforced by the acceptor).
+    active_total: Arc<AtomicUsize>,
+    stop_deadline: Option<Instant>,
+    /// Time of the current iteration (one clock read per iteration).
+    now: Instant,
+}
+
+/// What the read path asks the loop to do with a connection.
+enum ReadOutcome {
+    Keep,
+    CloseNow(CloseReason),
+}
+
+impl<P: Protocol, H: Handler<P>> EventLoop<P, H> {
+    pub(crate) fn new(
+        index: usize,
+        options: &ServerOptions,
+        protocol: Arc<P>,
+        handler: Arc<H>,
+        metrics: Option<Arc<crate::metrics::LoopMetrics>>,
+        active_total: Arc<AtomicUsize>,
+    ) -> io::Result<Self> {
+        let poll = Poll::new()?;
+        let waker = mio::Waker::new(poll.registry(), WAKER_TOKEN)?;
+        let shared = Arc::new(LoopShared {
+            index,
+            tasks: crate::task_queue::TaskQueue::new(waker),
+            next_timer: Default::default(),
+            connections: AtomicUsize::new(0),
+            loop_thread: Default::default(),
+            exited: Default::default(),
+            metrics,
+            output_high_watermark: options.output_high_watermark,
+            backpressure: options.backpressure,
+        });
+        Ok(EventLoop {
+            poll,
+            shared,
+            protocol,
+            handler,
+            settings: LoopSettings {
+                output_high_watermark: options.output_high_watermark,
+                output_low_watermark: options.output_low_watermark,
+                backpressure: options.backpressure,
+                idle_timeout: options.idle_timeout,
+                close_linger: options.close_linger,
+                events_capacity: options.events_capacity,
+            },
+            conns: Slab::new(),
+            scratch: vec![0u8; options.read_buffer_size].into_boxed_slice(),
+            flush_list: Vec::new(),
+            read_again: Vec::new(),
+            task_batch: Vec::new(),
+            timers: Timers::default(),
+            next_generation: 0,
+            active_total,
+            stop_deadline: None,
+            now: Instant::now(),
+        })
+    }
+
+    pub(crate) fn shared(&self) -> &Arc<LoopShared<P>> {
+        &self.shared
+    }
+
+    /// Runs until a graceful stop completes (or polling fails).
+    pub(crate) fn run(mut self) -> io::Result<()> {
+        let _ = self.shared.loop_thread.set(std::thread::current().id());
+        let mut events = Events::with_capacity(self.settings.events_capacity);
+        self.now = Instant::now();
+        if let Some(idle) = self.settings.idle_timeout {
+            self.timers
+                .schedule(self.now + idle_sweep_interval(idle), TimerKind::IdleSweep);
+        }
+        let result = loop {
+            let timeout = self.poll_timeout();
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                break Err(e);
+            }
+            self.now = Instant::now();
+            let started = self.now;
+            for event in events.iter() {
+                if event.token() == WAKER_TOKEN {
+                    continue; // tasks are drained below whenever the queue is notified
+                }
+                let key = event.token().0;
+                if event.is_readable() || event.is_read_closed() || event.is_error() {
+                    let hung_up = event.is_read_closed() || event.is_error();
+                    self.read_connection(key, hung_up);
+                }
+                if event.is_writable() {
+                    self.queue_flush_if_pending(key);
+                }
+            }
+            self.read_deferred();
+            self.run_timers();
+            self.run_tasks();
+            self.flush_all();
+            if let Some(metrics) = &self.shared.metrics {
+                metrics.on_iteration(started.elapsed());
+            }
+            if let Some(deadline) = self.stop_deadline {
+                if self.conns.is_empty() {
+                    break Ok(());
+                }
+                if Instant::now() >= deadline {
+                    self.close_all(CloseReason::Shutdown);
+                    break Ok(());
+                }
+            }
+        };
+        self.shared.exited.store(true, Ordering::Release);
+        if result.is_err() {
+            self.close_all(CloseReason::Error);
+        }
+        result
+    }
+
+    fn poll_timeout(&mut self) -> Option<Duration> {
+        if !self.read_again.is_empty() || self.shared.tasks.is_notified() {
+            return Some(Duration::ZERO);
+        }
+        let mut deadline = self.timers.next_deadline();
+        if let Some(stop) = self.stop_deadline {
+            deadline = Some(deadline.map_or(stop, |d| d.min(stop)));
+        }
+        // Round up to the next millisecond (epoll's resolution) so a timer never wakes the loop
+        // just before its deadline and makes it spin.
+        deadline.map(|d| {
+            let wait = d.saturating_duration_since(Instant::now());
+            let millis = wait.as_nanos().div_ceil(1_000_000) as u64;
+            Duration::from_millis(millis)
+        })
+    }
+
+    // ----- read path -------------------------------------------------------------------------
+
+    fn read_deferred(&mut self) {
+        if self.read_again.is_empty() {
+            return;
+        }
+        let list = std::mem::take(&mut self.read_again);
+        for &(key, generation) in &list {
+            if self.is_live(key, generation) {
+                self.read_connection(key, false);
+            }
+        }
+        // `read_connection` may have queued new entries; keep them, reuse the allocation.
+        let mut list = list;
+        list.clear();
+        list.append(&mut self.read_again);
+        self.read_again = list;
+    }
+
+    /// Reads what the socket has (up to the per-turn budget) and delivers it.
+    fn read_connection(&mut self, key: usize, hung_up: bool) {
+        let outcome = self.read_and_deliver(key, hung_up);
+        match outcome {
+            ReadOutcome::Keep => self.after_callback(key),
+            ReadOutcome::CloseNow(reason) => self.close_now(key, reason),
+        }
+    }
+
+    fn read_and_deliver(&mut self, key: usize, hung_up: bool) -> ReadOutcome {
+        let EventLoop {
+            conns,
+            scratch,
+            protocol,
+            handler,
+            shared,
+            settings,
+            read_again,
+            now,
+            ..
+        } = self;
+        let Some(conn) = conns.get_mut(key) else {
+            return ReadOutcome::Keep;
+        };
+        let metrics = shared.metrics.as_deref();
+        for _ in 0..MAX_READS_PER_TURN {
+            if conn.core.closing.is_some() || conn.core.reading_paused {
+                return ReadOutcome::Keep;
+            }
+            let n = match (&conn.stream).read(&mut scratch[..]) {
+                Ok(0) => {
+                    if let Some(m) = metrics {
+                        m.on_read(0);
+                    }
+                    // The peer finished sending: flush what we owe it, then close.
+                    conn.input.retrieve_all();
+                    conn.core.begin_close(CloseReason::Peer);
+                    return ReadOutcome::Keep;
+                }
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if let Some(m) = metrics {
+                        m.on_read(0);
+                    }
+                    return ReadOutcome::Keep;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    tracing::debug!(conn = %conn.core.id, error = %e, "read failed");
+                    return ReadOutcome::CloseNow(read_error_reason(&e));
+                }
+            };
+            if let Some(m) = metrics {
+                m.on_read(n);
+            }
+            conn.core.last_active = *now;
+            let delivered = if conn.input.is_empty() {
+                // Common path: frames are unpacked straight from the scratch buffer.
+                let data = &mut scratch[..n];
+                let delivered = deliver(
+                    &**protocol,
+                    &**handler,
+                    shared,
+                    &mut conn.core,
+                    &mut conn.decoder,
+                    data,
+                );
+                if delivered.failure.is_none() && delivered.consumed < n {
+                    conn.input.write(&scratch[delivered.consumed..n]);
+                }
+                delivered
+            } else {
+                conn.input.write(&scratch[..n]);
+                let data = conn.input.make_contiguous();
+                let delivered = deliver(
+                    &**protocol,
+                    &**handler,
+                    shared,
+                    &mut conn.core,
+                    &mut conn.decoder,
+                    data,
+                );
+                conn.input.retrieve(delivered.consumed);
+                delivered
+            };
+            if let Some(m) = metrics {
+                if delivered.messages > 0 {
+                    m.on_messages_in(delivered.messages);
+                    m.on_messages_out(delivered.replies);
+                }
+            }
+            match delivered.failure {
+                Some(CloseReason::Protocol) => {
+                    conn.input.retrieve_all();
+                    conn.core.begin_close(CloseReason::Protocol);
+                    return ReadOutcome::Keep;
+                }
+                Some(reason) => return ReadOutcome::CloseNow(reason),
+                None => {}
+            }
+            if conn.core.output.pending() > settings.output_high_watermark {
+                match settings.backpressure {
+                    Backpressure::PauseReading => {
+                        conn.core.reading_paused = true;
+                        if let Some(m) = metrics {
+                            m.on_pause();
+                        }
+                        return ReadOutcome::Keep;
+                    }
+                    Backpressure::Close => {
+                        return ReadOutcome::CloseNow(CloseReason::Backpressure);
+                    }
+                }
+            }
+            if n < scratch.len() && !hung_up {
+                // Short read: the socket is drained; skip the read that would return EAGAIN.
+                return ReadOutcome::Keep;
+            }
+        }
+        // Budget used up with data possibly left: continue next iteration.
+        read_again.push((key, conn.core.id.generation));
+        ReadOutcome::Keep
+    }
+
+    // ----- write path ------------------------------------------------------------------------
+
+    fn queue_flush_if_pending(&mut self, key: usize) {
+        if let Some(conn) = self.conns.get_mut(key) {
+            if !conn.core.output.is_empty() && !conn.core.in_flush_list {
+                conn.core.in_flush_list = true;
+                self.flush_list.push((key, conn.core.id.generation));
+            }
+        }
+    }
+
+    /// After any callback or read on `key`: queue a flush if there is something to write or to
+    /// carry out (close, shutdown), and apply backpressure to output produced outside reads.
+    fn after_callback(&mut self, key: usize) {
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        let core = &mut conn.core;
+        let needs_flush = !core.output.is_empty()
+            || core.closing.is_some()
+            || core.write_shutdown == WriteShutdown::Requested;
+        if needs_flush && !core.in_flush_list {
+            core.in_flush_list = true;
+            self.flush_list.push((key, core.id.generation));
+        }
+        if core.closing.is_none()
+            && !core.reading_paused
+            && core.output.pending() > self.settings.output_high_watermark
+        {
+            match self.settings.backpressure {
+                Backpressure::PauseReading => {
+                    core.reading_paused = true;
+                    if let Some(m) = &self.shared.metrics {
+                        m.on_pause();
+                    }
+                }
+                Backpressure::Close => self.close_now(key, CloseReason::Backpressure),
+            }
+        }
+    }
+
+    fn flush_all(&mut self) {
+        if self.flush_list.is_empty() {
+            return;
+        }
+        let mut list = std::mem::take(&mut self.flush_list);
+        for &(key, generation) in &list {
+            if self.is_live(key, generation) {
+                self.flush_connection(key);
+            }
+        }
+        list.clear();
+        // Flushing never queues flushes, but keep anything queued (e.g. by on_close) anyway.
+        list.append(&mut self.flush_list);
+        self.flush_list = list;
+    }
+
+    fn flush_connection(&mut self, key: usize) {
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        conn.core.in_flush_list = false;
+        let metrics = self.shared.metrics.as_deref();
+        while !conn.core.output.is_empty() {
+            let pending = conn.core.output.unwritten();
+            match (&conn.stream).write(pending) {
+                Ok(n) => {
+                    if let Some(m) = metrics {
+                        m.on_write(n);
+                    }
+                    let short = n < pending.len();
+                    conn.core.output.advance(n);
+                    conn.core.last_active = self.now;
+                    if short {
+                        // The send buffer is full: wait for the writable edge.
+                        conn.core.output.compact();
+                        break;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if let Some(m) = metrics {
+                        m.on_write(0);
+                    }
+                    break;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    tracing::debug!(conn = %conn.core.id, error = %e, "write failed");
+                    let reason = conn.core.closing.unwrap_or(CloseReason::Error);
+                    self.close_now(key, reason);
+                    return;
+                }
+            }
+        }
+        let core = &mut conn.core;
+        core.publish_pending();
+        let pending = core.output.pending();
+        if pending == 0 {
+            if core.write_shutdown == WriteShutdown::Requested {
+                core.write_shutdown = WriteShutdown::Done;
+                if let Err(e) = conn.stream.shutdown(std::net::Shutdown::Write) {
+                    tracing::debug!(conn = %core.id, error = %e, "shutdown(write) failed");
+                }
+            }
+            if let Some(reason) = core.closing {
+                self.close_now(key, reason);
+                return;
+            }
+        }
+        if core.reading_paused && pending <= self.settings.output_low_watermark {
+            core.reading_paused = false;
+            if let Some(m) = metrics {
+                m.on_resume();
+            }
+            // Edges that arrived while paused were ignored: read again to catch up.
+            self.read_again.push((key, core.id.generation));
+        }
+        if pending > 0 && core.closing.is_some() && !core.linger_armed {
+            core.linger_armed = true;
+            let mut deadline = self.now + self.settings.close_linger;
+            if let Some(stop) = self.stop_deadline {
+                deadline = deadline.min(stop);
+            }
+            self.timers.schedule(deadline, TimerKind::Linger(core.id));
+        }
+    }
+
+    // ----- closing ---------------------------------------------------------------------------
+
+    fn is_live(&self, key: usize, generation: u64) -> bool {
+        self.conns
+            .get(key)
+            .is_some_and(|c| c.core.id.generation == generation)
+    }
+
+    /// Closes at once (pending output is dropped), calls `on_close` and frees the slot.
+    fn close_now(&mut self, key: usize, reason: CloseReason) {
+        let Some(conn) = self.conns.try_remove(key) else {
+            return;
+        };
+        let Connection {
+            stream, mut core, ..
+        } = conn;
+        // Closing the descriptor also removes it from the epoll set (it is never duplicated),
+        // so no deregister syscall is needed.
+        drop(stream);
+        if let Some(state) = &core.shared {
+            state.closed.store(true, Ordering::Release);
+        }
+        self.shared.connections.fetch_sub(1, Ordering::Relaxed);
+        self.active_total.fetch_sub(1, Ordering::Relaxed);
+        if let Some(m) = &self.shared.metrics {
+            if core.reading_paused {
+                m.on_resume();
+            }
+            m.on_close(reason);
+        }
+        tracing::debug!(conn = %core.id, peer = %core.peer_addr, reason = reason.as_str(), "connection closed");
+        core.closing = Some(reason);
+        let mut view = Conn {
+            core: &mut core,
+            protocol: &self.protocol,
+            shared: &self.shared,
+        };
+        let handler = &self.handler;
+        if let Err(panic) = catch_unwind(AssertUnwindSafe(|| handler.on_close(&mut view, reason))) {
+            tracing::error!(conn = %core.id, panic = panic_message(&panic), "on_close panicked");
+        }
+    }
+
+    fn close_all(&mut self, reason: CloseReason) {
+        let keys: Vec<usize> = self.conns.iter().map(|(key, _)| key).collect();
+        for key in keys {
+            self.close_now(key, reason);
+        }
+    }
+
+    // ----- timers ----------------------------------------------------------------------------
+
+    fn run_timers(&mut self) {
+        while let Some((deadline, kind)) = self.timers.pop_expired(self.now) {
+            match kind {
+                TimerKind::User(id) => match self.timers.take_user(id) {
+                    Some(TimerCallback::Once(f)) => {
+                        if let Err(panic) = catch_unwind(AssertUnwindSafe(f)) {
+                            tracing::error!(
+                                timer = id.0,
+                                panic = panic_message(&panic),
+                                "timer callback panicked"
+                            );
+                        }
+                    }
+                    Some(TimerCallback::Every {
+                        interval,
+                        mut callback,
+                    }) => match catch_unwind(AssertUnwindSafe(&mut callback)) {
+                        Ok(()) => {
+                            // Next run one interval after this one was due, or after now if the
+                            // loop fell behind (no catch-up burst).
+                            let mut next = deadline + interval;
+                            if next <= self.now {
+                                next = self.now + interval;
+                            }
+                            self.timers.add_user(
+                                id,
+                                next,
+                                TimerCallback::Every { interval, callback },
+                            );
+                        }
+                        Err(panic) => {
+                            tracing::error!(
+                                timer = id.0,
+                                panic = panic_message(&panic),
+                                "periodic timer panicked; it is cancelled"
+                            );
+                        }
+                    },
+                    None => {}
+                },
+                TimerKind::IdleSweep => self.sweep_idle(),
+                TimerKind::Linger(id) => {
+                    if self.is_live(id.key(), id.generation) {
+                        let reason = self.conns[id.key()]
+                            .core
+                            .closing
+                            .unwrap_or(CloseReason::Local);
+                        tracing::debug!(conn = %id, "close linger expired with output pending");
+                        self.close_now(id.key(), reason);
+                    }
+                }
+            }
+        }
+    }
+
+    fn sweep_idle(&mut self) {
+        let Some(idle) = self.settings.idle_timeout else {
+            return;
+        };
+        let now = self.now;
+        let expired: Vec<usize> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| now.saturating_duration_since(c.core.last_active) >= idle)
+            .map(|(key, _)| key)
+            .collect();
+        for key in expired {
+            self.close_now(key, CloseReason::Idle);
+        }
+        self.timers
+            .schedule(now + idle_sweep_interval(idle), TimerKind::IdleSweep);
+    }
+
+    // ----- tasks -----------------------------------------------------------------------------
+
+    fn run_tasks(&mut self) {
+        // A task may queue more tasks for this loop (e.g. a timer calling for_each_conn); run a
+        // few rounds, then let polling happen (the timeout is zero while tasks wait).
+        for _ in 0..4 {
+            if !self.shared.tasks.is_notified() {
+                return;
+            }
+            let mut batch = std::mem::take(&mut self.task_batch);
+            self.shared.tasks.drain(&mut batch);
+            if let Some(m) = &self.shared.metrics {
+                m.set_task_queue_depth(batch.len());
+            }
+            for task in batch.drain(..) {
+                self.run_task(task);
+            }
+            self.task_batch = batch;
+        }
+    }
+
+    fn run_task(&mut self, task: Task<P>) {
+        match task {
+            Task::Register { stream, peer } => self.register(stream, peer),
+            Task::Send { id, reply } => {
+                if !self.is_live(id.key(), id.generation) {
+                    return;
+                }
+                let conn = &mut self.conns[id.key()];
+                if conn.core.closing.is_some() {
+                    return;
+                }
+                self.protocol
+                    .pack(&mut conn.core.encoder, reply, conn.core.output.vec_mut());
+                conn.core.publish_pending();
+                if let Some(m) = &self.shared.metrics {
+                    m.on_messages_out(1);
+                }
+                self.after_callback(id.key());
+            }
+            Task::ShutdownWrite(id) => {
+                if self.is_live(id.key(), id.generation) {
+                    let core = &mut self.conns[id.key()].core;
+                    if core.write_shutdown == WriteShutdown::No {
+                        core.write_shutdown = WriteShutdown::Requested;
+                    }
+                    self.after_callback(id.key());
+                }
+            }
+            Task::Close(id, reason) => {
+                if self.is_live(id.key(), id.generation) {
+                    self.conns[id.key()].core.begin_close(reason);
+                    self.after_callback(id.key());
+                }
+            }
+            Task::Timer {
+                id,
+                deadline,
+                callback,
+            } => self.timers.add_user(id, deadline, callback),
+            Task::Cancel(id) => self.timers.cancel(id),
+            Task::ForEachConn(mut f) => self.for_each_conn(&mut *f),
+            Task::Run(f) => {
+                if let Err(panic) = catch_unwind(AssertUnwindSafe(f)) {
+                    tracing::error!(panic = panic_message(&panic), "loop task panicked");
+                }
+            }
+            Task::Stop { deadline } => self.begin_stop(deadline),
+        }
+    }
+
+    fn register(&mut self, mut stream: mio::net::TcpStream, peer: std::net::SocketAddr) {
+        if self.stop_deadline.is_some() {
+            drop(stream);
+            self.shared.connections.fetch_sub(1, Ordering::Relaxed);
+            self.active_total.fetch_sub(1, Ordering::Relaxed);
+            return;
+        }
+        let entry = self.conns.vacant_entry();
+        let key = entry.key();
+        let Ok(key32) = u32::try_from(key) else {
+            tracing::error!("more than u32::MAX connections on one loop; refusing");
+            self.shared.connections.fetch_sub(1, Ordering::Relaxed);
+            self.active_total.fetch_sub(1, Ordering::Relaxed);
+            return;
+        };
+        if let Err(e) = self.poll.registry().register(
+            &mut stream,
+            Token(key),
+            Interest::READABLE | Interest::WRITABLE,
+        ) {
+            tracing::warn!(peer = %peer, error = %e, "cannot register connection; closing it");
+            self.shared.connections.fetch_sub(1, Ordering::Relaxed);
+            self.active_total.fetch_sub(1, Ordering::Relaxed);
+            return;
+        }
+        self.next_generation += 1;
+        let id = ConnId {
+            loop_index: self.shared.index as u16,
+            key: key32,
+            generation: self.next_generation,
+        };
+        entry.insert(Connection {
+            stream,
+            decoder: P::Decoder::default(),
+            input: RingBuffer::new(),
+            core: ConnCore::new(id, peer, self.now),
+        });
+        if let Some(m) = &self.shared.metrics {
+            m.on_accept();
+        }
+        tracing::trace!(conn = %id, peer = %peer, "connection registered");
+        let conn = &mut self.conns[key];
+        let mut view = Conn {
+            core: &mut conn.core,
+            protocol: &self.protocol,
+            shared: &self.shared,
+        };
+        let handler = &self.handler;
+        match catch_unwind(AssertUnwindSafe(|| handler.on_connect(&mut view))) {
+            Ok(()) => self.after_callback(key),
+            Err(panic) => {
+                tracing::error!(conn = %id, panic = panic_message(&panic), "on_connect panicked; closing the connection");
+                self.close_now(key, CloseReason::Panic);
+            }
+        }
+    }
+
+    fn for_each_conn(&mut self, f: &mut (dyn FnMut(&mut Conn<'_, P>) + Send)) {
+        let keys: Vec<usize> = self.conns.iter().map(|(key, _)| key).collect();
+        for key in keys {
+            let Some(conn) = self.conns.get_mut(key) else {
+                continue;
+            };
+            if conn.core.closing.is_some() {
+                continue;
+            }
+            let mut view = Conn {
+                core: &mut conn.core,
+                protocol: &self.protocol,
+                shared: &self.shared,
+            };
+            match catch_unwind(AssertUnwindSafe(|| f(&mut view))) {
+                Ok(()) => self.after_callback(key),
+                Err(panic) => {
+                    tracing::error!(conn = %conn.core.id, panic = panic_message(&panic), "for_each_conn callback panicked; closing the connection");
+                    self.close_now(key, CloseReason::Panic);
+                }
+            }
+        }
+    }
+
+    fn begin_stop(&mut self, deadline: Instant) {
+        self.stop_deadline = Some(deadline);
+        let keys: Vec<usize> = self.conns.iter().map(|(key, _)| key).collect();
+        for key in keys {
+            self.conns[key].core.begin_close(CloseReason::Shutdown);
+            self.after_callback(key);
+        }
+    }
+
+    #[cfg(test)]
+    fn connection_count(&self) -> usize {
+        self.conns.len()
+    }
+}
+
+/// Result of delivering one buffer of input.
+struct Delivered {
+    consumed: usize,
+    messages: usize,
+    replies: usize,
+    /// Set when delivery stopped because the connection must close: `Protocol` (close after
+    /// flushing) or `Panic` (close now).
+    failure: Option<CloseReason>,
+}
+
+/// Unpacks messages from `data` and hands each to the handler, packing returned replies.
+/// Stops at an incomplete frame, a protocol error, a handler panic or a close request.
+#[inline]
+fn deliver<P: Protocol, H: Handler<P>>(
+    protocol: &P,
+    handler: &H,
+    shared: &Arc<LoopShared<P>>,
+    core: &mut ConnCore<P>,
+    decoder: &mut P::Decoder,
+    data: &mut [u8],
+) -> Delivered {
+    let mut result = Delivered {
+        consumed: 0,
+        messages: 0,
+        replies: 0,
+        failure: None,
+    };
+    let len = data.len();
+    while result.consumed < len && core.closing.is_none() {
+        let input = &mut data[result.consumed..];
+        let unpacked = protocol.unpack(
+            &mut *decoder,
+            &mut core.encoder,
+            input,
+            core.output.vec_mut(),
+        );
+        match unpacked {
+            Ok(Unpacked::Incomplete) => break,
+            Ok(Unpacked::Skip { consumed }) => {
+                if consumed == 0 {
+                    break; // a protocol that skips nothing would loop forever
+                }
+                result.consumed += consumed;
+            }
+            Ok(Unpacked::Message { consumed, message }) => {
+                result.messages += 1;
+                let mut view = Conn {
+                    core: &mut *core,
+                    protocol,
+                    shared,
+                };
+                let handled =
+                    catch_unwind(AssertUnwindSafe(|| handler.on_message(&mut view, message)));
+                match handled {
+                    Ok(Some(reply)) => {
+                        // Packed even if the handler just called close(): close flushes first.
+                        protocol.pack(&mut core.encoder, reply, core.output.vec_mut());
+                        result.replies += 1;
+                    }
+                    Ok(None) => {}
+                    Err(panic) => {
+                        tracing::error!(conn = %core.id, panic = panic_message(&panic), "on_message panicked; closing the connection");
+                        result.failure = Some(CloseReason::Panic);
+                        return result;
+                    }
+                }
+                // At least one byte, so a buggy protocol cannot make this loop spin.
+                result.consumed += consumed.clamp(1, len - result.consumed);
+            }
+            Err(error) => {
+                tracing::info!(conn = %core.id, peer = %core.peer_addr, %error, "protocol error; closing the connection");
+                result.failure = Some(CloseReason::Protocol);
+                return result;
+            }
+        }
+    }
+    result
+}
+
+/// How often the idle sweep runs for a given timeout.
+fn idle_sweep_interval(idle: Duration) -> Duration {
+    (idle / 8).max(Duration::from_millis(1))
+}
+
+fn read_error_reason(error: &io::Error) -> CloseReason {
+    match error.kind() {
+        io::ErrorKind::ConnectionReset
+        | io::ErrorKind::ConnectionAborted
+        | io::ErrorKind::BrokenPipe => CloseReason::Peer,
+        _ => CloseReason::Error,
+    }
+}
+
+/// The message of a caught panic, for the log.
+pub(crate) fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "non-string panic payload".to_string()
+    }
+}

@@ -1,0 +1,58 @@
+//! Support shared by the example servers (`src/bin/gev-*.rs`): their common flags, logging set
+//! up, and waiting for SIGINT/SIGTERM. Not part of the reactor's data path; the library itself
+//! never prints, parses arguments or installs signal handlers.
+
+use std::net::{IpAddr, SocketAddr};
+
+use anyhow::Context;
+
+/// Flags every example server takes (flatten into the binary's own `clap` parser).
+#[derive(Debug, Clone, clap::Args)]
+pub struct ExampleArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "0.0.0.0")]
+    pub host: IpAddr,
+    /// Port to listen on (0: any free port; the chosen one is printed).
+    #[arg(long, default_value_t = 1833)]
+    pub port: u16,
+    /// Event loops (<= 0: one per core).
+    #[arg(long, default_value_t = -1, allow_negative_numbers = true)]
+    pub loops: i32,
+    /// Serve Prometheus metrics at http://ADDR/metrics.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<SocketAddr>,
+}
+
+impl ExampleArgs {
+    /// The listening address.
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::new(self.host, self.port)
+    }
+
+    /// Server options from these flags (other options at their defaults).
+    pub fn server_options(&self) -> crate::ServerOptions {
+        let mut options = crate::ServerOptions::new(self.addr()).loops(self.loops);
+        if let Some(addr) = self.metrics {
+            options = options.metrics(addr, "/metrics");
+        }
+        options
+    }
+}
+
+/// Logs to stderr with the `RUST_LOG` filter (default `info`).
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Blocks until SIGINT or SIGTERM arrives; returns the signal number.
+pub fn wait_for_signal() -> anyhow::Result<i32> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])
+        .context("installing SIGINT/SIGTERM handlers")?;
+    Ok(signals.forever().next().unwrap_or(SIGTERM))
+}

@@ -1,0 +1,132 @@
+//! The application's side of the data path: [`Handler`] is called on the loop thread that owns
+//! the connection, once when it opens, once per unpacked message (the gev signature: the returned
+//! reply is packed and queued on the same connection), and once when it closes, with the
+//! [`CloseReason`].
+
+use crate::connection::Conn;
+use crate::metrics::CloseKind;
+use crate::protocol::Protocol;
+
+/// Callbacks of a server's connections. One value serves every connection of every loop (it is
+/// shared), so per-connection state goes in the connection's context slot
+/// ([`Conn::set_context`]).
+///
+/// A panic in a callback closes only that connection ([`CloseReason::Panic`]) and is logged.
+///
+/// **Writing `on_message`**: spell the message and reply types with the [`MessageOf`] and
+/// [`ReplyOf`] aliases (or add `where 'a: 'a`). With the concrete type (`message: &'a [u8]`)
+/// Rust treats `'a` as a different kind of lifetime parameter than the trait's and reports
+/// E0195 "lifetime parameters do not match".
+///
+/// ```
+/// use std::borrow::Cow;
+/// use gev::{Conn, Handler, MessageOf, Raw, ReplyOf};
+///
+/// struct Upper;
+/// impl Handler<Raw> for Upper {
+///     fn on_message<'a>(&self, _conn: &mut Conn<'_, Raw>, msg: MessageOf<'a, Raw>) -> Option<ReplyOf<'a, Raw>> {
+///         Some(Cow::Owned(msg.to_ascii_uppercase()))
+///     }
+/// }
+/// ```
+pub trait Handler<P: Protocol>: Send + Sync + 'static {
+    /// The connection is registered on its loop and can be written to.
+    fn on_connect(&self, _conn: &mut Conn<'_, P>) {}
+
+    /// One message arrived. A returned reply is packed and sent on this connection (after
+    /// anything the handler sent with [`Conn::send`] during the call).
+    fn on_message<'a>(
+        &self,
+        conn: &mut Conn<'_, P>,
+        message: P::Message<'a>,
+    ) -> Option<P::Reply<'a>>;
+
+    /// The connection is closed (its socket is about to be released). Sends are ignored.
+    fn on_close(&self, _conn: &mut Conn<'_, P>, _reason: CloseReason) {}
+}
+
+/// The message type of protocol `P` (use it in `on_message` signatures, see [`Handler`]).
+pub type MessageOf<'a, P> = <P as Protocol>::Message<'a>;
+
+/// The reply type of protocol `P` (use it in `on_message` signatures, see [`Handler`]).
+pub type ReplyOf<'a, P> = <P as Protocol>::Reply<'a>;
+
+/// Why a connection was closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CloseReason {
+    /// The peer closed its side (read returned 0) or reset the connection.
+    Peer,
+    /// No traffic for longer than [`ServerOptions::idle_timeout`](crate::ServerOptions::idle_timeout).
+    Idle,
+    /// An I/O error on the socket.
+    Error,
+    /// The input broke the protocol ([`Protocol::unpack`] returned an error).
+    Protocol,
+    /// The server is stopping.
+    Shutdown,
+    /// The output stayed above the high watermark with [`Backpressure::Close`](crate::Backpressure::Close).
+    Backpressure,
+    /// The application closed it ([`Conn::close`] or [`ConnHandle::close`](crate::ConnHandle::close)).
+    Local,
+    /// A handler callback panicked while handling this connection.
+    Panic,
+}
+
+impl CloseReason {
+    /// A short lowercase label (`"peer"`, `"idle"`, ...), as used in logs and metrics.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            CloseReason::Peer => "peer",
+            CloseReason::Idle => "idle",
+            CloseReason::Error => "error",
+            CloseReason::Protocol => "protocol",
+            CloseReason::Shutdown => "shutdown",
+            CloseReason::Backpressure => "backpressure",
+            CloseReason::Local => "local",
+            CloseReason::Panic => "panic",
+        }
+    }
+}
+
+impl std::fmt::Display for CloseReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl From<CloseReason> for CloseKind {
+    fn from(reason: CloseReason) -> CloseKind {
+        match reason {
+            CloseReason::Peer => CloseKind::Peer,
+            CloseReason::Idle => CloseKind::Idle,
+            CloseReason::Error => CloseKind::Error,
+            CloseReason::Protocol => CloseKind::Protocol,
+            CloseReason::Shutdown => CloseKind::Shutdown,
+            CloseReason::Backpressure => CloseKind::Backpressure,
+            CloseReason::Local => CloseKind::Local,
+            CloseReason::Panic => CloseKind::Panic,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_match_the_metrics_kinds() {
+        let all = [
+            CloseReason::Peer,
+            CloseReason::Idle,
+            CloseReason::Error,
+            CloseReason::Protocol,
+            CloseReason::Shutdown,
+            CloseReason::Backpressure,
+            CloseReason::Local,
+            CloseReason::Panic,
+        ];
+        for reason in all {
+            assert_eq!(reason.as_str(), CloseKind::from(reason).as_str());
+        }
+    }
+}

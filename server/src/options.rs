@@ -1,0 +1,265 @@
+//! Every limit and knob of a server, in one struct with documented defaults.
+//!
+//! [`ServerOptions`] is read once by [`Server::new`](crate::Server::new): the acceptor takes the
+//! address, backlog, `max_connections` and balancing; each loop copies the buffer sizes,
+//! watermarks and timeouts it enforces on the data path.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::balance::Balancer;
+
+/// What a connection does when its pending output goes above
+/// [`ServerOptions::output_high_watermark`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Backpressure {
+    /// Stop reading the connection (its peer is then slowed by TCP flow control) and make
+    /// [`ConnHandle::send`](crate::ConnHandle::send) fail with
+    /// [`SendError::WouldBlock`](crate::SendError::WouldBlock), until the output drains below
+    /// [`ServerOptions::output_low_watermark`].
+    #[default]
+    PauseReading,
+    /// Close the connection with [`CloseReason::Backpressure`](crate::CloseReason::Backpressure),
+    /// dropping its output.
+    Close,
+}
+
+/// How the acceptor picks the loop that owns a new connection.
+#[derive(Clone, Default)]
+pub enum LoadBalance {
+    /// Loops in turn.
+    #[default]
+    RoundRobin,
+    /// The loop with the fewest open connections.
+    LeastConnections,
+    /// A user strategy (any `Fn(&SocketAddr, &[usize]) -> usize` is a [`Balancer`]).
+    Custom(Arc<dyn Balancer>),
+}
+
+impl std::fmt::Debug for LoadBalance {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LoadBalance::RoundRobin => f.write_str("RoundRobin"),
+            LoadBalance::LeastConnections => f.write_str("LeastConnections"),
+            LoadBalance::Custom(_) => f.write_str("Custom(..)"),
+        }
+    }
+}
+
+/// The options of a [`Server`](crate::Server). Fields are public; the builder methods of the
+/// same names set them and return `self`.
+///
+/// ```
+/// use std::time::Duration;
+/// use gev::{Backpressure, ServerOptions};
+///
+/// let options = ServerOptions::new("127.0.0.1:0".parse().unwrap())
+///     .loops(2)
+///     .idle_timeout(Some(Duration::from_secs(30)))
+///     .max_connections(10_000)
+///     .backpressure(Backpressure::Close);
+/// assert_eq!(options.read_buffer_size, 64 * 1024);
+/// ```
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    /// Address to listen on. Default `0.0.0.0:1833`.
+    pub addr: SocketAddr,
+    /// Number of event loops; `<= 0` means one per available core. Default `-1`.
+    pub loops: i32,
+    /// Set `SO_REUSEPORT` on the listener (lets several processes share the port). Default `false`.
+    pub reuse_port: bool,
+    /// Set `TCP_NODELAY` on accepted connections. Default `true`.
+    pub tcp_nodelay: bool,
+    /// Listen backlog. Default `1024`.
+    pub backlog: i32,
+    /// Close connections with no read or write for this long (`None`: never). Checked every
+    /// eighth of the timeout, so a connection closes between 1 and 1.125 times it. Default `None`.
+    pub idle_timeout: Option<Duration>,
+    /// Connections above this many are accepted and closed at once, before any per-connection
+    /// allocation, and counted. Default `usize::MAX` (no limit but the file descriptor limit).
+    pub max_connections: usize,
+    /// Size of each loop's scratch read buffer (one per loop, shared by its connections).
+    /// Default 64 KiB.
+    pub read_buffer_size: usize,
+    /// Pending output (bytes) above which [`backpressure`](Self::backpressure) applies.
+    /// Default 1 MiB.
+    pub output_high_watermark: usize,
+    /// Pending output (bytes) at or below which a paused connection is read again.
+    /// Default 256 KiB.
+    pub output_low_watermark: usize,
+    /// What happens above the high watermark. Default [`Backpressure::PauseReading`].
+    pub backpressure: Backpressure,
+    /// Loop selection for new connections. Default [`LoadBalance::RoundRobin`].
+    pub load_balance: LoadBalance,
+    /// How long [`ServerHandle::stop`](crate::ServerHandle::stop) waits for output to flush and
+    /// threads to finish. Default 5 s.
+    pub stop_timeout: Duration,
+    /// How long a closing connection (`close()`, peer EOF, protocol error) may take to flush its
+    /// pending output before it is closed anyway. Default 5 s.
+    pub close_linger: Duration,
+    /// Readiness events taken per `poll` call by each loop. Default 1024.
+    pub events_capacity: usize,
+    /// Serve Prometheus metrics at `http://ADDR/PATH` (see `gev::metrics`). Default `None`.
+    pub metrics: Option<(SocketAddr, String)>,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        ServerOptions {
+            addr: SocketAddr::from(([0, 0, 0, 0], 1833)),
+            loops: -1,
+            reuse_port: false,
+            tcp_nodelay: true,
+            backlog: 1024,
+            idle_timeout: None,
+            max_connections: usize::MAX,
+            read_buffer_size: 64 * 1024,
+            output_high_watermark: 1024 * 1024,
+            output_low_watermark: 256 * 1024,
+            backpressure: Backpressure::PauseReading,
+            load_balance: LoadBalance::RoundRobin,
+            stop_timeout: Duration::from_secs(5),
+            close_linger: Duration::from_secs(5),
+            events_capacity: 1024,
+            metrics: None,
+        }
+    }
+}
+
+macro_rules! setter {
+    ($(#[$doc:meta])* $name:ident: $ty:ty) => {
+        $(#[$doc])*
+        pub fn $name(mut self, value: $ty) -> Self {
+            self.$name = value;
+            self
+        }
+    };
+}
+
+impl ServerOptions {
+    /// Defaults, listening on `addr`.
+    pub fn new(addr: SocketAddr) -> Self {
+        ServerOptions {
+            addr,
+            ..ServerOptions::default()
+        }
+    }
+
+    setter!(/// Sets [`addr`](Self::addr).
+        addr: SocketAddr);
+    setter!(/// Sets [`loops`](Self::loops).
+        loops: i32);
+    setter!(/// Sets [`reuse_port`](Self::reuse_port).
+        reuse_port: bool);
+    setter!(/// Sets [`tcp_nodelay`](Self::tcp_nodelay).
+        tcp_nodelay: bool);
+    setter!(/// Sets [`backlog`](Self::backlog).
+        backlog: i32);
+    setter!(/// Sets [`idle_timeout`](Self::idle_timeout).
+        idle_timeout: Option<Duration>);
+    setter!(/// Sets [`max_connections`](Self::max_connections).
+        max_connections: usize);
+    setter!(/// Sets [`read_buffer_size`](Self::read_buffer_size).
+        read_buffer_size: usize);
+    setter!(/// Sets [`output_high_watermark`](Self::output_high_watermark).
+        output_high_watermark: usize);
+    setter!(/// Sets [`output_low_watermark`](Self::output_low_watermark).
+        output_low_watermark: usize);
+    setter!(/// Sets [`backpressure`](Self::backpressure).
+        backpressure: Backpressure);
+    setter!(/// Sets [`load_balance`](Self::load_balance).
+        load_balance: LoadBalance);
+    setter!(/// Sets [`stop_timeout`](Self::stop_timeout).
+        stop_timeout: Duration);
+    setter!(/// Sets [`close_linger`](Self::close_linger).
+        close_linger: Duration);
+    setter!(/// Sets [`events_capacity`](Self::events_capacity).
+        events_capacity: usize);
+
+    /// Serve Prometheus metrics on `addr` at `path` (e.g. `"/metrics"`).
+    pub fn metrics(mut self, addr: SocketAddr, path: impl Into<String>) -> Self {
+        self.metrics = Some((addr, path.into()));
+        self
+    }
+
+    /// The number of loops these options ask for (`loops <= 0`: available cores).
+    pub fn resolved_loops(&self) -> usize {
+        if self.loops > 0 {
+            self.loops as usize
+        } else {
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        }
+    }
+
+    /// Checks the rules between fields; the error names the broken one.
+    pub(crate) fn validate(&self) -> Result<(), crate::Error> {
+        let fail = |msg: String| Err(crate::Error::Config(msg));
+        if self.read_buffer_size == 0 {
+            return fail("read_buffer_size must be at least 1 byte".into());
+        }
+        if self.output_low_watermark > self.output_high_watermark {
+            return fail(format!(
+                "output_low_watermark ({}) must not exceed output_high_watermark ({})",
+                self.output_low_watermark, self.output_high_watermark
+            ));
+        }
+        if self.output_high_watermark == 0 {
+            return fail("output_high_watermark must be at least 1 byte".into());
+        }
+        if self.max_connections == 0 {
+            return fail("max_connections must be at least 1".into());
+        }
+        if self.events_capacity == 0 {
+            return fail("events_capacity must be at least 1".into());
+        }
+        if self.resolved_loops() > u16::MAX as usize {
+            return fail(format!("loops ({}) must be at most 65535", self.loops));
+        }
+        if self.idle_timeout == Some(Duration::ZERO) {
+            return fail("idle_timeout must be positive (use None to disable it)".into());
+        }
+        if let Some((_, path)) = &self.metrics {
+            if !path.starts_with('/') {
+                return fail(format!("metrics path {path:?} must start with '/'"));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_documented_values() {
+        let options = ServerOptions::default();
+        options.validate().unwrap();
+        assert_eq!(options.addr.port(), 1833);
+        assert_eq!(options.read_buffer_size, 65536);
+        assert!(options.resolved_loops() >= 1);
+    }
+
+    #[test]
+    fn rejects_inverted_watermarks() {
+        let options = ServerOptions::default()
+            .output_high_watermark(10)
+            .output_low_watermark(20);
+        let err = options.validate().unwrap_err().to_string();
+        assert!(err.contains("output_low_watermark"), "{err}");
+    }
+
+    #[test]
+    fn rejects_zero_idle_timeout_and_bad_metrics_path() {
+        assert!(ServerOptions::default()
+            .idle_timeout(Some(Duration::ZERO))
+            .validate()
+            .is_err());
+        let addr = "127.0.0.1:0".parse().unwrap();
+        assert!(ServerOptions::default()
+            .metrics(addr, "metrics")
+            .validate()
+            .is_err());
+    }
+}
