@@ -190,6 +190,6 @@ pub fn svg_texts(path: &Path) -> Vec<String> {
     document
         .descendants()
         .filter(|n| n.has_tag_name("text"))
-        .map(|n| n.text().unwrap_or_default().to_string())
+        .map(|n| n.text().unwrap_or_default().trim().to_string())
         .collect()
 }
