@@ -1,0 +1,271 @@
+//! Recording: what each worker measures, and the merge at the end.
+//!
+//! Every worker owns a [`Recorder`] (no sharing, no atomics on the hot path). Latencies are
+//! nanoseconds in HdrHistograms covering 1 µs to 60 s at 3 significant digits; longer values
+//! saturate at 60 s. Besides the whole-run histograms the recorder keeps one-second interval
+//! histograms that the worker ships to the main thread as [`IntervalReport`]s (live progress,
+//! the `timeseries` and `--hdr-log`). At the end the main thread merges the recorders.
+
+use hdrhistogram::serialization::{Serializer, V2DeflateSerializer};
+use hdrhistogram::Histogram;
+
+use crate::error_kind::ErrorKind;
+use crate::summary::Percentiles;
+
+/// Smallest value told apart: 1 µs.
+pub const LOWEST_NS: u64 = 1_000;
+/// Largest value recorded: 60 s.
+pub const HIGHEST_NS: u64 = 60_000_000_000;
+/// Significant digits kept.
+pub const SIGFIG: u8 = 3;
+
+/// A histogram with the recording bounds.
+pub fn new_histogram() -> Histogram<u64> {
+    // The bounds are constants that satisfy the constructor's rules (low >= 1, high >= 2 * low,
+    // sigfig <= 5), so this cannot fail.
+    Histogram::new_with_bounds(LOWEST_NS, HIGHEST_NS, SIGFIG)
+        .expect("constant histogram bounds are valid")
+}
+
+/// Counters of one worker (or, merged, of the run).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub sent: u64,
+    pub completed: u64,
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+    pub opened: u64,
+    pub failed: u64,
+    pub errors: [u64; ErrorKind::COUNT],
+}
+
+impl Counts {
+    pub fn add(&mut self, other: &Counts) {
+        self.sent += other.sent;
+        self.completed += other.completed;
+        self.bytes_sent += other.bytes_sent;
+        self.bytes_received += other.bytes_received;
+        self.opened += other.opened;
+        self.failed += other.failed;
+        for (mine, theirs) in self.errors.iter_mut().zip(other.errors.iter()) {
+            *mine += theirs;
+        }
+    }
+
+    pub fn total_errors(&self) -> u64 {
+        self.errors.iter().sum()
+    }
+}
+
+/// One worker's measurements.
+#[derive(Debug, Clone)]
+pub struct Recorder {
+    /// From intended send time to reply.
+    pub latency: Histogram<u64>,
+    /// From actual send time to reply.
+    pub latency_uncorrected: Histogram<u64>,
+    /// Connect (plus handshake).
+    pub connect: Histogram<u64>,
+    /// How late the worker sent, relative to when it could have.
+    pub loop_lag: Histogram<u64>,
+    pub counts: Counts,
+    interval_latency: Histogram<u64>,
+    interval_uncorrected: Histogram<u64>,
+    interval_counts: Counts,
+}
+
+impl Default for Recorder {
+    fn default() -> Self {
+        Recorder {
+            latency: new_histogram(),
+            latency_uncorrected: new_histogram(),
+            connect: new_histogram(),
+            loop_lag: new_histogram(),
+            counts: Counts::default(),
+            interval_latency: new_histogram(),
+            interval_uncorrected: new_histogram(),
+            interval_counts: Counts::default(),
+        }
+    }
+}
+
+/// One worker's measurements for one second (the last one may be shorter).
+#[derive(Debug, Clone)]
+pub struct IntervalReport {
+    pub worker: usize,
+    /// 0 for the first second of the measured window.
+    pub index: u64,
+    /// Interval bounds, ns since the measured window began.
+    pub start_ns: u64,
+    pub end_ns: u64,
+    pub latency: Histogram<u64>,
+    pub latency_uncorrected: Histogram<u64>,
+    pub counts: Counts,
+}
+
+impl Recorder {
+    /// A reply arrived: `corrected_ns` from its intended time, `uncorrected_ns` from its send.
+    #[inline]
+    pub fn reply(&mut self, corrected_ns: u64, uncorrected_ns: u64) {
+        let corrected = corrected_ns.max(uncorrected_ns);
+        self.latency.saturating_record(corrected);
+        self.latency_uncorrected.saturating_record(uncorrected_ns);
+        self.interval_latency.saturating_record(corrected);
+        self.interval_uncorrected.saturating_record(uncorrected_ns);
+        self.counts.completed += 1;
+        self.interval_counts.completed += 1;
+    }
+
+    #[inline]
+    pub fn sent(&mut self, bytes: u64) {
+        self.counts.sent += 1;
+        self.counts.bytes_sent += bytes;
+        self.interval_counts.sent += 1;
+        self.interval_counts.bytes_sent += bytes;
+    }
+
+    #[inline]
+    pub fn received_bytes(&mut self, bytes: u64) {
+        self.counts.bytes_received += bytes;
+        self.interval_counts.bytes_received += bytes;
+    }
+
+    #[inline]
+    pub fn lag(&mut self, lag_ns: u64) {
+        self.loop_lag.saturating_record(lag_ns);
+    }
+
+    pub fn connected(&mut self, connect_ns: u64) {
+        self.connect.saturating_record(connect_ns);
+        self.counts.opened += 1;
+        self.interval_counts.opened += 1;
+    }
+
+    pub fn connect_failed(&mut self, kind: ErrorKind) {
+        self.counts.failed += 1;
+        self.interval_counts.failed += 1;
+        self.error(kind);
+    }
+
+    pub fn error(&mut self, kind: ErrorKind) {
+        self.counts.errors[kind.index()] += 1;
+        self.interval_counts.errors[kind.index()] += 1;
+    }
+
+    /// Hand out the interval measurements and start a new interval.
+    pub fn take_interval(
+        &mut self,
+        worker: usize,
+        index: u64,
+        start_ns: u64,
+        end_ns: u64,
+    ) -> IntervalReport {
+        let report = IntervalReport {
+            worker,
+            index,
+            start_ns,
+            end_ns,
+            latency: self.interval_latency.clone(),
+            latency_uncorrected: self.interval_uncorrected.clone(),
+            counts: std::mem::take(&mut self.interval_counts),
+        };
+        self.interval_latency.reset();
+        self.interval_uncorrected.reset();
+        report
+    }
+
+    /// Add another worker's measurements.
+    pub fn merge(&mut self, other: &Recorder) {
+        // Histograms built by new_histogram share bounds, so adding cannot fail.
+        let _ = self.latency.add(&other.latency);
+        let _ = self.latency_uncorrected.add(&other.latency_uncorrected);
+        let _ = self.connect.add(&other.connect);
+        let _ = self.loop_lag.add(&other.loop_lag);
+        self.counts.add(&other.counts);
+    }
+}
+
+/// The summary statistics of a nanosecond histogram, in microseconds.
+pub fn percentiles(h: &Histogram<u64>) -> Percentiles {
+    if h.is_empty() {
+        return Percentiles::default();
+    }
+    let us = |ns: u64| ns as f64 / 1000.0;
+    Percentiles {
+        p50: us(h.value_at_quantile(0.50)),
+        p90: us(h.value_at_quantile(0.90)),
+        p99: us(h.value_at_quantile(0.99)),
+        p999: us(h.value_at_quantile(0.999)),
+        max: us(h.max()),
+        mean: h.mean() / 1000.0,
+        count: h.len(),
+    }
+}
+
+/// HdrHistogram V2 compressed encoding, base64 (the form HdrHistogram tools exchange).
+pub fn encode_base64(h: &Histogram<u64>) -> String {
+    use base64::Engine;
+    let mut bytes = Vec::new();
+    match V2DeflateSerializer::new().serialize(h, &mut bytes) {
+        Ok(_) => base64::engine::general_purpose::STANDARD.encode(bytes),
+        Err(_) => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine;
+    use hdrhistogram::serialization::Deserializer;
+
+    #[test]
+    fn records_and_merges() {
+        let mut a = Recorder::default();
+        let mut b = Recorder::default();
+        a.reply(2_000_000, 1_000_000);
+        b.reply(500_000_000, 1_000_000);
+        b.error(ErrorKind::Reset);
+        a.merge(&b);
+        assert_eq!(a.counts.completed, 2);
+        assert_eq!(a.counts.errors[ErrorKind::Reset.index()], 1);
+        let p = percentiles(&a.latency);
+        assert!((p.max - 500_000.0).abs() / 500_000.0 < 0.001, "{p:?}");
+        assert_eq!(p.count, 2);
+    }
+
+    #[test]
+    fn intervals_reset() {
+        let mut r = Recorder::default();
+        r.reply(1_000_000, 1_000_000);
+        let first = r.take_interval(0, 0, 0, 1_000_000_000);
+        assert_eq!(first.counts.completed, 1);
+        assert_eq!(first.latency.len(), 1);
+        let second = r.take_interval(0, 1, 1_000_000_000, 2_000_000_000);
+        assert_eq!(second.counts.completed, 0);
+        assert_eq!(second.latency.len(), 0);
+        assert_eq!(r.latency.len(), 1);
+    }
+
+    #[test]
+    fn saturates_beyond_sixty_seconds() {
+        let mut r = Recorder::default();
+        r.reply(120_000_000_000, 120_000_000_000);
+        assert!(r.latency.max() >= HIGHEST_NS - HIGHEST_NS / 1000);
+    }
+
+    #[test]
+    fn base64_round_trips() {
+        let mut h = new_histogram();
+        for v in [1_000u64, 50_000, 7_000_000] {
+            h.record(v).unwrap();
+        }
+        let text = encode_base64(&h);
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .unwrap();
+        let back: Histogram<u64> = Deserializer::new()
+            .deserialize(&mut bytes.as_slice())
+            .unwrap();
+        assert_eq!(back, h);
+    }
+}

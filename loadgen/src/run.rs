@@ -1,0 +1,365 @@
+//! One run from start to summary: check the target answers, start the workers, collect their
+//! one-second reports (live progress, timeseries, `--hdr-log`), merge their recorders and build
+//! the [`Summary`] with its warnings. The binary only parses arguments and prints.
+
+use std::collections::BTreeMap;
+use std::net::TcpStream;
+use std::sync::atomic::AtomicBool;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use hdrhistogram::Histogram;
+use rand::rngs::SmallRng;
+use rand::SeedableRng;
+
+use crate::config::Config;
+use crate::error_kind::ErrorKind;
+use crate::hdr_log::HdrLogFile;
+use crate::monitor::Monitor;
+use crate::payload::Payloads;
+use crate::record::{self, Counts, IntervalReport, Recorder};
+use crate::schedule::Schedule;
+use crate::summary::{self, Summary, TimePoint};
+use crate::worker::{self, Shared, WorkerPlan, WorkerResult};
+
+/// A worker above this CPU share (percent of one core) may have limited the run.
+pub const BUSY_CPU_PERCENT: f64 = 90.0;
+/// Loop lag p99 above this (µs) means the generator sent late.
+pub const LATE_LAG_P99_US: f64 = 1000.0;
+/// An open-loop run that achieves less than this fraction of `-R` is reported as falling short.
+pub const SHORTFALL_FRACTION: f64 = 0.98;
+/// Final partial intervals shorter than this are left out of the timeseries (too short for a rate).
+const MIN_INTERVAL_NS: u64 = 100_000_000;
+
+/// Why a run could not start or finish.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("cannot connect to {target} ({addr}): {source}; start the server or fix TARGET")]
+    Unreachable {
+        target: String,
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot write --hdr-log {path}: {source}")]
+    HdrLog {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("cannot start worker thread: {0}")]
+    Spawn(std::io::Error),
+    #[error("worker {worker} failed: {source}")]
+    Worker {
+        worker: usize,
+        source: std::io::Error,
+    },
+    #[error("worker {0} panicked")]
+    Panicked(usize),
+}
+
+/// Check once, before any worker starts, that the target accepts a connection.
+pub fn probe(config: &Config) -> Result<(), RunError> {
+    let timeout = config.timeout.min(Duration::from_secs(3));
+    TcpStream::connect_timeout(&config.addr, timeout)
+        .map(drop)
+        .map_err(|source| RunError::Unreachable {
+            target: config.target_text.clone(),
+            addr: config.addr,
+            source,
+        })
+}
+
+/// One merged second.
+struct Interval {
+    reports: usize,
+    start_ns: u64,
+    end_ns: u64,
+    latency: Histogram<u64>,
+    uncorrected: Histogram<u64>,
+    counts: Counts,
+}
+
+/// Run the load described by `config` until its end (or until `stop` is set) and summarise.
+pub fn run(
+    config: Config,
+    stop: Arc<AtomicBool>,
+    show_progress: bool,
+) -> Result<Summary, RunError> {
+    let mut rng = SmallRng::seed_from_u64(0x10ad_9e11);
+    let payloads = Payloads::new(&config.payload, &mut rng);
+    let schedule = Schedule::new(config.rate, config.connections, config.pipeline);
+    let origin = Instant::now();
+    let wall_origin = SystemTime::now();
+    let measure_start = config.warmup.as_nanos() as u64;
+    let end = config.duration.map(|d| measure_start + d.as_nanos() as u64);
+    let threads = config.threads;
+    let connections = config.connections;
+    let quotas_for = |first: usize, count: usize| {
+        config.requests.map(|n| {
+            (first..first + count)
+                .map(|i| n / connections as u64 + u64::from((i as u64) < n % connections as u64))
+                .collect::<Vec<u64>>()
+        })
+    };
+    let cores = if config.pin {
+        core_affinity::get_core_ids()
+    } else {
+        None
+    };
+    let mut plans = Vec::with_capacity(threads);
+    let mut first = 0;
+    for id in 0..threads {
+        let count = connections / threads + usize::from(id < connections % threads);
+        plans.push(WorkerPlan {
+            id,
+            first_index: first,
+            connections: count,
+            quotas: quotas_for(first, count),
+            core: cores.as_ref().and_then(|c| c.get(id % c.len()).copied()),
+        });
+        first += count;
+    }
+    let mut hdr_file = match &config.hdr_log {
+        Some(path) => Some(HdrLogFile::create(path).map_err(|source| RunError::HdrLog {
+            path: path.display().to_string(),
+            source,
+        })?),
+        None => None,
+    };
+    let hdr_path = config
+        .hdr_log
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    let monitor = Monitor::new(config.duration.map(|d| d.as_secs_f64()), show_progress);
+    let shared = Arc::new(Shared {
+        config,
+        payloads,
+        schedule,
+        origin,
+        measure_start,
+        end,
+        stop,
+    });
+
+    let (tx, rx) = mpsc::channel::<IntervalReport>();
+    let mut handles = Vec::with_capacity(threads);
+    for plan in plans {
+        let shared = Arc::clone(&shared);
+        let tx = tx.clone();
+        let id = plan.id;
+        let handle = std::thread::Builder::new()
+            .name(format!("loadgen-{id}"))
+            .spawn(move || worker::run_worker(plan, shared, tx))
+            .map_err(RunError::Spawn)?;
+        handles.push(handle);
+    }
+    drop(tx);
+
+    // Collect the one-second reports while the workers run.
+    let mut log = match hdr_file.as_mut() {
+        Some(file) => Some(
+            file.begin(wall_origin + Duration::from_nanos(measure_start))
+                .map_err(|source| RunError::HdrLog {
+                    path: hdr_path.clone(),
+                    source,
+                })?,
+        ),
+        None => None,
+    };
+    let mut pending: BTreeMap<u64, Interval> = BTreeMap::new();
+    let mut timeseries = Vec::new();
+    let mut totals = Counts::default();
+    let mut log_error = None;
+    let mut emit = |interval: Interval, timeseries: &mut Vec<TimePoint>, totals: &mut Counts| {
+        totals.add(&interval.counts);
+        let length = interval.end_ns.saturating_sub(interval.start_ns);
+        if let Some(log) = log.as_mut() {
+            if let Err(e) = log.write(
+                Duration::from_nanos(interval.start_ns),
+                Duration::from_nanos(length),
+                &interval.latency,
+                &interval.uncorrected,
+            ) {
+                log_error.get_or_insert(e);
+            }
+        }
+        if length < MIN_INTERVAL_NS {
+            return;
+        }
+        let point = TimePoint {
+            t: interval.end_ns as f64 / 1e9,
+            rps: interval.counts.completed as f64 / (length as f64 / 1e9),
+            p99_us: record::percentiles(&interval.latency).p99,
+        };
+        monitor.update(&point, totals.completed, totals.total_errors());
+        timeseries.push(point);
+    };
+    loop {
+        match rx.recv_timeout(Duration::from_millis(200)) {
+            Ok(report) => {
+                let entry = pending.entry(report.index).or_insert_with(|| Interval {
+                    reports: 0,
+                    start_ns: report.start_ns,
+                    end_ns: 0,
+                    latency: record::new_histogram(),
+                    uncorrected: record::new_histogram(),
+                    counts: Counts::default(),
+                });
+                entry.reports += 1;
+                entry.end_ns = entry.end_ns.max(report.end_ns);
+                let _ = entry.latency.add(&report.latency);
+                let _ = entry.uncorrected.add(&report.latency_uncorrected);
+                entry.counts.add(&report.counts);
+                while pending
+                    .first_key_value()
+                    .is_some_and(|(_, i)| i.reports >= threads)
+                {
+                    if let Some((_, interval)) = pending.pop_first() {
+                        emit(interval, &mut timeseries, &mut totals);
+                    }
+                }
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    while let Some((_, interval)) = pending.pop_first() {
+        emit(interval, &mut timeseries, &mut totals);
+    }
+    drop(log);
+    if let Some(file) = hdr_file {
+        file.finish().map_err(|source| RunError::HdrLog {
+            path: hdr_path.clone(),
+            source,
+        })?;
+    }
+    if let Some(source) = log_error {
+        return Err(RunError::HdrLog {
+            path: hdr_path,
+            source,
+        });
+    }
+    monitor.finish();
+
+    let mut results = Vec::with_capacity(threads);
+    for (id, handle) in handles.into_iter().enumerate() {
+        match handle.join() {
+            Ok(Ok(result)) => results.push(result),
+            Ok(Err(source)) => return Err(RunError::Worker { worker: id, source }),
+            Err(_) => return Err(RunError::Panicked(id)),
+        }
+    }
+    Ok(summarize(&shared, &results, timeseries))
+}
+
+/// Merge the workers' results into the summary and decide on warnings.
+fn summarize(shared: &Shared, results: &[WorkerResult], timeseries: Vec<TimePoint>) -> Summary {
+    let config = &shared.config;
+    let mut merged = Recorder::default();
+    for result in results {
+        merged.merge(&result.recorder);
+    }
+    let finished = results.iter().map(|r| r.finished_ns).max().unwrap_or(0);
+    let duration_ns = finished.saturating_sub(shared.measure_start).max(1);
+    let duration_secs = duration_ns as f64 / 1e9;
+    let counts = &merged.counts;
+    let rps = counts.completed as f64 / duration_secs;
+    let latency = record::percentiles(&merged.latency);
+    let loop_lag = record::percentiles(&merged.loop_lag);
+    let cpu: Vec<f64> = results.iter().map(|r| r.cpu_percent).collect();
+
+    let mut warnings = Vec::new();
+    for (i, &busy) in cpu.iter().enumerate() {
+        if busy >= BUSY_CPU_PERCENT {
+            warnings.push(format!(
+                "generator thread {i} was busy {busy:.0}% of the measured time: the figures may measure the generator, not the server (add --threads or give loadgen its own cores)"
+            ));
+        }
+    }
+    if loop_lag.count > 0 && loop_lag.p99 > LATE_LAG_P99_US {
+        warnings.push(format!(
+            "the generator sent late: loop lag p99 {} (max {}); the figures may measure the generator, not the server",
+            crate::printer::format_us(loop_lag.p99),
+            crate::printer::format_us(loop_lag.max)
+        ));
+    }
+    if let Some(target) = config.rate {
+        if rps < target * SHORTFALL_FRACTION {
+            warnings.push(format!(
+                "achieved rate fell short of the target: {rps:.0} req/s is {:.1}% of -R {target:.0}; the server (or the connection count / --pipeline) could not keep up",
+                100.0 * rps / target
+            ));
+        }
+    }
+    if counts.opened < config.connections as u64 {
+        warnings.push(format!(
+            "only {} of the {} connections requested were opened",
+            counts.opened, config.connections
+        ));
+    }
+    if let Some(n) = config.requests {
+        if counts.completed < n {
+            warnings.push(format!(
+                "only {} of the {n} requests requested completed",
+                counts.completed
+            ));
+        }
+    }
+
+    let mut errors = BTreeMap::new();
+    for kind in ErrorKind::ALL {
+        let n = counts.errors[kind.index()];
+        if n > 0 {
+            errors.insert(kind.as_str().to_string(), n);
+        }
+    }
+    let histograms = BTreeMap::from([
+        (
+            "latency".to_string(),
+            record::encode_base64(&merged.latency),
+        ),
+        (
+            "latency_uncorrected".to_string(),
+            record::encode_base64(&merged.latency_uncorrected),
+        ),
+        (
+            "connect".to_string(),
+            record::encode_base64(&merged.connect),
+        ),
+        (
+            "loop_lag".to_string(),
+            record::encode_base64(&merged.loop_lag),
+        ),
+    ]);
+    Summary {
+        schema: summary::SCHEMA.to_string(),
+        config: config.run_config(),
+        env: crate::env::detect(),
+        connections: summary::Connections {
+            opened: counts.opened,
+            failed: counts.failed,
+        },
+        requests: summary::Requests {
+            sent: counts.sent,
+            completed: counts.completed,
+            errors,
+        },
+        throughput: summary::Throughput {
+            rps,
+            bytes_per_sec: counts.bytes_received as f64 / duration_secs,
+            bytes_sent: counts.bytes_sent,
+            bytes_received: counts.bytes_received,
+        },
+        target_rate: config.rate,
+        latency_us: latency,
+        latency_uncorrected_us: record::percentiles(&merged.latency_uncorrected),
+        connect_us: record::percentiles(&merged.connect),
+        loop_lag_us: loop_lag,
+        histograms,
+        timeseries,
+        warnings,
+        duration_secs,
+        generator_cpu_percent: cpu,
+    }
+}

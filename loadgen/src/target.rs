@@ -1,0 +1,189 @@
+//! The server under test: `host:port`, `ws://host:port/path` or `http://host:port/path`.
+//!
+//! Parsing only splits the text; [`Target::resolve`] turns the host into a socket address once,
+//! before any worker starts, so workers connect to a fixed address.
+
+use std::fmt;
+use std::net::{SocketAddr, ToSocketAddrs};
+
+use crate::framing::FramingKind;
+
+/// How the target was written, which implies a default framing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    /// Bare `host:port`: raw TCP (framing raw unless `--framing` says otherwise).
+    Tcp,
+    /// `ws://`: WebSocket.
+    Ws,
+    /// `http://`: HTTP/1.1.
+    Http,
+}
+
+/// A parsed target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub scheme: Scheme,
+    /// Host as written (brackets removed from IPv6 literals).
+    pub host: String,
+    pub port: u16,
+    /// Request path, `/` when none was given.
+    pub path: String,
+}
+
+/// Why a target string is not usable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TargetError {
+    #[error("TARGET {0:?} uses an unsupported scheme; write host:port, ws://host:port/path or http://host:port/path")]
+    Scheme(String),
+    #[error("TARGET {0:?} has no port; write it as host:port, e.g. 127.0.0.1:1833")]
+    NoPort(String),
+    #[error("TARGET {0:?} has an invalid port; use a number from 1 to 65535")]
+    BadPort(String),
+    #[error("TARGET {0:?} has no host; write it as host:port, e.g. 127.0.0.1:1833")]
+    NoHost(String),
+    #[error("cannot resolve TARGET host {host:?}: {reason}")]
+    Resolve { host: String, reason: String },
+}
+
+impl Target {
+    pub fn parse(text: &str) -> Result<Target, TargetError> {
+        let (scheme, rest) = if let Some(rest) = text.strip_prefix("ws://") {
+            (Scheme::Ws, rest)
+        } else if let Some(rest) = text.strip_prefix("http://") {
+            (Scheme::Http, rest)
+        } else if text.contains("://") {
+            return Err(TargetError::Scheme(text.to_string()));
+        } else {
+            (Scheme::Tcp, text)
+        };
+        let (authority, path) = match rest.find('/') {
+            Some(i) => (&rest[..i], rest[i..].to_string()),
+            None => (rest, "/".to_string()),
+        };
+        let default_port = match scheme {
+            Scheme::Tcp => None,
+            Scheme::Ws | Scheme::Http => Some(80),
+        };
+        let (host, port_text) = if let Some(inner) = authority.strip_prefix('[') {
+            let Some(close) = inner.find(']') else {
+                return Err(TargetError::NoHost(text.to_string()));
+            };
+            let after = &inner[close + 1..];
+            let port = match after.strip_prefix(':') {
+                Some(p) => Some(p),
+                None if after.is_empty() => None,
+                None => return Err(TargetError::BadPort(text.to_string())),
+            };
+            (&inner[..close], port)
+        } else {
+            match authority.rsplit_once(':') {
+                Some((h, p)) => (h, Some(p)),
+                None => (authority, None),
+            }
+        };
+        if host.is_empty() {
+            return Err(TargetError::NoHost(text.to_string()));
+        }
+        let port = match (port_text, default_port) {
+            (Some(p), _) => p
+                .parse::<u16>()
+                .ok()
+                .filter(|&p| p != 0)
+                .ok_or_else(|| TargetError::BadPort(text.to_string()))?,
+            (None, Some(d)) => d,
+            (None, None) => return Err(TargetError::NoPort(text.to_string())),
+        };
+        Ok(Target {
+            scheme,
+            host: host.to_string(),
+            port,
+            path,
+        })
+    }
+
+    /// The framing implied by the scheme.
+    pub fn default_framing(&self) -> FramingKind {
+        match self.scheme {
+            Scheme::Tcp => FramingKind::Raw,
+            Scheme::Ws => FramingKind::Websocket,
+            Scheme::Http => FramingKind::Http,
+        }
+    }
+
+    /// The `Host` header value.
+    pub fn host_header(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+
+    /// The first address the host resolves to.
+    pub fn resolve(&self) -> Result<SocketAddr, TargetError> {
+        let resolve_error = |reason: String| TargetError::Resolve {
+            host: self.host.clone(),
+            reason,
+        };
+        (self.host.as_str(), self.port)
+            .to_socket_addrs()
+            .map_err(|e| resolve_error(e.to_string()))?
+            .next()
+            .ok_or_else(|| resolve_error("no addresses".into()))
+    }
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.scheme {
+            Scheme::Tcp => write!(f, "{}", self.host_header()),
+            Scheme::Ws => write!(f, "ws://{}{}", self.host_header(), self.path),
+            Scheme::Http => write!(f, "http://{}{}", self.host_header(), self.path),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_three_forms() {
+        let tcp = Target::parse("127.0.0.1:1833").unwrap();
+        assert_eq!(
+            (tcp.scheme, tcp.port, tcp.path.as_str()),
+            (Scheme::Tcp, 1833, "/")
+        );
+        let ws = Target::parse("ws://localhost:9001/chat?x=1").unwrap();
+        assert_eq!(ws.scheme, Scheme::Ws);
+        assert_eq!(ws.path, "/chat?x=1");
+        assert_eq!(ws.default_framing(), FramingKind::Websocket);
+        let http = Target::parse("http://example.invalid").unwrap();
+        assert_eq!((http.port, http.path.as_str()), (80, "/"));
+        let v6 = Target::parse("[::1]:8080").unwrap();
+        assert_eq!(v6.host, "::1");
+        assert_eq!(v6.host_header(), "[::1]:8080");
+        assert_eq!(v6.resolve().unwrap().port(), 8080);
+    }
+
+    #[test]
+    fn rejects_bad_targets_with_a_fix() {
+        assert!(matches!(
+            Target::parse("127.0.0.1"),
+            Err(TargetError::NoPort(_))
+        ));
+        assert!(matches!(
+            Target::parse("host:0"),
+            Err(TargetError::BadPort(_))
+        ));
+        assert!(matches!(
+            Target::parse("host:99999"),
+            Err(TargetError::BadPort(_))
+        ));
+        assert!(matches!(Target::parse(":80"), Err(TargetError::NoHost(_))));
+        assert!(matches!(
+            Target::parse("ftp://h:1"),
+            Err(TargetError::Scheme(_))
+        ));
+    }
+}

@@ -1,0 +1,708 @@
+//! The work loop: one thread, one `mio::Poll`, a share of the connections. It runs the data path
+//! schedule -> encode -> write -> read -> decode -> record for every connection it owns, and
+//! ships one-second [`IntervalReport`]s to the main thread. It never prints.
+//!
+//! Hot path, per reply: one `read` into a per-thread 64 KiB buffer (no per-connection read
+//! buffer; only a partial reply's tail is copied to the connection), decode in place, one clock
+//! read per `read`, and for the next request a copy of the payload into the connection's output
+//! buffer followed by one `write` for the whole batch. No allocation once buffers have grown.
+//! A short read means the socket was drained, so the worker does not spend a second `read` just
+//! to see `WouldBlock` (safe with edge-triggered epoll, which reports every new arrival).
+//!
+//! Open-loop sends are timed with a `timerfd` (see `sys`) so a request leaves within
+//! microseconds of its intended time rather than at epoll's millisecond granularity; whatever
+//! lateness remains is recorded as loop lag.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::io::{self, Read};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::Sender;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Token};
+use rand::rngs::SmallRng;
+use rand::SeedableRng;
+
+use crate::config::{
+    Config, MAX_CONNECTING_PER_THREAD, MAX_CONSECUTIVE_CONNECT_FAILURES, RECONNECT_DELAY,
+};
+use crate::conn::{Conn, Pending, Phase};
+use crate::error_kind::ErrorKind;
+use crate::framing::{Codec, Decoded};
+use crate::payload::Payloads;
+use crate::record::{IntervalReport, Recorder};
+use crate::schedule::{Schedule, Timetable};
+use crate::sys::{self, SendTimer};
+
+const TIMER_TOKEN: Token = Token(usize::MAX);
+/// How often outstanding requests and connects are checked against `--timeout`.
+const TIMEOUT_SCAN_NS: u64 = 50_000_000;
+const SECOND_NS: u64 = 1_000_000_000;
+/// Size of the per-thread read buffer.
+const READ_BUFFER: usize = 64 * 1024;
+
+/// What every worker of a run shares (read-only).
+#[derive(Debug)]
+pub struct Shared {
+    pub config: Config,
+    pub payloads: Payloads,
+    pub schedule: Schedule,
+    /// Zero of the run clock.
+    pub origin: Instant,
+    /// Start of the measured window (after warm-up), ns on the run clock.
+    pub measure_start: u64,
+    /// End of the measured window for a timed run.
+    pub end: Option<u64>,
+    /// Set to stop early (SIGINT).
+    pub stop: Arc<AtomicBool>,
+}
+
+impl Shared {
+    #[inline]
+    pub fn now(&self) -> u64 {
+        self.origin.elapsed().as_nanos() as u64
+    }
+}
+
+/// One worker's share of the run.
+#[derive(Debug, Clone)]
+pub struct WorkerPlan {
+    pub id: usize,
+    /// Global index of this worker's first connection (for the open-loop stagger).
+    pub first_index: usize,
+    pub connections: usize,
+    /// Per-connection request quotas for a `-n` run.
+    pub quotas: Option<Vec<u64>>,
+    pub core: Option<core_affinity::CoreId>,
+}
+
+/// What a worker hands back when it ends.
+#[derive(Debug)]
+pub struct WorkerResult {
+    pub recorder: Recorder,
+    /// CPU use of the thread during the measured window, percent of one core.
+    pub cpu_percent: f64,
+    /// When the worker stopped, ns on the run clock.
+    pub finished_ns: u64,
+}
+
+/// One connection slot: a connection (when up) and the state that survives reconnects.
+#[derive(Debug)]
+struct Slot {
+    conn: Option<Conn>,
+    index: usize,
+    timetable: Timetable,
+    /// Measured requests this slot may still send (`-n` runs).
+    quota: Option<u64>,
+    /// In the send heap.
+    armed: bool,
+    /// When the connection last became able to send (opened, or got a reply).
+    ready_since: u64,
+    /// Connections in a row that ended before any reply.
+    failures: u32,
+    gave_up: bool,
+}
+
+/// What decoding one read produced.
+#[derive(Debug, Default)]
+struct Progress {
+    opened: bool,
+    replies: usize,
+}
+
+struct Worker {
+    id: usize,
+    shared: Arc<Shared>,
+    reports: Sender<IntervalReport>,
+    poll: Poll,
+    events: Events,
+    slots: Vec<Slot>,
+    /// Slots waiting to (re)connect, by time.
+    connect_queue: BinaryHeap<Reverse<(u64, usize)>>,
+    /// Open-loop slots waiting for their next intended send time.
+    send_queue: BinaryHeap<Reverse<(u64, usize)>>,
+    timer: SendTimer,
+    timer_armed_for: Option<u64>,
+    connecting: usize,
+    next_connect_at: u64,
+    connect_interval_ns: Option<u64>,
+    scratch: Vec<u8>,
+    recorder: Recorder,
+    rng: SmallRng,
+    next_timeout_scan: u64,
+    next_interval: u64,
+    count_run: bool,
+}
+
+/// Run one worker until the window ends, its quota is done, or `stop` is set.
+pub fn run_worker(
+    plan: WorkerPlan,
+    shared: Arc<Shared>,
+    reports: Sender<IntervalReport>,
+) -> io::Result<WorkerResult> {
+    if let Some(core) = plan.core {
+        core_affinity::set_for_current(core);
+    }
+    sys::set_precise_timer_slack();
+    let poll = Poll::new()?;
+    let timer = SendTimer::new()?;
+    poll.registry().register(
+        &mut SourceFd(&timer.raw_fd()),
+        TIMER_TOKEN,
+        Interest::READABLE,
+    )?;
+    let slots = (0..plan.connections)
+        .map(|i| Slot {
+            conn: None,
+            index: plan.first_index + i,
+            timetable: Timetable::default(),
+            quota: plan.quotas.as_ref().map(|q| q[i]),
+            armed: false,
+            ready_since: 0,
+            failures: 0,
+            gave_up: false,
+        })
+        .collect();
+    let connect_interval_ns = shared
+        .config
+        .connect_rate
+        .map(|rate| (shared.config.threads as f64 * 1e9 / rate) as u64);
+    let worker = Worker {
+        id: plan.id,
+        reports,
+        poll,
+        events: Events::with_capacity(1024),
+        slots,
+        connect_queue: (0..plan.connections).map(|i| Reverse((0, i))).collect(),
+        send_queue: BinaryHeap::new(),
+        timer,
+        timer_armed_for: None,
+        connecting: 0,
+        next_connect_at: 0,
+        connect_interval_ns,
+        scratch: vec![0; READ_BUFFER],
+        recorder: Recorder::default(),
+        rng: SmallRng::seed_from_u64(0x5eed ^ plan.id as u64),
+        next_timeout_scan: 0,
+        next_interval: 0,
+        count_run: plan.quotas.is_some(),
+        shared,
+    };
+    worker.run()
+}
+
+impl Worker {
+    fn run(mut self) -> io::Result<WorkerResult> {
+        let measure_start = self.shared.measure_start;
+        let mut cpu_start: Option<(Duration, u64)> = None;
+        let mut events = Events::with_capacity(0);
+        loop {
+            let now = self.shared.now();
+            if self.shared.stop.load(Ordering::Relaxed)
+                || self.shared.end.is_some_and(|end| now >= end)
+                || (self.count_run && self.all_done())
+            {
+                break;
+            }
+            if cpu_start.is_none() && now >= measure_start {
+                cpu_start = Some((sys::thread_cpu_time(), now));
+            }
+            self.open_due_connections(now);
+            self.send_due(now);
+            if now >= self.next_timeout_scan {
+                self.expire(now);
+                self.next_timeout_scan = now + TIMEOUT_SCAN_NS;
+            }
+            self.report_intervals(now);
+            let timeout = self.poll_timeout(now)?;
+            std::mem::swap(&mut events, &mut self.events);
+            let polled = self.poll.poll(&mut events, Some(timeout));
+            if let Err(e) = polled {
+                std::mem::swap(&mut events, &mut self.events);
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(e);
+            }
+            let wake = self.shared.now();
+            for event in events.iter() {
+                if event.token() == TIMER_TOKEN {
+                    self.timer.clear();
+                    self.timer_armed_for = None;
+                    continue;
+                }
+                let id = event.token().0;
+                self.handle(
+                    id,
+                    event.is_readable(),
+                    event.is_read_closed(),
+                    event.is_error(),
+                    event.is_writable(),
+                    wake,
+                );
+            }
+            std::mem::swap(&mut events, &mut self.events);
+        }
+        let finished = self.shared.now();
+        let finished_ns = self.shared.end.map_or(finished, |end| finished.min(end));
+        if finished_ns > measure_start {
+            let index = self.next_interval;
+            let report = self.recorder.take_interval(
+                self.id,
+                index,
+                index * SECOND_NS,
+                finished_ns - measure_start,
+            );
+            let _ = self.reports.send(report);
+        }
+        let cpu_percent = match cpu_start {
+            Some((cpu, wall)) if finished > wall => {
+                let used = sys::thread_cpu_time().saturating_sub(cpu);
+                100.0 * used.as_nanos() as f64 / (finished - wall) as f64
+            }
+            _ => 0.0,
+        };
+        Ok(WorkerResult {
+            recorder: self.recorder,
+            cpu_percent,
+            finished_ns,
+        })
+    }
+
+    fn all_done(&self) -> bool {
+        self.slots.iter().all(|slot| {
+            slot.gave_up
+                || (slot.quota == Some(0)
+                    && slot
+                        .conn
+                        .as_ref()
+                        .is_none_or(|c| c.pending.iter().all(|p| !p.measured)))
+        })
+    }
+
+    /// How long to sleep in `poll`: until the next coarse deadline, with the send timer armed
+    /// for the next intended send.
+    fn poll_timeout(&mut self, now: u64) -> io::Result<Duration> {
+        let measure_start = self.shared.measure_start;
+        let mut until = self.next_timeout_scan;
+        let next_boundary = if now >= measure_start {
+            measure_start + (self.next_interval + 1) * SECOND_NS
+        } else {
+            measure_start
+        };
+        until = until.min(next_boundary);
+        if let Some(end) = self.shared.end {
+            until = until.min(end);
+        }
+        if let Some(Reverse((at, _))) = self.connect_queue.peek() {
+            if self.connecting < MAX_CONNECTING_PER_THREAD {
+                until = until.min((*at).max(self.next_connect_at));
+            }
+        }
+        if let Some(Reverse((due, _))) = self.send_queue.peek() {
+            if *due <= now {
+                return Ok(Duration::ZERO);
+            }
+            if self.timer_armed_for != Some(*due) {
+                self.timer.arm(Duration::from_nanos(due - now))?;
+                self.timer_armed_for = Some(*due);
+            }
+        }
+        Ok(Duration::from_nanos(until.saturating_sub(now)))
+    }
+
+    fn open_due_connections(&mut self, now: u64) {
+        while let Some(&Reverse((at, id))) = self.connect_queue.peek() {
+            if at > now
+                || self.connecting >= MAX_CONNECTING_PER_THREAD
+                || now < self.next_connect_at
+            {
+                return;
+            }
+            self.connect_queue.pop();
+            if let Some(interval) = self.connect_interval_ns {
+                self.next_connect_at = self.next_connect_at.max(now) + interval;
+            }
+            let seed = (self.slots[id].index as u64) << 20 ^ now;
+            let codec = Codec::new(&self.shared.config.framing, seed);
+            match Conn::connect(
+                self.shared.config.addr,
+                self.poll.registry(),
+                Token(id),
+                codec,
+                now,
+            ) {
+                Ok(conn) => {
+                    self.slots[id].conn = Some(conn);
+                    self.connecting += 1;
+                }
+                Err(e) => {
+                    self.recorder.connect_failed(ErrorKind::from_connect(&e));
+                    self.retry_later(id, now, true);
+                }
+            }
+        }
+    }
+
+    fn retry_later(&mut self, id: usize, now: u64, failed: bool) {
+        let slot = &mut self.slots[id];
+        if failed {
+            slot.failures += 1;
+        }
+        if self.count_run && slot.failures >= MAX_CONSECUTIVE_CONNECT_FAILURES {
+            slot.gave_up = true;
+            return;
+        }
+        self.connect_queue
+            .push(Reverse((now + RECONNECT_DELAY.as_nanos() as u64, id)));
+    }
+
+    /// Drop a connection, count why, and schedule a new one in its slot.
+    fn close(&mut self, id: usize, kind: ErrorKind, now: u64) {
+        let Some(conn) = self.slots[id].conn.take() else {
+            return;
+        };
+        if conn.phase == Phase::Open {
+            self.recorder.error(kind);
+        } else {
+            self.connecting -= 1;
+            self.recorder.connect_failed(kind);
+        }
+        // A connection that never got a reply counts towards giving up (count runs only).
+        self.retry_later(id, now, true);
+        drop(conn);
+    }
+
+    fn handle(
+        &mut self,
+        id: usize,
+        readable: bool,
+        read_closed: bool,
+        error: bool,
+        writable: bool,
+        wake: u64,
+    ) {
+        let Some(conn) = self.slots.get_mut(id).and_then(|s| s.conn.as_mut()) else {
+            return;
+        };
+        if conn.phase == Phase::Connecting {
+            match conn.check_connected() {
+                Ok(false) => return,
+                Ok(true) => self.on_tcp_connected(id, wake),
+                Err(e) => {
+                    let now = self.shared.now();
+                    self.close(id, ErrorKind::from_connect(&e), now);
+                    return;
+                }
+            }
+        }
+        if readable || read_closed || error {
+            self.read(id, read_closed || error, wake);
+        }
+        if writable {
+            self.flush(id);
+        }
+    }
+
+    fn on_tcp_connected(&mut self, id: usize, wake: u64) {
+        let Some(conn) = self.slots[id].conn.as_mut() else {
+            return;
+        };
+        if conn.codec.write_handshake(&mut conn.output) {
+            conn.phase = Phase::Handshaking;
+            self.flush(id);
+        } else {
+            self.on_open(id, wake);
+        }
+    }
+
+    fn on_open(&mut self, id: usize, wake: u64) {
+        let now = self.shared.now();
+        let slot = &mut self.slots[id];
+        let Some(conn) = slot.conn.as_mut() else {
+            return;
+        };
+        conn.phase = Phase::Open;
+        self.connecting -= 1;
+        self.recorder.connected(now.saturating_sub(conn.started));
+        slot.timetable.start(&self.shared.schedule, slot.index, now);
+        slot.ready_since = now;
+        self.send_requests(id, wake);
+    }
+
+    fn read(&mut self, id: usize, drain: bool, wake: u64) {
+        loop {
+            let Some(conn) = self.slots[id].conn.as_mut() else {
+                return;
+            };
+            let n = match conn.stream.read(&mut self.scratch) {
+                Ok(0) => {
+                    let now = self.shared.now();
+                    self.close(id, ErrorKind::Closed, now);
+                    return;
+                }
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    let now = self.shared.now();
+                    self.close(id, ErrorKind::from_io(&e), now);
+                    return;
+                }
+            };
+            let now = self.shared.now();
+            if now >= self.shared.measure_start && self.shared.end.is_none_or(|end| now < end) {
+                self.recorder.received_bytes(n as u64);
+            }
+            match self.decode(id, n, now) {
+                Ok(progress) => {
+                    if progress.opened {
+                        self.on_open(id, wake);
+                    }
+                    if progress.replies > 0 {
+                        let slot = &mut self.slots[id];
+                        slot.failures = 0;
+                        slot.ready_since = now;
+                        self.send_requests(id, wake);
+                    } else {
+                        self.flush(id);
+                    }
+                }
+                Err(kind) => {
+                    self.close(id, kind, now);
+                    return;
+                }
+            }
+            if n < self.scratch.len() && !drain {
+                return;
+            }
+        }
+    }
+
+    /// Decode the `n` bytes just read into the scratch buffer (after any buffered tail).
+    fn decode(&mut self, id: usize, n: usize, now: u64) -> Result<Progress, ErrorKind> {
+        let Worker {
+            slots,
+            scratch,
+            recorder,
+            shared,
+            ..
+        } = self;
+        let Some(conn) = slots[id].conn.as_mut() else {
+            return Ok(Progress::default());
+        };
+        let Conn {
+            input,
+            codec,
+            pending,
+            output,
+            phase,
+            ..
+        } = conn;
+        let from_scratch = input.is_empty();
+        if !from_scratch {
+            input.extend_from_slice(&scratch[..n]);
+        }
+        let mut progress = Progress::default();
+        let consumed = {
+            let data: &[u8] = if from_scratch { &scratch[..n] } else { input };
+            let mut pos = 0;
+            if *phase == Phase::Handshaking {
+                match codec.read_handshake(data) {
+                    Ok(None) => {}
+                    Ok(Some(used)) => {
+                        pos = used;
+                        progress.opened = true;
+                        *phase = Phase::Open;
+                    }
+                    Err(e) => return Err(ErrorKind::from_frame(&e)),
+                }
+            }
+            let verify = shared.config.verify;
+            let echo = shared.config.framing.kind.is_echo();
+            let in_window = shared.end.is_none_or(|end| now <= end);
+            while *phase == Phase::Open && pos < data.len() {
+                let expected = pending.front().map(|p| p.payload.len as usize);
+                match codec.decode(&data[pos..], expected, output) {
+                    Ok(Decoded::Incomplete) => break,
+                    Ok(Decoded::Skip { consumed }) => pos += consumed,
+                    Ok(Decoded::Reply { consumed, body, ok }) => {
+                        pos += consumed;
+                        let Some(request) = pending.pop_front() else {
+                            return Err(ErrorKind::Protocol);
+                        };
+                        if verify {
+                            let matches = if echo {
+                                body == shared.payloads.get(request.payload)
+                            } else {
+                                ok
+                            };
+                            if !matches {
+                                recorder.error(ErrorKind::VerifyMismatch);
+                            }
+                        } else if !ok {
+                            recorder.error(ErrorKind::HttpStatus);
+                        }
+                        if request.measured && in_window {
+                            recorder.reply(
+                                now.saturating_sub(request.intended),
+                                now.saturating_sub(request.sent),
+                            );
+                        }
+                        progress.replies += 1;
+                    }
+                    Err(e) => return Err(ErrorKind::from_frame(&e)),
+                }
+            }
+            pos
+        };
+        if from_scratch {
+            input.extend_from_slice(&scratch[consumed..n]);
+        } else {
+            input.drain(..consumed);
+        }
+        Ok(progress)
+    }
+
+    /// Encode every request this connection may send now, then write them in one go.
+    fn send_requests(&mut self, id: usize, wake: u64) {
+        let t = self.shared.now();
+        let Worker {
+            slots,
+            shared,
+            recorder,
+            rng,
+            send_queue,
+            ..
+        } = self;
+        let slot = &mut slots[id];
+        let Some(conn) = slot.conn.as_mut() else {
+            return;
+        };
+        if conn.phase != Phase::Open {
+            return;
+        }
+        let schedule = &shared.schedule;
+        let pipeline = schedule.pipeline();
+        while conn.pending.len() < pipeline {
+            let intended = if schedule.is_open() {
+                match slot.timetable.next_due(schedule) {
+                    Some(due) if due <= t => due,
+                    Some(due) => {
+                        if !slot.armed {
+                            send_queue.push(Reverse((due, id)));
+                            slot.armed = true;
+                        }
+                        break;
+                    }
+                    None => break,
+                }
+            } else {
+                t
+            };
+            if shared.end.is_some_and(|end| intended >= end) {
+                break;
+            }
+            let measured = intended >= shared.measure_start;
+            if measured {
+                match slot.quota {
+                    Some(0) => break,
+                    Some(q) => slot.quota = Some(q - 1),
+                    None => {}
+                }
+            }
+            let payload = shared.payloads.pick(rng);
+            let before = conn.output.len();
+            conn.codec
+                .encode(shared.payloads.get(payload), &mut conn.output);
+            conn.pending.push_back(Pending {
+                intended,
+                sent: t,
+                payload,
+                measured,
+            });
+            slot.timetable.advance();
+            if measured {
+                recorder.sent((conn.output.len() - before) as u64);
+                let could_send = if schedule.is_open() {
+                    intended.max(slot.ready_since)
+                } else {
+                    wake
+                };
+                recorder.lag(t.saturating_sub(could_send));
+            }
+        }
+        self.flush(id);
+    }
+
+    fn flush(&mut self, id: usize) {
+        let Some(conn) = self.slots[id].conn.as_mut() else {
+            return;
+        };
+        if conn.output.is_empty() {
+            return;
+        }
+        if let Err(e) = conn.flush() {
+            let now = self.shared.now();
+            self.close(id, ErrorKind::from_io(&e), now);
+        }
+    }
+
+    /// Send for every open-loop slot whose intended time has come.
+    fn send_due(&mut self, now: u64) {
+        while let Some(&Reverse((due, id))) = self.send_queue.peek() {
+            if due > now {
+                return;
+            }
+            self.send_queue.pop();
+            self.slots[id].armed = false;
+            self.send_requests(id, now);
+        }
+    }
+
+    /// Close connections whose connect or oldest request exceeded `--timeout`.
+    fn expire(&mut self, now: u64) {
+        let timeout = self.shared.config.timeout.as_nanos() as u64;
+        for id in 0..self.slots.len() {
+            let Some(conn) = self.slots[id].conn.as_ref() else {
+                continue;
+            };
+            let kind = match conn.phase {
+                Phase::Connecting | Phase::Handshaking
+                    if now.saturating_sub(conn.started) > timeout =>
+                {
+                    ErrorKind::ConnectTimeout
+                }
+                Phase::Open
+                    if conn
+                        .pending
+                        .front()
+                        .is_some_and(|p| now.saturating_sub(p.sent) > timeout) =>
+                {
+                    ErrorKind::Timeout
+                }
+                _ => continue,
+            };
+            self.close(id, kind, now);
+        }
+    }
+
+    /// Ship every whole second of the measured window that has passed.
+    fn report_intervals(&mut self, now: u64) {
+        let measure_start = self.shared.measure_start;
+        while now >= measure_start + (self.next_interval + 1) * SECOND_NS {
+            let index = self.next_interval;
+            let report = self.recorder.take_interval(
+                self.id,
+                index,
+                index * SECOND_NS,
+                (index + 1) * SECOND_NS,
+            );
+            let _ = self.reports.send(report);
+            self.next_interval += 1;
+        }
+    }
+}
