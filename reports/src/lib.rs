@@ -35,6 +35,7 @@
 
 pub mod error;
 pub mod font;
+pub mod from_loadgen;
 pub mod hdr;
 pub mod html;
 pub mod markdown;
