@@ -761,11 +761,6 @@ impl<P: Protocol, H: Handler<P>> EventLoop<P, H> {
             self.after_callback(key);
         }
     }
-
-    #[cfg(test)]
-    fn connection_count(&self) -> usize {
-        self.conns.len()
-    }
 }
 
 /// Result of delivering one buffer of input.

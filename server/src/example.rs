@@ -21,6 +21,10 @@ pub struct ExampleArgs {
     /// Serve Prometheus metrics at http://ADDR/metrics.
     #[arg(long, value_name = "ADDR")]
     pub metrics: Option<SocketAddr>,
+    /// On SIGINT/SIGTERM, how long pending output may take to flush before connections are
+    /// closed anyway (kept below a second so the process exits within one).
+    #[arg(long, default_value_t = 500, value_name = "MS")]
+    pub stop_timeout_ms: u64,
 }
 
 impl ExampleArgs {
@@ -31,7 +35,9 @@ impl ExampleArgs {
 
     /// Server options from these flags (other options at their defaults).
     pub fn server_options(&self) -> crate::ServerOptions {
-        let mut options = crate::ServerOptions::new(self.addr()).loops(self.loops);
+        let mut options = crate::ServerOptions::new(self.addr())
+            .loops(self.loops)
+            .stop_timeout(std::time::Duration::from_millis(self.stop_timeout_ms));
         if let Some(addr) = self.metrics {
             options = options.metrics(addr, "/metrics");
         }

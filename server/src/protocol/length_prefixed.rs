@@ -21,9 +21,10 @@ pub const HEADER_LEN: usize = 4;
 /// proto.pack(&mut (), b"hi"[..].into(), &mut out);
 /// assert_eq!(out, [0, 0, 0, 2, b'h', b'i']);
 ///
+/// let mut decoder = ();
 /// let mut partial = [0, 0, 0, 2, b'h'];
-/// assert_eq!(proto.unpack(&mut (), &mut (), &mut partial, &mut Vec::new()).unwrap(), Unpacked::Incomplete);
-/// let unpacked = proto.unpack(&mut (), &mut (), &mut out, &mut Vec::new()).unwrap();
+/// assert_eq!(proto.unpack(&mut decoder, &mut (), &mut partial, &mut Vec::new()).unwrap(), Unpacked::Incomplete);
+/// let unpacked = proto.unpack(&mut decoder, &mut (), &mut out, &mut Vec::new()).unwrap();
 /// assert_eq!(unpacked, Unpacked::Message { consumed: 6, message: &b"hi"[..] });
 /// ```
 #[derive(Debug, Clone, Copy)]
@@ -174,8 +175,9 @@ mod tests {
     #[test]
     fn empty_payload_is_a_message() {
         let mut input = [0u8, 0, 0, 0, 9];
+        let mut decoder = ();
         let got = LengthPrefixed::default()
-            .unpack(&mut (), &mut (), &mut input, &mut Vec::new())
+            .unpack(&mut decoder, &mut (), &mut input, &mut Vec::new())
             .unwrap();
         assert_eq!(
             got,

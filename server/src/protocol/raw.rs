@@ -14,7 +14,8 @@ use crate::error::ProtocolError;
 ///
 /// let mut input = *b"ping";
 /// let mut out = Vec::new();
-/// let unpacked = Raw.unpack(&mut (), &mut (), &mut input, &mut out).unwrap();
+/// let mut decoder = ();
+/// let unpacked = Raw.unpack(&mut decoder, &mut (), &mut input, &mut out).unwrap();
 /// assert_eq!(unpacked, Unpacked::Message { consumed: 4, message: &b"ping"[..] });
 /// Raw.pack(&mut (), b"pong"[..].into(), &mut out);
 /// assert_eq!(out, b"pong");

@@ -1,0 +1,412 @@
+//! End-to-end tests of the example binaries over real sockets: `gev-echo` on 1, 2 and 4 loops
+//! with 100 concurrent connections sending random-size messages in random fragments,
+//! `gev-protocol` framing (partial and oversized frames), `gev-maxconn`, `gev-push`, a slow
+//! reader against `gev-echo`, and exit within a second of SIGINT.
+
+mod common;
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::{clock_ticks_per_second, rss_kib, thread_cpu_ticks, ServerProcess};
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+
+const IO_TIMEOUT: Duration = Duration::from_secs(20);
+const SIGINT_EXIT: Duration = Duration::from_secs(1);
+
+fn connect(addr: SocketAddr) -> TcpStream {
+    let stream = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+    stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    stream.set_write_timeout(Some(IO_TIMEOUT)).unwrap();
+    stream.set_nodelay(true).unwrap();
+    stream
+}
+
+/// Writes `data` in random fragments (sometimes pausing briefly so fragments arrive in
+/// separate reads).
+fn write_fragmented(
+    stream: &mut TcpStream,
+    data: &[u8],
+    rng: &mut SmallRng,
+) -> std::io::Result<()> {
+    let mut offset = 0;
+    while offset < data.len() {
+        let take = rng.gen_range(1..=data.len() - offset);
+        stream.write_all(&data[offset..offset + take])?;
+        offset += take;
+        if rng.gen_ratio(1, 8) {
+            thread::sleep(Duration::from_micros(200));
+        }
+    }
+    Ok(())
+}
+
+/// One client: `messages` random-size messages, each written in random fragments and read
+/// back in full before the next.
+fn echo_client(addr: SocketAddr, seed: u64, messages: usize) -> Result<usize, String> {
+    let mut rng = SmallRng::seed_from_u64(seed);
+    let mut stream = connect(addr);
+    let mut total = 0;
+    let mut echoed = vec![0u8; 70_000];
+    for i in 0..messages {
+        let size = if rng.gen_ratio(1, 10) {
+            rng.gen_range(1..=65_536)
+        } else {
+            rng.gen_range(1..=512)
+        };
+        let message: Vec<u8> = (0..size).map(|_| rng.gen()).collect();
+        write_fragmented(&mut stream, &message, &mut rng)
+            .map_err(|e| format!("client {seed}: write of message {i}: {e}"))?;
+        stream
+            .read_exact(&mut echoed[..size])
+            .map_err(|e| format!("client {seed}: read of message {i} ({size} bytes): {e}"))?;
+        if echoed[..size] != message[..] {
+            return Err(format!(
+                "client {seed}: message {i} ({size} bytes) came back different"
+            ));
+        }
+        total += size;
+    }
+    Ok(total)
+}
+
+fn run_concurrent_clients(
+    addr: SocketAddr,
+    clients: usize,
+    messages: usize,
+    client: fn(SocketAddr, u64, usize) -> Result<usize, String>,
+) -> usize {
+    let threads: Vec<_> = (0..clients)
+        .map(|i| thread::spawn(move || client(addr, 1000 + i as u64, messages)))
+        .collect();
+    let mut bytes = 0;
+    let mut failures = Vec::new();
+    for t in threads {
+        match t.join().expect("client thread panicked") {
+            Ok(n) => bytes += n,
+            Err(e) => failures.push(e),
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} client(s) failed: {:?}",
+        failures.len(),
+        &failures[..failures.len().min(5)]
+    );
+    bytes
+}
+
+fn assert_exits_on_sigint(server: &mut ServerProcess) {
+    let status = server
+        .interrupt_and_wait(SIGINT_EXIT)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(status.success(), "exit status after SIGINT: {status}");
+}
+
+fn echo_on_loops(loops: &str) {
+    let mut server = ServerProcess::start(
+        "gev-echo",
+        &["--host", "127.0.0.1", "--port", "0", "--loops", loops],
+    );
+    // 100 connections x 30 messages = 3000 messages of random size in random fragments.
+    let bytes = run_concurrent_clients(server.addr(), 100, 30, echo_client);
+    assert!(bytes > 0);
+    assert_exits_on_sigint(&mut server);
+}
+
+#[test]
+fn echo_one_loop_100_clients() {
+    echo_on_loops("1");
+}
+
+#[test]
+fn echo_two_loops_100_clients() {
+    echo_on_loops("2");
+}
+
+#[test]
+fn echo_four_loops_100_clients() {
+    echo_on_loops("4");
+}
+
+#[test]
+fn echo_exits_on_sigint_with_open_connections() {
+    let mut server = ServerProcess::start(
+        "gev-echo",
+        &["--host", "127.0.0.1", "--port", "0", "--loops", "2"],
+    );
+    let mut idle: Vec<TcpStream> = (0..20).map(|_| connect(server.addr())).collect();
+    idle[0].write_all(b"x").unwrap();
+    let mut byte = [0u8];
+    idle[0].read_exact(&mut byte).unwrap();
+    assert_exits_on_sigint(&mut server);
+    // Connections were closed by the graceful stop: reads see EOF (or a reset).
+    let mut buf = [0u8; 8];
+    match idle[1].read(&mut buf) {
+        Ok(0) => {}
+        Ok(n) => panic!("unexpected {n} bytes after stop"),
+        Err(e) => assert_eq!(e.kind(), ErrorKind::ConnectionReset, "{e}"),
+    }
+}
+
+/// Frames `payload` with the 4-byte big-endian length.
+fn frame(payload: &[u8]) -> Vec<u8> {
+    let mut out = (payload.len() as u32).to_be_bytes().to_vec();
+    out.extend_from_slice(payload);
+    out
+}
+
+/// A client of `gev-protocol`: several frames written as one stream cut at random points (so
+/// headers and payloads are split across writes), then all echoes read back.
+fn framed_client(addr: SocketAddr, seed: u64, rounds: usize) -> Result<usize, String> {
+    let mut rng = SmallRng::seed_from_u64(seed);
+    let mut stream = connect(addr);
+    let mut total = 0;
+    for round in 0..rounds {
+        let count = rng.gen_range(1..=8);
+        let payloads: Vec<Vec<u8>> = (0..count)
+            .map(|_| {
+                let size = rng.gen_range(0..=3000);
+                (0..size).map(|_| rng.gen()).collect()
+            })
+            .collect();
+        let wire: Vec<u8> = payloads.iter().flat_map(|p| frame(p)).collect();
+        write_fragmented(&mut stream, &wire, &mut rng)
+            .map_err(|e| format!("client {seed}: write round {round}: {e}"))?;
+        let mut echoed = vec![0u8; wire.len()];
+        stream
+            .read_exact(&mut echoed)
+            .map_err(|e| format!("client {seed}: read round {round}: {e}"))?;
+        if echoed != wire {
+            return Err(format!(
+                "client {seed}: round {round} echoed different frames"
+            ));
+        }
+        total += wire.len();
+    }
+    Ok(total)
+}
+
+#[test]
+fn protocol_echo_partial_frames_on_loops() {
+    for loops in ["1", "2", "4"] {
+        let mut server = ServerProcess::start(
+            "gev-protocol",
+            &["--host", "127.0.0.1", "--port", "0", "--loops", loops],
+        );
+        run_concurrent_clients(server.addr(), 100, 10, framed_client);
+        assert_exits_on_sigint(&mut server);
+    }
+}
+
+#[test]
+fn protocol_header_byte_by_byte() {
+    let mut server = ServerProcess::start(
+        "gev-protocol",
+        &["--host", "127.0.0.1", "--port", "0", "--loops", "1"],
+    );
+    let mut stream = connect(server.addr());
+    let wire = frame(b"split header");
+    for byte in &wire {
+        stream.write_all(std::slice::from_ref(byte)).unwrap();
+        thread::sleep(Duration::from_millis(2));
+    }
+    let mut echoed = vec![0u8; wire.len()];
+    stream.read_exact(&mut echoed).unwrap();
+    assert_eq!(echoed, wire);
+    assert_exits_on_sigint(&mut server);
+}
+
+#[test]
+fn protocol_oversized_frame_closes_only_that_connection() {
+    let mut server = ServerProcess::start(
+        "gev-protocol",
+        &[
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--loops",
+            "1",
+            "--max-frame",
+            "1000",
+        ],
+    );
+    let mut good = connect(server.addr());
+    let mut bad = connect(server.addr());
+    // A valid frame first: it is echoed before the oversized one closes the connection.
+    let mut wire = frame(b"fine");
+    wire.extend_from_slice(&1001u32.to_be_bytes());
+    wire.extend_from_slice(&[1; 100]);
+    bad.write_all(&wire).unwrap();
+    let mut received = Vec::new();
+    bad.read_to_end(&mut received)
+        .or_else(|e| {
+            if e.kind() == ErrorKind::ConnectionReset {
+                Ok(0)
+            } else {
+                Err(e)
+            }
+        })
+        .unwrap();
+    assert_eq!(
+        received,
+        frame(b"fine"),
+        "the valid frame is echoed, then EOF"
+    );
+    let big = vec![9u8; 1000];
+    good.write_all(&frame(&big)).unwrap();
+    let mut echoed = vec![0u8; 1004];
+    good.read_exact(&mut echoed).unwrap();
+    assert_eq!(echoed, frame(&big));
+    assert_exits_on_sigint(&mut server);
+}
+
+#[test]
+fn maxconn_refuses_above_the_limit_and_recovers() {
+    let mut server = ServerProcess::start(
+        "gev-maxconn",
+        &[
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--loops",
+            "2",
+            "--max-connections",
+            "5",
+        ],
+    );
+    let addr = server.addr();
+    let mut admitted: Vec<TcpStream> = Vec::new();
+    for i in 0..5 {
+        let mut s = connect(addr);
+        s.write_all(&[i]).unwrap();
+        let mut b = [0u8];
+        s.read_exact(&mut b).unwrap();
+        assert_eq!(b[0], i);
+        admitted.push(s);
+    }
+    // The sixth is accepted by the kernel and closed by the server at once.
+    let mut refused = connect(addr);
+    let _ = refused.write_all(b"hello");
+    let mut buf = [0u8; 16];
+    match refused.read(&mut buf) {
+        Ok(0) => {}
+        Ok(n) => panic!("refused connection got {n} bytes"),
+        Err(e) => assert!(
+            matches!(e.kind(), ErrorKind::ConnectionReset | ErrorKind::BrokenPipe),
+            "{e}"
+        ),
+    }
+    // Closing one admitted connection makes room again (after the server sees the close).
+    drop(admitted.pop());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut s = connect(addr);
+        let ok = s.write_all(b"again").is_ok() && {
+            let mut b = [0u8; 5];
+            s.read_exact(&mut b).is_ok() && &b == b"again"
+        };
+        if ok {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no room after closing a connection"
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+    assert_exits_on_sigint(&mut server);
+}
+
+#[test]
+fn push_reaches_every_connection_periodically() {
+    let mut server = ServerProcess::start(
+        "gev-push",
+        &[
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--loops",
+            "2",
+            "--interval-ms",
+            "50",
+            "--message",
+            "tick",
+        ],
+    );
+    let clients: Vec<TcpStream> = (0..6).map(|_| connect(server.addr())).collect();
+    for mut c in clients {
+        let mut got = [0u8; 15];
+        c.read_exact(&mut got).unwrap(); // three pushes
+        assert_eq!(&got, b"tick\ntick\ntick\n");
+    }
+    assert_exits_on_sigint(&mut server);
+}
+
+/// A client that sends as fast as it can and never reads: the server must stop reading it
+/// (output above the high watermark) without spinning, keep its memory bounded, and keep
+/// serving other clients.
+#[test]
+fn slow_reader_does_not_spin_or_grow() {
+    let mut server = ServerProcess::start(
+        "gev-echo",
+        &["--host", "127.0.0.1", "--port", "0", "--loops", "1"],
+    );
+    let addr = server.addr();
+    let rss_before = rss_kib(server.pid());
+    let mut hog = connect(addr);
+    hog.set_nonblocking(true).unwrap();
+    let chunk = vec![0xabu8; 64 * 1024];
+    let mut sent = 0usize;
+    let mut stalled_since: Option<Instant> = None;
+    let fill_deadline = Instant::now() + Duration::from_secs(20);
+    // Write until the connection has been stalled (WouldBlock) for half a second.
+    while stalled_since.is_none_or(|t| t.elapsed() < Duration::from_millis(500)) {
+        assert!(
+            Instant::now() < fill_deadline,
+            "the never-reading client never stalled"
+        );
+        match hog.write(&chunk) {
+            Ok(n) => {
+                sent += n;
+                stalled_since = None;
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                stalled_since.get_or_insert_with(Instant::now);
+                thread::sleep(Duration::from_millis(5));
+            }
+            Err(e) => panic!("hog write: {e}"),
+        }
+    }
+    assert!(
+        sent > 1024 * 1024,
+        "only {sent} bytes were accepted before stalling"
+    );
+
+    // Loop CPU over one second while the hog is stalled.
+    let ticks_before = thread_cpu_ticks(server.pid(), "gev-loop");
+    let window = Instant::now();
+    thread::sleep(Duration::from_secs(1));
+    let ticks = thread_cpu_ticks(server.pid(), "gev-loop") - ticks_before;
+    let cpu_share = ticks as f64 / clock_ticks_per_second() as f64 / window.elapsed().as_secs_f64();
+    assert!(
+        cpu_share < 0.2,
+        "loop used {:.0}% of a core with a stalled reader",
+        cpu_share * 100.0
+    );
+
+    // Memory bounded by the watermark (1 MiB) plus buffers, not by what the hog sent.
+    let rss_growth = rss_kib(server.pid()).saturating_sub(rss_before);
+    assert!(rss_growth < 16 * 1024, "RSS grew by {rss_growth} KiB");
+
+    // Others are still served.
+    assert_eq!(echo_client(addr, 7, 50).map(|_| ()), Ok(()));
+    assert_exits_on_sigint(&mut server);
+    drop(hog);
+}
