@@ -32,7 +32,7 @@ pub struct Args {
     pub pin: bool,
 
     /// Connections opened per second (default: as fast as the server accepts)
-    #[arg(long, value_name = "PER_SEC")]
+    #[arg(long, value_name = "PER_SEC", allow_negative_numbers = true)]
     pub connect_rate: Option<f64>,
 
     /// Per-request (and per-connect) timeout, e.g. 5s or 500ms
@@ -85,7 +85,12 @@ pub struct Args {
     pub pipeline: usize,
 
     /// Open loop: total requests per second, spread evenly over connections
-    #[arg(short = 'R', long, value_name = "PER_SEC")]
+    #[arg(
+        short = 'R',
+        long,
+        value_name = "PER_SEC",
+        allow_negative_numbers = true
+    )]
     pub rate: Option<f64>,
 
     /// Check every reply against its request (echo framings) or for a 2xx status (http)
