@@ -8,15 +8,17 @@
 //!   connections, M messages of K bytes each, each sent after the previous echo arrived so one
 //!   read is one message), then the counters must match that traffic exactly.
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::ServerProcess;
 use gev::metrics::{CloseKind, LoopMetrics, MetricsServer};
 
 /// Connections, messages per connection and bytes per message of the echo traffic.
@@ -284,79 +286,12 @@ fn exposition_parses_with_prometheus_client() {
     assert_eq!(parsed.sum("gev_accepts_total", &["loop=0"]), 0.0);
 }
 
-/// The `gev-echo` binary next to this test's profile directory (see docs/design.md).
-fn echo_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("current_exe");
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("test executable is in target/<profile>/deps");
-    let binary = profile_dir.join("gev-echo");
-    assert!(
-        binary.exists(),
-        "{} is missing: run `cargo build --profile fast --workspace --bins` first",
-        binary.display()
-    );
-    binary
-}
-
-/// A child process killed (and reaped) when dropped, even if the test fails.
-struct ChildGuard(Child);
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// A port that was free a moment ago (bound to port 0, then released).
+/// A port that was free a moment ago (bound to port 0, then released): gev-echo does not print
+/// its metrics address, so the test chooses it.
 fn free_local_addr() -> SocketAddr {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
         .expect("bind a free port")
-}
-
-/// Starts gev-echo with metrics on `metrics_addr`; returns the guard and its echo address.
-fn start_echo(loops: usize, metrics_addr: SocketAddr) -> (ChildGuard, SocketAddr) {
-    let mut child = Command::new(echo_binary())
-        .args([
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--loops",
-            &loops.to_string(),
-            "--metrics",
-            &metrics_addr.to_string(),
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn gev-echo");
-    let stdout = child.stdout.take().expect("piped stdout");
-    let guard = ChildGuard(child);
-    let (lines_tx, lines) = mpsc::channel();
-    // Keeps reading stdout for the child's whole life so it never blocks on a full pipe.
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if lines_tx.send(line).is_err() {
-                // The test stopped listening; keep draining.
-            }
-        }
-    });
-    let deadline = Instant::now() + TIMEOUT;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let line = lines
-            .recv_timeout(left)
-            .expect("gev-echo printed `listening on <addr>` in time");
-        if let Some(addr) = line.strip_prefix("listening on ") {
-            let addr: SocketAddr = addr.trim().parse().expect("listening address");
-            return (guard, addr);
-        }
-    }
 }
 
 /// Scrapes until `done` holds for the parsed text or the timeout passes; returns the last scrape.
@@ -403,7 +338,21 @@ fn ping_pong(addr: SocketAddr, seed: u8) {
 #[test]
 fn echo_traffic_is_counted() {
     let metrics_addr = free_local_addr();
-    let (_server, echo_addr) = start_echo(2, metrics_addr);
+    let metrics_arg = metrics_addr.to_string();
+    let mut server = ServerProcess::start(
+        "gev-echo",
+        &[
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--loops",
+            "2",
+            "--metrics",
+            &metrics_arg,
+        ],
+    );
+    let echo_addr = server.addr();
     wait_for_listener(metrics_addr);
 
     let before = scrape(metrics_addr);
@@ -454,4 +403,10 @@ fn echo_traffic_is_counted() {
 
     let (status, _, _) = http_get(metrics_addr, "/nope");
     assert!(status.starts_with("HTTP/1.1 404 "), "{status}");
+
+    // Graceful stop includes joining the metrics thread.
+    let status = server
+        .interrupt_and_wait(TIMEOUT)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(status.success(), "gev-echo exited with {status}");
 }
