@@ -81,10 +81,7 @@ impl CompareReport {
                      (A B B A …), {} runs each per point. Ratio = candidate / baseline, geometric \
                      mean of the paired runs with a 95% t interval. Threshold ±{}%: a verdict \
                      needs the whole interval past (or within) it.\n",
-                    self.baseline,
-                    self.candidate,
-                    self.repeats,
-                    format_number(self.threshold_percent)
+                    self.baseline, self.candidate, self.repeats, self.threshold_percent
                 );
             }
             Evidence::StoredBaseline => {
@@ -99,9 +96,7 @@ impl CompareReport {
                     out,
                     "Candidate `{}`: {} runs per point. Ratio = candidate / baseline medians with \
                      a 95% bootstrap interval. Threshold ±{}%.\n",
-                    self.candidate,
-                    self.repeats,
-                    format_number(self.threshold_percent)
+                    self.candidate, self.repeats, self.threshold_percent
                 );
             }
         }

@@ -1,0 +1,507 @@
+//! `harness compare`: the performance-regression gate. Runs a baseline and a candidate server in
+//! the same session, interleaved (A B B A ...), with the same load, and says per metric
+//! (throughput, p50, p99) whether the candidate `regressed`, `improved`, showed `no change`, or
+//! whether the runs were too noisy to tell (`inconclusive`).
+//!
+//! Where it sits: flags -> load points -> **session** (`session.rs`: interleaved
+//! rounds, each run one server + one loadgen via the harness's runner) -> **analysis**
+//! (`analysis.rs`: paired ratio intervals and verdicts, over `stats.rs`) -> optional instruction
+//! counts (`callgrind.rs`) -> **report** (`report.rs`: markdown or `--json`) -> exit code.
+//!
+//! Exit codes: 0 no metric regressed, 1 at least one regressed (the gate fails), 2 the comparison
+//! could not be made (bad flags, a server that does not start, a stored baseline that does not
+//! match). Progress goes to stderr, so stdout is only the table (or the JSON).
+//!
+//! Why the default threshold is 5%: a verdict needs the *whole* 95% interval past the threshold,
+//! so a slowdown exactly at the threshold is caught only half the time. To catch a real 10%
+//! slowdown reliably the threshold must sit well below it; at 5% the paired intervals of a few
+//! 2-second runs on a quiet 2-core machine (about ±2%) put a 10% slowdown wholly past it, and keep
+//! a self-comparison wholly within it.
+
+pub mod analysis;
+mod point_runner;
+pub mod report;
+pub mod session;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+
+use crate::baseline::{self, StoredBaseline, StoredPoint};
+use crate::callgrind::{self, CallgrindComparison, CallgrindOptions};
+use analysis::{Evidence, RunFigures};
+use report::{CompareReport, PointReport};
+use session::{Plan, Side};
+
+/// Flags of `harness compare`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CompareArgs {
+    /// The baseline server's command; `{port}` and `{loops}` are replaced for each run.
+    #[arg(long, value_name = "CMD")]
+    pub baseline_cmd: Option<String>,
+    /// The candidate server's command; `{port}` and `{loops}` are replaced for each run.
+    #[arg(long, value_name = "CMD")]
+    pub candidate_cmd: String,
+    /// Threshold in percent: a metric regressed only when its whole 95% interval is worse than
+    /// this (and improved only when wholly better).
+    #[arg(long, value_name = "PERCENT", default_value_t = 5.0)]
+    pub max_regression: f64,
+    /// Runs of each server per point before the first reading.
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    pub repeats: usize,
+    /// While any verdict is inconclusive, add runs (two rounds at a time) up to --max-repeats.
+    #[arg(long)]
+    pub until_confident: bool,
+    /// The cap on runs per server per point with --until-confident.
+    #[arg(long, value_name = "M", default_value_t = 15)]
+    pub max_repeats: usize,
+    /// Print the report as JSON (schema gev-compare/1) instead of markdown.
+    #[arg(long)]
+    pub json: bool,
+    /// Store the candidate's runs as baseline NAME (in --baselines-dir); without --baseline-cmd
+    /// or --baseline, only measures and stores.
+    #[arg(long, value_name = "NAME")]
+    pub save_baseline: Option<String>,
+    /// Compare against stored baseline NAME instead of running a baseline server (weaker
+    /// evidence: different sessions).
+    #[arg(long, value_name = "NAME")]
+    pub baseline: Option<String>,
+    /// Where stored baselines live.
+    #[arg(long, value_name = "DIR", default_value = baseline::DEFAULT_DIR)]
+    pub baselines_dir: PathBuf,
+    /// Also count instructions per echoed message under valgrind's callgrind (one loop),
+    /// baseline vs candidate; needs an echo server and valgrind.
+    #[arg(long)]
+    pub callgrind: bool,
+    /// Ping-pongs the callgrind count is divided over.
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    pub callgrind_messages: u64,
+    /// Event loops of the server.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub loops: usize,
+    /// Client connections.
+    #[arg(long, value_name = "N", default_value_t = 32)]
+    pub connections: u64,
+    /// Payload bytes per request.
+    #[arg(long, value_name = "BYTES", default_value_t = 64)]
+    pub size: u64,
+    /// Measured time of each run.
+    #[arg(long, value_name = "TIME", default_value = "2s", value_parser = humantime::parse_duration)]
+    pub duration: Duration,
+    /// Warm-up before measuring, each run.
+    #[arg(long, value_name = "TIME", default_value = "500ms", value_parser = humantime::parse_duration)]
+    pub warmup: Duration,
+}
+
+/// Runs `harness compare` and returns the process exit code (0 pass, 1 regressed, 2 error).
+/// Errors are printed here, as one line naming the flag, file or server involved, so the exit
+/// code is the gate's whatever the caller does with it.
+pub fn run(args: CompareArgs) -> anyhow::Result<i32> {
+    match compare(&args) {
+        Ok(code) => Ok(code),
+        Err(error) => {
+            eprintln!("harness compare: error: {error:#}");
+            Ok(2)
+        }
+    }
+}
+
+/// What the flags ask for.
+#[derive(Debug, Clone, PartialEq)]
+enum Mode {
+    /// Run both servers here, interleaved.
+    SameRun { baseline_cmd: String },
+    /// Run the candidate; read the baseline's runs from a stored file.
+    AgainstStored { name: String },
+    /// Only measure the candidate and store it (`--save-baseline` alone).
+    MeasureOnly,
+}
+
+/// One load setting both servers are run at.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ComparePoint {
+    /// How the point is named in tables and stored baselines.
+    pub label: String,
+    pub loops: usize,
+    pub connections: u64,
+    pub size: u64,
+    pub duration: Duration,
+    pub warmup: Duration,
+}
+
+impl ComparePoint {
+    fn new(
+        loops: usize,
+        connections: u64,
+        size: u64,
+        duration: Duration,
+        warmup: Duration,
+    ) -> Self {
+        ComparePoint {
+            label: format!(
+                "loops={loops} conns={connections} size={size} {}",
+                humantime::format_duration(duration)
+            ),
+            loops,
+            connections,
+            size,
+            duration,
+            warmup,
+        }
+    }
+}
+
+fn compare(args: &CompareArgs) -> anyhow::Result<i32> {
+    let mode = validate(args)?;
+    let points = load_points(args)?;
+    let stored = match &mode {
+        Mode::AgainstStored { name } => Some(stored_runs(args, name, &points)?),
+        Mode::SameRun { .. } => None,
+        Mode::MeasureOnly => return measure_only(args, &points),
+    };
+    let plan = Plan {
+        repeats: args.repeats,
+        until_confident: args.until_confident,
+        max_repeats: args.max_repeats.max(args.repeats),
+        threshold: args.max_regression / 100.0,
+    };
+    let baseline_cmd = match &mode {
+        Mode::SameRun { baseline_cmd } => baseline_cmd.clone(),
+        _ => String::new(),
+    };
+    let mut host = None;
+    let outcome = session::run_session::<anyhow::Error>(
+        &plan,
+        points.len(),
+        stored.as_ref().map(|(_, runs)| runs.as_slice()),
+        |side, index, round| {
+            let (name, command) = match side {
+                Side::Baseline => ("baseline", &baseline_cmd),
+                Side::Candidate => ("candidate", &args.candidate_cmd),
+            };
+            let point = &points[index];
+            let (figures, run_host) = measure_run(command, point)
+                .with_context(|| format!("{name} run {} at {}", round + 1, point.label))?;
+            host.get_or_insert(run_host);
+            eprintln!(
+                "harness compare: round {} {} {name}: {:.0} req/s, p50 {:.0} µs, p99 {:.0} µs",
+                round + 1,
+                point.label,
+                figures.throughput_rps,
+                figures.p50_us,
+                figures.p99_us
+            );
+            Ok(figures)
+        },
+    )?;
+
+    let callgrind = match (&mode, args.callgrind) {
+        (Mode::SameRun { baseline_cmd }, true) => Some(count_instructions(args, baseline_cmd)?),
+        _ => None,
+    };
+
+    let mut notes = Vec::new();
+    if outcome.capped_while_inconclusive {
+        notes.push(format!(
+            "still inconclusive after {} runs per server (--max-repeats): the machine was too \
+             noisy to tell a {}% change",
+            outcome.rounds, args.max_regression
+        ));
+    }
+    if args.callgrind && callgrind.is_none() {
+        notes.push(
+            "instruction counts need a baseline server to run (--baseline-cmd); skipped".into(),
+        );
+    }
+    let (evidence, baseline_label) = match &stored {
+        Some((stored, _)) => (
+            Evidence::StoredBaseline,
+            format!(
+                "stored baseline `{}` (`{}`, taken {}, commit {}, on {})",
+                stored.name,
+                stored.command,
+                stored.created,
+                stored.git_commit.as_deref().unwrap_or("unknown"),
+                stored.host
+            ),
+        ),
+        None => (Evidence::SameRunPaired, baseline_cmd.clone()),
+    };
+    let point_reports: Vec<PointReport> = outcome
+        .points
+        .into_iter()
+        .zip(&points)
+        .map(|(outcome, point)| PointReport {
+            point: point.label.clone(),
+            metrics: outcome.metrics,
+            baseline_runs: outcome.baseline_runs,
+            candidate_runs: outcome.candidate_runs,
+        })
+        .collect();
+    let regressed = point_reports
+        .iter()
+        .flat_map(|p| &p.metrics)
+        .any(|m| m.verdict == crate::stats::Verdict::Regressed);
+    let report = CompareReport {
+        schema: report::SCHEMA.to_string(),
+        evidence,
+        baseline: baseline_label,
+        candidate: args.candidate_cmd.clone(),
+        threshold_percent: args.max_regression,
+        repeats: outcome.rounds,
+        points: point_reports,
+        callgrind,
+        regressed,
+        notes,
+    };
+    if let Some(name) = &args.save_baseline {
+        let runs = report
+            .points
+            .iter()
+            .map(|p| (p.point.clone(), p.candidate_runs.clone()))
+            .collect();
+        save_baseline(args, name, runs, host.unwrap_or_default())?;
+    }
+    if args.json {
+        println!("{}", report.to_json());
+    } else {
+        print!("{}", report.to_markdown());
+    }
+    Ok(i32::from(report.regressed))
+}
+
+/// Checks the flags before anything long starts; every error names the flag.
+fn validate(args: &CompareArgs) -> anyhow::Result<Mode> {
+    if !(args.max_regression > 0.0 && args.max_regression < 100.0) {
+        bail!(
+            "--max-regression must be a percentage between 0 and 100 (exclusive), got {}",
+            args.max_regression
+        );
+    }
+    if args.repeats < 2 {
+        bail!(
+            "--repeats must be at least 2 (an interval needs two runs of each server), got {}",
+            args.repeats
+        );
+    }
+    if args.until_confident && args.max_repeats < args.repeats {
+        bail!(
+            "--max-repeats ({}) must be at least --repeats ({})",
+            args.max_repeats,
+            args.repeats
+        );
+    }
+    if args.callgrind_messages == 0 {
+        bail!("--callgrind-messages must be at least 1");
+    }
+    if args.loops == 0 || args.connections == 0 {
+        bail!("--loops and --connections must be at least 1");
+    }
+    check_command("--candidate-cmd", &args.candidate_cmd)?;
+    for name in [&args.baseline, &args.save_baseline].into_iter().flatten() {
+        baseline::validate_name(name)?;
+    }
+    match (&args.baseline_cmd, &args.baseline) {
+        (Some(_), Some(_)) => bail!("give either --baseline-cmd or --baseline, not both"),
+        (Some(command), None) => {
+            check_command("--baseline-cmd", command)?;
+            Ok(Mode::SameRun {
+                baseline_cmd: command.clone(),
+            })
+        }
+        (None, Some(name)) => Ok(Mode::AgainstStored { name: name.clone() }),
+        (None, None) if args.save_baseline.is_some() => Ok(Mode::MeasureOnly),
+        (None, None) => bail!(
+            "nothing to compare against: give --baseline-cmd or --baseline \
+             (or only --save-baseline NAME to measure and store the candidate)"
+        ),
+    }
+}
+
+fn check_command(flag: &str, command: &str) -> anyhow::Result<()> {
+    if command.split_whitespace().next().is_none() {
+        bail!("{flag} is empty");
+    }
+    if !command.contains("{port}") {
+        bail!("{flag} {command:?} has no {{port}} placeholder: each run needs a free port, e.g. `gev-echo --port {{port}} --loops {{loops}}`");
+    }
+    Ok(())
+}
+
+/// The points to compare: one, from the flags.
+fn load_points(args: &CompareArgs) -> anyhow::Result<Vec<ComparePoint>> {
+    Ok(vec![ComparePoint::new(
+        args.loops,
+        args.connections,
+        args.size,
+        args.duration,
+        args.warmup,
+    )])
+}
+
+/// The stored baseline and, per point, its runs; refuses points it did not measure.
+fn stored_runs(
+    args: &CompareArgs,
+    name: &str,
+    points: &[ComparePoint],
+) -> anyhow::Result<(StoredBaseline, Vec<Vec<RunFigures>>)> {
+    let stored = baseline::load(&args.baselines_dir, name)?;
+    let mut runs = Vec::with_capacity(points.len());
+    for point in points {
+        match stored.runs_for(&point.label) {
+            Some(found) if found.len() >= 2 => runs.push(found.to_vec()),
+            Some(found) => bail!(
+                "stored baseline {name:?} has only {} run(s) at `{}`; an interval needs at least 2 \
+                 (re-save it with --repeats 2 or more)",
+                found.len(),
+                point.label
+            ),
+            None => {
+                let known: Vec<&str> = stored.points.iter().map(|p| p.point.as_str()).collect();
+                bail!(
+                    "stored baseline {name:?} has no runs at `{}` (it has: {}); compare with the \
+                     same load settings or re-save the baseline",
+                    point.label,
+                    known.join("; ")
+                )
+            }
+        }
+    }
+    Ok((stored, runs))
+}
+
+/// `--save-baseline` alone: run the candidate, store its runs, print what was stored.
+fn measure_only(args: &CompareArgs, points: &[ComparePoint]) -> anyhow::Result<i32> {
+    let mut host = None;
+    let mut stored_points = Vec::with_capacity(points.len());
+    for point in points {
+        let mut runs = Vec::with_capacity(args.repeats);
+        for round in 0..args.repeats {
+            let (figures, run_host) = measure_run(&args.candidate_cmd, point)
+                .with_context(|| format!("candidate run {} at {}", round + 1, point.label))?;
+            host.get_or_insert(run_host);
+            eprintln!(
+                "harness compare: run {} {}: {:.0} req/s",
+                round + 1,
+                point.label,
+                figures.throughput_rps
+            );
+            runs.push(figures);
+        }
+        stored_points.push((point.label.clone(), runs));
+    }
+    let name = args.save_baseline.as_deref().unwrap_or_default();
+    let stored = save_baseline(args, name, stored_points, host.unwrap_or_default())?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&stored)?);
+    } else {
+        println!("## gev baseline `{name}` stored\n");
+        println!("`{}`, {} runs per point.\n", stored.command, args.repeats);
+        println!(
+            "| point | median throughput (req/s, 95% CI) | median p50 (µs) | median p99 (µs) |"
+        );
+        println!("|---|---|---:|---:|");
+        for point in &stored.points {
+            let throughput: Vec<f64> = point.runs.iter().map(|r| r.throughput_rps).collect();
+            let p50: Vec<f64> = point.runs.iter().map(|r| r.p50_us).collect();
+            let p99: Vec<f64> = point.runs.iter().map(|r| r.p99_us).collect();
+            let interval = crate::stats::bootstrap_median_ci(&throughput, &Default::default())?;
+            println!(
+                "| {} | {:.0} [{:.0}, {:.0}] | {:.1} | {:.1} |",
+                point.point,
+                interval.point,
+                interval.low,
+                interval.high,
+                crate::stats::median(&p50)?,
+                crate::stats::median(&p99)?
+            );
+        }
+    }
+    Ok(0)
+}
+
+fn save_baseline(
+    args: &CompareArgs,
+    name: &str,
+    runs: Vec<(String, Vec<RunFigures>)>,
+    host: String,
+) -> anyhow::Result<StoredBaseline> {
+    let stored = StoredBaseline {
+        schema: baseline::SCHEMA.to_string(),
+        name: name.to_string(),
+        created: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+        command: args.candidate_cmd.clone(),
+        git_commit: git_commit(),
+        host,
+        points: runs
+            .into_iter()
+            .map(|(point, runs)| StoredPoint { point, runs })
+            .collect(),
+    };
+    let path = baseline::save(&args.baselines_dir, &stored)?;
+    eprintln!(
+        "harness compare: stored baseline {name:?} in {}",
+        path.display()
+    );
+    Ok(stored)
+}
+
+fn git_commit() -> Option<String> {
+    let output = std::process::Command::new("git")
+        .args(["rev-parse", "HEAD"])
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    output
+        .status
+        .success()
+        .then(|| String::from_utf8_lossy(&output.stdout).trim().to_string())
+}
+
+/// Instructions per message of both servers, one loop each, under callgrind.
+fn count_instructions(
+    args: &CompareArgs,
+    baseline_cmd: &str,
+) -> anyhow::Result<CallgrindComparison> {
+    let options = CallgrindOptions {
+        messages: args.callgrind_messages,
+        ..CallgrindOptions::default()
+    };
+    let measure = |name: &str, command: &str| {
+        eprintln!("harness compare: counting instructions of the {name} under callgrind");
+        callgrind::measure(&callgrind_argv(command), &options)
+            .with_context(|| format!("callgrind run of the {name} `{command}`"))
+    };
+    let baseline = measure("baseline", baseline_cmd)?;
+    let candidate = measure("candidate", &args.candidate_cmd)?;
+    Ok(CallgrindComparison::new(baseline, candidate))
+}
+
+/// The server command as argv for callgrind: one loop, port 0 (the `listening on` line gives
+/// the port), split on whitespace.
+fn callgrind_argv(command: &str) -> Vec<String> {
+    command
+        .replace("{port}", "0")
+        .replace("{loops}", "1")
+        .split_whitespace()
+        .map(str::to_string)
+        .collect()
+}
+
+/// One run of `command` at `point` through the harness's runner: its gate figures and a host
+/// description. A run that completed no request is an error, not a figure.
+fn measure_run(command: &str, point: &ComparePoint) -> anyhow::Result<(RunFigures, String)> {
+    let summary = point_runner::run(command, point)?;
+    if summary.requests.completed == 0 || summary.throughput.rps <= 0.0 {
+        bail!(
+            "no request completed (errors: {:?}); is `{command}` an echo server?",
+            summary.requests.errors
+        );
+    }
+    let host = format!(
+        "{}, {} cores, Linux {}",
+        summary.env.cpu_model, summary.env.cores, summary.env.kernel
+    );
+    Ok((RunFigures::from_summary(&summary), host))
+}

@@ -1,0 +1,305 @@
+//! End-to-end tests of `harness compare`: real gev-echo servers, real loadgen runs, short points.
+//!
+//! They check the gate's two promises on this (shared, noisy) machine at a scale a test can
+//! afford: a server compared with itself passes (exit 0, nothing `regressed`), and a server made
+//! much slower (`gev-echo --work-ns`) fails (exit 1, throughput `regressed`). Also: stored
+//! baselines round-trip and are labelled weaker evidence, and bad flags are one-line errors.
+//! Every harness process is bounded by a timeout and killed on failure.
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use gev_harness::compare::analysis::{Evidence, Metric};
+use gev_harness::compare::report::CompareReport;
+use gev_harness::stats::Verdict;
+
+/// Generous: each comparison below takes ~10 s on an idle 2-core machine.
+const RUN_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// Short points so the whole file stays well under two minutes.
+const SHORT_POINT: &[&str] = &[
+    "--loops",
+    "1",
+    "--connections",
+    "8",
+    "--duration",
+    "1s",
+    "--warmup",
+    "300ms",
+];
+
+fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/<profile>/deps/<test> -> target/<profile>/<name>
+    let path = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("profile directory")
+        .join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build --profile fast --workspace --bins`",
+        path.display()
+    );
+    path
+}
+
+fn echo_cmd(extra: &str) -> String {
+    format!(
+        "{} --host 127.0.0.1 --port {{port}} --loops {{loops}}{extra}",
+        binary("gev-echo").display()
+    )
+}
+
+/// Kills the harness (and so its servers) if a test fails before it exits.
+struct Guard(Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+fn harness(args: &[&str]) -> Output {
+    let child = Command::new(binary("harness"))
+        .arg("compare")
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn harness");
+    let mut guard = Guard(child);
+    // Drain both pipes while waiting, so a chatty harness never blocks on a full pipe.
+    let mut stdout = guard.0.stdout.take().expect("piped stdout");
+    let mut stderr = guard.0.stderr.take().expect("piped stderr");
+    let stdout_reader = std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = stdout.read_to_end(&mut bytes);
+        bytes
+    });
+    let stderr_reader = std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = stderr.read_to_end(&mut bytes);
+        bytes
+    });
+    let deadline = Instant::now() + RUN_TIMEOUT;
+    let status = loop {
+        if let Some(status) = guard.0.try_wait().expect("wait for harness") {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "harness compare {args:?} ran longer than {RUN_TIMEOUT:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    Output {
+        status,
+        stdout: stdout_reader.join().expect("stdout reader"),
+        stderr: stderr_reader.join().expect("stderr reader"),
+    }
+}
+
+fn report_of(output: &Output) -> CompareReport {
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    serde_json::from_str(&stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not a compare report ({e}):\n{stdout}\nstderr:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    })
+}
+
+fn verdicts(report: &CompareReport) -> Vec<(Metric, Verdict)> {
+    report
+        .points
+        .iter()
+        .flat_map(|p| p.metrics.iter().map(|m| (m.metric, m.verdict)))
+        .collect()
+}
+
+#[test]
+fn gev_echo_against_itself_passes() {
+    let same = echo_cmd("");
+    let mut args = vec![
+        "--baseline-cmd",
+        &same,
+        "--candidate-cmd",
+        &same,
+        "--repeats",
+        "3",
+        "--json",
+    ];
+    args.extend_from_slice(SHORT_POINT);
+    let output = harness(&args);
+    let report = report_of(&output);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "stderr: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(!report.regressed);
+    assert_eq!(report.evidence, Evidence::SameRunPaired);
+    assert_eq!(report.repeats, 3);
+    let readings = verdicts(&report);
+    assert_eq!(readings.len(), Metric::ALL.len());
+    assert!(
+        readings.iter().all(|(_, v)| *v != Verdict::Regressed),
+        "{readings:?}"
+    );
+    for point in &report.points {
+        assert_eq!(point.baseline_runs.len(), 3);
+        assert_eq!(point.candidate_runs.len(), 3);
+        assert!(point.candidate_runs.iter().all(|r| r.throughput_rps > 0.0));
+    }
+}
+
+#[test]
+fn a_much_slower_candidate_is_regressed_and_fails_the_gate() {
+    let fast = echo_cmd("");
+    // 200 µs of spinning per message caps one loop near 5 000 req/s, far below plain echo.
+    let slow = echo_cmd(" --work-ns 200000");
+    let mut args = vec![
+        "--baseline-cmd",
+        &fast,
+        "--candidate-cmd",
+        &slow,
+        "--repeats",
+        "3",
+        "--json",
+    ];
+    args.extend_from_slice(SHORT_POINT);
+    let output = harness(&args);
+    let report = report_of(&output);
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "stderr: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(report.regressed);
+    let throughput = verdicts(&report)
+        .into_iter()
+        .find(|(m, _)| *m == Metric::Throughput)
+        .expect("a throughput reading");
+    assert_eq!(throughput.1, Verdict::Regressed);
+}
+
+#[test]
+fn markdown_is_the_default_output() {
+    let same = echo_cmd("");
+    let mut args = vec![
+        "--baseline-cmd",
+        &same,
+        "--candidate-cmd",
+        &same,
+        "--repeats",
+        "2",
+    ];
+    args.extend_from_slice(SHORT_POINT);
+    let output = harness(&args);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.starts_with("## gev performance gate"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("| point | metric | baseline | candidate | ratio (95% CI) | verdict |"));
+    assert_eq!(stdout.matches("throughput (req/s)").count(), 1);
+}
+
+#[test]
+fn a_stored_baseline_round_trips_and_is_weaker_evidence() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let dir_arg = dir.path().to_str().expect("utf-8 temp path").to_string();
+    let echo = echo_cmd("");
+    let mut save = vec![
+        "--candidate-cmd",
+        &echo,
+        "--save-baseline",
+        "main",
+        "--baselines-dir",
+        &dir_arg,
+        "--repeats",
+        "2",
+        "--json",
+    ];
+    save.extend_from_slice(SHORT_POINT);
+    let saved = harness(&save);
+    assert_eq!(
+        saved.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&saved.stderr)
+    );
+    assert!(dir.path().join("main.json").exists());
+
+    let mut against = vec![
+        "--candidate-cmd",
+        &echo,
+        "--baseline",
+        "main",
+        "--baselines-dir",
+        &dir_arg,
+        "--repeats",
+        "2",
+        "--json",
+    ];
+    against.extend_from_slice(SHORT_POINT);
+    let output = harness(&against);
+    let report = report_of(&output);
+    assert_eq!(report.evidence, Evidence::StoredBaseline);
+    assert_eq!(report.points[0].baseline_runs.len(), 2);
+    assert_ne!(output.status.code(), None);
+
+    // Other load settings have no stored runs to compare with: refused before running.
+    let mut other_point = against.clone();
+    let position = other_point
+        .iter()
+        .position(|a| *a == "--connections")
+        .expect("connections flag");
+    other_point[position + 1] = "4";
+    let refused = harness(&other_point);
+    assert_eq!(refused.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("main"), "{stderr}");
+}
+
+#[test]
+fn bad_flags_are_one_line_errors() {
+    let echo = echo_cmd("");
+    for (args, needle) in [
+        (
+            vec!["--candidate-cmd", echo.as_str()],
+            "--baseline-cmd or --baseline",
+        ),
+        (
+            vec!["--candidate-cmd", echo.as_str(), "--baseline", "../escape"],
+            "not allowed",
+        ),
+        (
+            vec![
+                "--candidate-cmd",
+                echo.as_str(),
+                "--baseline-cmd",
+                echo.as_str(),
+                "--max-regression",
+                "0",
+            ],
+            "--max-regression",
+        ),
+    ] {
+        let output = harness(&args);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+        assert!(output.stdout.is_empty(), "{args:?}");
+    }
+}
