@@ -11,9 +11,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use gev_harness::compare::analysis::{Evidence, Metric};
-use gev_harness::compare::report::CompareReport;
-use gev_harness::stats::Verdict;
+use serde_json::Value;
 
 /// Generous: each comparison below takes ~10 s on an idle 2-core machine.
 const RUN_TIMEOUT: Duration = Duration::from_secs(90);
@@ -106,21 +104,40 @@ fn harness(args: &[&str]) -> Output {
     }
 }
 
-fn report_of(output: &Output) -> CompareReport {
+/// The `--json` report (schema gev-compare/1), read as plain JSON so this test checks the
+/// format a CI job sees, not the Rust types.
+fn report_of(output: &Output) -> Value {
     let stdout = String::from_utf8_lossy(&output.stdout);
-    serde_json::from_str(&stdout).unwrap_or_else(|e| {
+    let report: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| {
         panic!(
             "stdout is not a compare report ({e}):\n{stdout}\nstderr:\n{}",
             String::from_utf8_lossy(&output.stderr)
         )
-    })
+    });
+    assert_eq!(report["schema"], "gev-compare/1", "{report}");
+    report
 }
 
-fn verdicts(report: &CompareReport) -> Vec<(Metric, Verdict)> {
-    report
-        .points
+/// (metric, verdict) of every reading of every point.
+fn verdicts(report: &Value) -> Vec<(String, String)> {
+    let mut readings = Vec::new();
+    for point in report["points"].as_array().expect("points") {
+        for metric in point["metrics"].as_array().expect("metrics") {
+            readings.push((
+                metric["metric"].as_str().expect("metric name").to_string(),
+                metric["verdict"].as_str().expect("verdict").to_string(),
+            ));
+        }
+    }
+    readings
+}
+
+fn runs(point: &Value, side: &str) -> Vec<f64> {
+    point[side]
+        .as_array()
+        .expect("runs")
         .iter()
-        .flat_map(|p| p.metrics.iter().map(|m| (m.metric, m.verdict)))
+        .map(|run| run["throughput_rps"].as_f64().expect("throughput"))
         .collect()
 }
 
@@ -145,19 +162,21 @@ fn gev_echo_against_itself_passes() {
         "stderr: {}",
         String::from_utf8_lossy(&output.stderr)
     );
-    assert!(!report.regressed);
-    assert_eq!(report.evidence, Evidence::SameRunPaired);
-    assert_eq!(report.repeats, 3);
+    assert_eq!(report["regressed"], false);
+    assert_eq!(report["evidence"], "same_run_paired");
+    assert_eq!(report["repeats"], 3);
     let readings = verdicts(&report);
-    assert_eq!(readings.len(), Metric::ALL.len());
+    let metrics: Vec<&str> = readings.iter().map(|(m, _)| m.as_str()).collect();
+    assert_eq!(metrics, ["throughput", "p50", "p99"]);
     assert!(
-        readings.iter().all(|(_, v)| *v != Verdict::Regressed),
+        readings.iter().all(|(_, v)| v != "regressed"),
         "{readings:?}"
     );
-    for point in &report.points {
-        assert_eq!(point.baseline_runs.len(), 3);
-        assert_eq!(point.candidate_runs.len(), 3);
-        assert!(point.candidate_runs.iter().all(|r| r.throughput_rps > 0.0));
+    for point in report["points"].as_array().expect("points") {
+        assert_eq!(runs(point, "baseline_runs").len(), 3);
+        let candidate = runs(point, "candidate_runs");
+        assert_eq!(candidate.len(), 3);
+        assert!(candidate.iter().all(|rps| *rps > 0.0), "{candidate:?}");
     }
 }
 
@@ -184,12 +203,12 @@ fn a_much_slower_candidate_is_regressed_and_fails_the_gate() {
         "stderr: {}",
         String::from_utf8_lossy(&output.stderr)
     );
-    assert!(report.regressed);
+    assert_eq!(report["regressed"], true);
     let throughput = verdicts(&report)
         .into_iter()
-        .find(|(m, _)| *m == Metric::Throughput)
+        .find(|(m, _)| m == "throughput")
         .expect("a throughput reading");
-    assert_eq!(throughput.1, Verdict::Regressed);
+    assert_eq!(throughput.1, "regressed");
 }
 
 #[test]
@@ -255,8 +274,13 @@ fn a_stored_baseline_round_trips_and_is_weaker_evidence() {
     against.extend_from_slice(SHORT_POINT);
     let output = harness(&against);
     let report = report_of(&output);
-    assert_eq!(report.evidence, Evidence::StoredBaseline);
-    assert_eq!(report.points[0].baseline_runs.len(), 2);
+    assert_eq!(report["evidence"], "stored_baseline");
+    assert!(report["baseline"]
+        .as_str()
+        .expect("baseline label")
+        .contains("stored baseline `main`"));
+    assert_eq!(runs(&report["points"][0], "baseline_runs").len(), 2);
+    assert_eq!(runs(&report["points"][0], "candidate_runs").len(), 2);
     assert_ne!(output.status.code(), None);
 
     // Other load settings have no stored runs to compare with: refused before running.
