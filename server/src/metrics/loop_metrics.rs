@@ -126,7 +126,8 @@ impl LoopMetrics {
         self.iteration_latency.observe(busy);
     }
 
-    /// The number of tasks waiting in this loop's cross-thread queue (set after each drain).
+    /// The number of tasks found in this loop's cross-thread queue when the loop drained it
+    /// (set at each drain; it keeps that value until the next drain).
     #[inline]
     pub fn set_task_queue_depth(&self, depth: usize) {
         self.task_queue_depth.set(depth as u64);
@@ -199,7 +200,7 @@ pub struct LoopSnapshot {
     pub messages_in: u64,
     /// Replies packed.
     pub messages_out: u64,
-    /// Tasks waiting in the loop's queue at the last drain.
+    /// Tasks found in the loop's queue at its last drain.
     pub task_queue_depth: u64,
     /// Times a connection was paused by backpressure.
     pub pauses: u64,

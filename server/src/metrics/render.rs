@@ -121,7 +121,7 @@ pub(crate) fn render(loops: &[LoopSnapshot], process: &ProcessInfo, out: &mut St
         out,
         "gev_task_queue_depth",
         "gauge",
-        "Tasks waiting in the loop's cross-thread queue.",
+        "Tasks found in the loop's cross-thread queue at its last drain.",
         loops,
         |s| s.task_queue_depth,
     );
@@ -364,7 +364,7 @@ gev_write_syscalls_total{loop=\"1\"} 0
 # TYPE gev_loop_iterations_total counter
 gev_loop_iterations_total{loop=\"0\"} 5
 gev_loop_iterations_total{loop=\"1\"} 0
-# HELP gev_task_queue_depth Tasks waiting in the loop's cross-thread queue.
+# HELP gev_task_queue_depth Tasks found in the loop's cross-thread queue at its last drain.
 # TYPE gev_task_queue_depth gauge
 gev_task_queue_depth{loop=\"0\"} 2
 gev_task_queue_depth{loop=\"1\"} 0
