@@ -170,6 +170,7 @@ fn compare(args: &CompareArgs) -> anyhow::Result<i32> {
         Mode::SameRun { baseline_cmd } => baseline_cmd.clone(),
         _ => String::new(),
     };
+    let load_at_start = load_average();
     let mut host = None;
     let outcome = session::run_session::<anyhow::Error>(
         &plan,
@@ -202,6 +203,12 @@ fn compare(args: &CompareArgs) -> anyhow::Result<i32> {
     };
 
     let mut notes = Vec::new();
+    if let (Some(start), Some(end)) = (load_at_start, load_average()) {
+        notes.push(format!(
+            "machine load (1-minute average) {start} at the start, {end} at the end; \
+             both servers saw the same load pattern, interleaved"
+        ));
+    }
     if outcome.capped_while_inconclusive {
         notes.push(format!(
             "still inconclusive after {} runs per server (--max-repeats): the machine was too \
@@ -445,6 +452,12 @@ fn save_baseline(
         path.display()
     );
     Ok(stored)
+}
+
+/// The 1-minute load average from /proc/loadavg, to show how busy the machine was.
+fn load_average() -> Option<String> {
+    let text = std::fs::read_to_string("/proc/loadavg").ok()?;
+    text.split_whitespace().next().map(str::to_string)
 }
 
 fn git_commit() -> Option<String> {
