@@ -205,8 +205,7 @@ fn compare(args: &CompareArgs) -> anyhow::Result<i32> {
     let mut notes = Vec::new();
     if let (Some(start), Some(end)) = (load_at_start, load_average()) {
         notes.push(format!(
-            "machine load (1-minute average) {start} at the start, {end} at the end; \
-             both servers saw the same load pattern, interleaved"
+            "machine load (1-minute average): {start} at the start, {end} at the end"
         ));
     }
     if outcome.capped_while_inconclusive {
