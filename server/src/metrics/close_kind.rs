@@ -1,9 +1,10 @@
 //! The fixed set of close reasons the metrics count, as a dense index.
 //!
 //! `gev_closes_total` has one series per loop and reason; the reasons are a closed set so the
-//! exposition's cardinality is bounded. `CloseKind` mirrors the core's `CloseReason`
-//! (handler.rs) one to one and gives each reason an array index, so recording a close is one
-//! indexed store with no string handling on the event loop.
+//! exposition's cardinality is bounded. `CloseKind` mirrors the core's [`crate::CloseReason`]
+//! one to one (the conversion `From<CloseReason> for CloseKind` is in handler.rs, so
+//! `LoopMetrics::on_close(reason)` takes either) and gives each reason an array index, so
+//! recording a close is one indexed store with no string handling on the event loop.
 
 /// Why a connection was closed, as counted by the metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -70,6 +71,26 @@ mod tests {
     fn index_matches_position_in_all() {
         for (position, kind) in CloseKind::ALL.iter().enumerate() {
             assert_eq!(kind.index(), position);
+        }
+    }
+
+    #[test]
+    fn mirrors_every_close_reason_with_the_same_label() {
+        use crate::CloseReason;
+        let reasons = [
+            CloseReason::Peer,
+            CloseReason::Idle,
+            CloseReason::Error,
+            CloseReason::Protocol,
+            CloseReason::Shutdown,
+            CloseReason::Backpressure,
+            CloseReason::Local,
+            CloseReason::Panic,
+        ];
+        assert_eq!(reasons.len(), CloseKind::COUNT);
+        for (reason, kind) in reasons.into_iter().zip(CloseKind::ALL) {
+            assert_eq!(CloseKind::from(reason), kind);
+            assert_eq!(kind.as_str(), reason.as_str());
         }
     }
 
