@@ -247,10 +247,11 @@ impl Args {
             PayloadSpec::Generated { min, max } => (*min, *max),
             PayloadSpec::Fixed(b) => (b.len(), b.len()),
         };
-        let needs_body = !(kind == FramingKind::Http && http_method == HttpMethod::Get);
-        if needs_body && min == 0 {
+        // A raw echo of zero bytes is no reply at all; every other framing frames empty
+        // payloads.
+        if kind == FramingKind::Raw && min == 0 {
             return Err(bad(
-                "the payload is empty; give --size (at least 1), --size-range or a non-empty --payload",
+                "raw framing needs a payload of at least 1 byte; give --size 1 or more, a --size-range starting at 1, or a non-empty --payload",
             ));
         }
         if max > self.max_reply || max > u32::MAX as usize {
