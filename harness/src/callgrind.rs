@@ -346,4 +346,16 @@ mod tests {
         assert!(matches!(error, CallgrindError::Valgrind { .. }), "{error}");
         assert!(error.to_string().contains("install valgrind"));
     }
+
+    proptest::proptest! {
+        #[test]
+        fn any_total_reads_back_whatever_surrounds_it(
+            total in proptest::prelude::any::<u64>(),
+            noise in proptest::collection::vec("[a-z]{1,8}: [0-9 ]{0,20}", 0..10),
+        ) {
+            let mut profile = noise.iter().filter(|l| !l.starts_with("totals") && !l.starts_with("summary")).cloned().collect::<Vec<_>>();
+            profile.push(format!("totals: {total}"));
+            proptest::prop_assert_eq!(parse_total_ir(&profile.join("\n")), Some(total));
+        }
+    }
 }

@@ -711,4 +711,73 @@ mod tests {
         let parsed: Verdict = serde_json::from_str("\"no change\"").unwrap();
         assert_eq!(parsed, Verdict::NoChange);
     }
+
+    mod properties {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        fn positive_samples(len: std::ops::Range<usize>) -> impl Strategy<Value = Vec<f64>> {
+            proptest::collection::vec(1.0e-3..1.0e6_f64, len)
+        }
+
+        proptest! {
+            #[test]
+            fn percentiles_are_monotone_and_within_the_sample(
+                samples in proptest::collection::vec(-1.0e6..1.0e6_f64, 1..50),
+                p in 0.0..100.0_f64,
+                q in 0.0..100.0_f64,
+            ) {
+                let (low_p, high_p) = if p <= q { (p, q) } else { (q, p) };
+                let low = percentile(&samples, low_p).unwrap();
+                let high = percentile(&samples, high_p).unwrap();
+                let min = samples.iter().cloned().fold(f64::INFINITY, f64::min);
+                let max = samples.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+                prop_assert!(low <= high);
+                prop_assert!(min <= low && high <= max);
+            }
+
+            #[test]
+            fn paired_intervals_bracket_the_point_and_invert_when_sides_swap(
+                baseline in positive_samples(2..12),
+                scale in proptest::collection::vec(0.5..2.0_f64, 12),
+            ) {
+                let candidate: Vec<f64> =
+                    baseline.iter().zip(&scale).map(|(b, s)| b * s).collect();
+                let forward = paired_ratio_ci(&baseline, &candidate, 0.95).unwrap();
+                let backward = paired_ratio_ci(&candidate, &baseline, 0.95).unwrap();
+                prop_assert!(forward.low <= forward.point && forward.point <= forward.high);
+                let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * a.abs().max(b.abs());
+                prop_assert!(close(forward.low, 1.0 / backward.high));
+                prop_assert!(close(forward.high, 1.0 / backward.low));
+            }
+
+            #[test]
+            fn bootstrap_intervals_bracket_the_median(samples in positive_samples(1..30)) {
+                let options = BootstrapOptions { resamples: 200, ..BootstrapOptions::default() };
+                let ci = bootstrap_median_ci(&samples, &options).unwrap();
+                prop_assert_eq!(ci.point, median(&samples).unwrap());
+                prop_assert!(ci.low <= ci.point && ci.point <= ci.high);
+                let ratio = ratio_of_medians_ci(&samples, &samples, &options).unwrap();
+                prop_assert_eq!(ratio.point, 1.0);
+                prop_assert!(ratio.low <= 1.0 && 1.0 <= ratio.high);
+            }
+
+            #[test]
+            fn a_verdict_flips_with_the_direction(
+                low in 0.5..1.5_f64,
+                width in 0.0..0.5_f64,
+                threshold in 0.01..0.3_f64,
+            ) {
+                let ratio = Estimate { point: low + width / 2.0, low, high: low + width, confidence: 0.95 };
+                let higher = verdict(&ratio, Direction::HigherIsBetter, threshold);
+                let lower = verdict(&ratio, Direction::LowerIsBetter, threshold);
+                let flipped = match higher {
+                    Verdict::Regressed => Verdict::Improved,
+                    Verdict::Improved => Verdict::Regressed,
+                    other => other,
+                };
+                prop_assert_eq!(lower, flipped);
+            }
+        }
+    }
 }
