@@ -1,1 +1,1 @@
-//! placeholder
+//! gev-harness: benchmark sweeps and regression comparisons of gev servers.

@@ -1,1 +1,2 @@
-fn main(){}
+//! The `harness` binary (work in progress).
+fn main() {}
