@@ -410,3 +410,66 @@ fn slow_reader_does_not_spin_or_grow() {
     assert_exits_on_sigint(&mut server);
     drop(hog);
 }
+
+/// Raises this process's open-file soft limit to the hard limit (children inherit it); returns
+/// the new soft limit.
+fn raise_fd_limit() -> u64 {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read/write the struct passed by valid pointer.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return 1024;
+        }
+        limit.rlim_cur = limit.rlim_max;
+        if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+            libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
+        }
+    }
+    limit.rlim_cur as u64
+}
+
+/// Memory per idle connection: up to 10 000 connections (fewer if the file limit is lower) that
+/// each echoed one 64-byte message; the server's RSS growth per connection must stay under
+/// 0.5 KiB (no per-connection buffers are kept once idle).
+#[test]
+fn idle_connections_cost_under_half_a_kib() {
+    let limit = raise_fd_limit();
+    let count = 10_000.min(limit.saturating_sub(200) as usize);
+    assert!(
+        count >= 1000,
+        "open-file limit {limit} too low for this test; raise `ulimit -n`"
+    );
+    let mut server = ServerProcess::start(
+        "gev-echo",
+        &["--host", "127.0.0.1", "--port", "0", "--loops", "1"],
+    );
+    let addr = server.addr();
+    // Warm up the loop (scratch buffer, allocator arenas) with a few connections first.
+    let mut warm: Vec<TcpStream> = (0..10).map(|_| connect(addr)).collect();
+    for s in &mut warm {
+        s.write_all(&[1; 64]).unwrap();
+        let mut b = [0u8; 64];
+        s.read_exact(&mut b).unwrap();
+    }
+    thread::sleep(Duration::from_millis(100));
+    let rss_before = rss_kib(server.pid());
+    let mut conns = Vec::with_capacity(count);
+    let mut reply = [0u8; 64];
+    for i in 0..count {
+        let mut s = connect(addr);
+        s.write_all(&[i as u8; 64]).unwrap();
+        s.read_exact(&mut reply).unwrap();
+        assert_eq!(reply, [i as u8; 64]);
+        conns.push(s);
+    }
+    thread::sleep(Duration::from_millis(200));
+    let rss_after = rss_kib(server.pid());
+    let per_conn = (rss_after.saturating_sub(rss_before)) as f64 / count as f64;
+    eprintln!("{count} idle connections: RSS {rss_before} KiB -> {rss_after} KiB, {per_conn:.3} KiB per connection");
+    assert!(per_conn <= 0.5, "{per_conn:.3} KiB per idle connection");
+    drop(conns);
+    assert_exits_on_sigint(&mut server);
+}
