@@ -1,0 +1,468 @@
+//! The typed `results.json` of a harness sweep (schema "gev-harness/1"): where the figures came
+//! from, what was asked for, every run as loadgen reported it, and one summary per
+//! server × loop count × load point.
+//!
+//! Data path: `harness sweep` -> runs (server + loadgen processes) -> **[`Results`]** ->
+//! `results.json` -> plots and pages. The harness writes this file and the reports crate reads
+//! it; neither calls into the other at run time, so a report can be re-rendered from the file
+//! alone (`harness report DIR`). The types live here, in the reports crate, so the reader needs
+//! no harness code. Add fields with `#[serde(default)]` so older files still read; change the
+//! meaning of a field only together with [`SCHEMA`].
+//!
+//! Units are in the field names: `_us` microseconds, `_secs` seconds, `_rps` completed requests
+//! per second of the measured window.
+//!
+//! ```
+//! use gev_reports::results::{Results, SCHEMA};
+//!
+//! let text = format!(
+//!     r#"{{"schema":"{SCHEMA}","created":"2026-01-01T00:00:00Z",
+//!         "environment":{{"cpu":"x","cores":2,"kernel":"6","rustc":"1.85","git_commit":null}},
+//!         "spec":{{"servers":[],"loops":[1],"connections":[8],"payload_sizes":[64],
+//!                  "framings":["raw"],"rates":[null],"pipeline":1,"duration_secs":1.0,
+//!                  "warmup_secs":0.5,"repeats":1}},
+//!         "runs":[],"summaries":[]}}"#
+//! );
+//! let results = Results::from_json(&text).unwrap();
+//! assert!(results.runs.is_empty());
+//! ```
+
+use std::fmt;
+
+use gev_loadgen::Summary;
+use serde::{Deserialize, Serialize};
+
+/// The value of [`Results::schema`] this version writes.
+pub const SCHEMA: &str = "gev-harness/1";
+
+/// Everything one sweep produced.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Results {
+    /// Always [`SCHEMA`] for this layout.
+    pub schema: String,
+    /// When the sweep started, RFC 3339 UTC (`2026-11-25T13:45:00Z`).
+    pub created: String,
+    /// The machine and build that produced the figures.
+    pub environment: Environment,
+    /// The sweep as it was run (defaults applied, servers resolved to commands).
+    pub spec: SpecRecord,
+    /// Every run that completed, in the order it ran (repeats interleaved across servers).
+    pub runs: Vec<RunRecord>,
+    /// One summary per server × loop count × load point, in spec order.
+    pub summaries: Vec<PointSummary>,
+    /// Runs that could not be measured (server did not start, loadgen failed), in run order.
+    #[serde(default)]
+    pub failures: Vec<RunFailure>,
+    /// Caveats about the whole sweep (pinning fallback, machine load), for the report.
+    #[serde(default)]
+    pub notes: Vec<String>,
+}
+
+/// Where the figures came from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Environment {
+    /// CPU model name (from /proc/cpuinfo), or `unknown`.
+    pub cpu: String,
+    /// Logical cores available to the harness.
+    pub cores: u32,
+    /// Kernel release (`uname -r`), or `unknown`.
+    pub kernel: String,
+    /// `rustc --version`, or `unknown`.
+    pub rustc: String,
+    /// `git rev-parse HEAD` of the workspace (with `-dirty` when the tree had changes), if known.
+    pub git_commit: Option<String>,
+    /// How server and loadgen were placed on cores, e.g. `server on cores 0, loadgen on 1
+    /// (taskset)` or why they were not pinned.
+    #[serde(default)]
+    pub pinning: String,
+    /// The 1-, 5- and 15-minute load averages when the sweep started (from /proc/loadavg).
+    #[serde(default)]
+    pub load_average: Option<[f64; 3]>,
+    /// The harness version that wrote the file.
+    #[serde(default)]
+    pub harness_version: String,
+}
+
+/// The sweep as it was run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SpecRecord {
+    /// Servers in spec order; references included.
+    pub servers: Vec<ServerRecord>,
+    /// Loop counts (event loops, worker threads) every server ran with.
+    pub loops: Vec<u32>,
+    /// Client connection counts.
+    pub connections: Vec<u64>,
+    /// Request payload sizes in bytes.
+    pub payload_sizes: Vec<u64>,
+    /// loadgen framings (`raw`, `length`, `websocket`, `http`).
+    pub framings: Vec<String>,
+    /// Offered rates in requests per second; `null` is a closed-loop point.
+    pub rates: Vec<Option<f64>>,
+    /// Requests outstanding per connection in closed-loop points.
+    pub pipeline: u64,
+    /// Measured time of each run.
+    pub duration_secs: f64,
+    /// Warm-up before measuring, each run.
+    pub warmup_secs: f64,
+    /// Runs of each point per server.
+    pub repeats: u32,
+    /// The spec file, if the sweep was read from one.
+    #[serde(default)]
+    pub source: Option<String>,
+    /// The spec file's text as given, so a sweep can be repeated exactly.
+    #[serde(default)]
+    pub text: Option<String>,
+}
+
+/// One server of the sweep.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServerRecord {
+    /// The name runs and summaries refer to.
+    pub name: String,
+    /// The command template, with `{port}` and `{loops}` placeholders.
+    pub command: String,
+    /// Whether this server is a reference others are compared against.
+    pub reference: bool,
+    /// Whether the server was started with `--metrics` and scraped before and after each run.
+    #[serde(default)]
+    pub metrics: bool,
+}
+
+/// The load of one point, everything but the server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PointParams {
+    /// Event loops (worker threads) the server ran with.
+    pub loops: u32,
+    /// loadgen framing.
+    pub framing: String,
+    /// Client connections.
+    pub connections: u64,
+    /// Request payload bytes.
+    pub payload_size: u64,
+    /// Requests outstanding per connection (closed loop).
+    pub pipeline: u64,
+    /// Offered rate in requests per second; `None` for closed loop.
+    pub rate: Option<f64>,
+    /// Measured time.
+    pub duration_secs: f64,
+    /// Warm-up before measuring.
+    pub warmup_secs: f64,
+}
+
+impl PointParams {
+    /// Whether two points apply the same load at the same loop count (rates compared exactly:
+    /// both come from the same spec).
+    pub fn same_point(&self, other: &PointParams) -> bool {
+        self == other
+    }
+
+    /// A short label of the load without the loop count: `raw 64 B, 50 conns, 20000 req/s`.
+    pub fn load_label(&self) -> String {
+        let mut label = format!(
+            "{} {} B, {} conns",
+            self.framing, self.payload_size, self.connections
+        );
+        if self.pipeline > 1 {
+            label.push_str(&format!(", pipeline {}", self.pipeline));
+        }
+        match self.rate {
+            Some(rate) => label.push_str(&format!(", {rate} req/s")),
+            None => label.push_str(", closed loop"),
+        }
+        label
+    }
+}
+
+impl fmt::Display for PointParams {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "loops={} {}", self.loops, self.load_label())
+    }
+}
+
+/// How the server process ended after the run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ServerExit {
+    /// Exited with status 0 within the stop timeout of SIGINT.
+    Clean {
+        /// Time from SIGINT to exit.
+        after_secs: f64,
+    },
+    /// Exited within the timeout, but not with status 0.
+    Failed {
+        /// The exit status as the OS reports it (`exit status: 1`, `signal: 11`).
+        status: String,
+    },
+    /// Still running at the stop timeout; killed with SIGKILL.
+    Killed {
+        /// The stop timeout that passed.
+        timeout_secs: f64,
+    },
+    /// The server exited before it was asked to (during the run).
+    Early {
+        /// The exit status as the OS reports it.
+        status: String,
+    },
+}
+
+impl ServerExit {
+    /// Whether the server stopped as the contract says (status 0 within the timeout).
+    pub fn is_clean(&self) -> bool {
+        matches!(self, ServerExit::Clean { .. })
+    }
+}
+
+/// One run: one server, one point, one repeat.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    /// The server's name.
+    pub server: String,
+    /// The load.
+    pub point: PointParams,
+    /// Repeat index, from 0.
+    pub repeat: u32,
+    /// The address the server listened on.
+    pub addr: String,
+    /// loadgen's full `--json` summary of the measured window.
+    pub summary: Summary,
+    /// CPU time the server used (all threads) from the end of warm-up to the end of the run.
+    #[serde(default)]
+    pub server_cpu_secs: Option<f64>,
+    /// The server's Prometheus text just before loadgen started, if it was run with metrics.
+    #[serde(default)]
+    pub metrics_before: Option<String>,
+    /// The server's Prometheus text just after loadgen finished.
+    #[serde(default)]
+    pub metrics_after: Option<String>,
+    /// How the server stopped.
+    pub server_exit: ServerExit,
+}
+
+/// A run that produced no summary.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunFailure {
+    /// The server's name.
+    pub server: String,
+    /// The load.
+    pub point: PointParams,
+    /// Repeat index, from 0.
+    pub repeat: u32,
+    /// What went wrong, one line.
+    pub error: String,
+}
+
+/// A median with its confidence interval.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Interval {
+    /// The median over repeats.
+    pub median: f64,
+    /// Lower bound.
+    pub low: f64,
+    /// Upper bound.
+    pub high: f64,
+    /// Nominal coverage, e.g. 0.95.
+    pub confidence: f64,
+}
+
+/// Latency percentiles of a point in microseconds: each is the median over repeats of the runs'
+/// corrected (intended-time) percentiles.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct LatencyPercentiles {
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+    pub p999: f64,
+    pub max: f64,
+}
+
+/// A server's throughput relative to a reference server at the same point.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReferenceRatio {
+    /// The reference server's name.
+    pub reference: String,
+    /// median(this server) / median(reference) with a bootstrap interval.
+    pub throughput: Interval,
+}
+
+/// The summary of one server at one point over its repeats.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PointSummary {
+    /// The server's name.
+    pub server: String,
+    /// The load.
+    pub point: PointParams,
+    /// Completed runs summarised.
+    pub runs: u32,
+    /// Completed requests per second: median over repeats and its 95% bootstrap interval.
+    pub throughput_rps: Interval,
+    /// Latency percentiles.
+    pub latency_us: LatencyPercentiles,
+    /// Errors of every kind summed over the runs.
+    pub errors: u64,
+    /// Throughput ratio to every reference server that ran this point (empty for a reference
+    /// compared with itself).
+    pub ratios: Vec<ReferenceRatio>,
+}
+
+/// Why a results file could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ResultsError {
+    #[error("results are not valid gev-harness JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("results schema is {found:?}, this reader understands {SCHEMA:?}")]
+    Schema { found: String },
+}
+
+impl Results {
+    /// Parse results from JSON, checking the schema.
+    pub fn from_json(text: &str) -> Result<Results, ResultsError> {
+        let results: Results = serde_json::from_str(text)?;
+        if results.schema != SCHEMA {
+            return Err(ResultsError::Schema {
+                found: results.schema,
+            });
+        }
+        Ok(results)
+    }
+
+    /// The JSON form, pretty-printed.
+    pub fn to_json(&self) -> String {
+        // Plain structs with string keys; non-finite floats serialise as null, so this cannot
+        // fail.
+        serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+
+    /// The completed runs of one server at one point, in repeat order.
+    pub fn runs_of<'a>(
+        &'a self,
+        server: &'a str,
+        point: &'a PointParams,
+    ) -> impl Iterator<Item = &'a RunRecord> + 'a {
+        self.runs
+            .iter()
+            .filter(move |run| run.server == server && run.point.same_point(point))
+    }
+
+    /// The names of the reference servers, in spec order.
+    pub fn references(&self) -> Vec<&str> {
+        self.spec
+            .servers
+            .iter()
+            .filter(|server| server.reference)
+            .map(|server| server.name.as_str())
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn point() -> PointParams {
+        PointParams {
+            loops: 2,
+            framing: "raw".into(),
+            connections: 8,
+            payload_size: 64,
+            pipeline: 1,
+            rate: None,
+            duration_secs: 1.0,
+            warmup_secs: 0.5,
+        }
+    }
+
+    fn empty() -> Results {
+        Results {
+            schema: SCHEMA.into(),
+            created: "2026-11-25T13:45:00Z".into(),
+            environment: Environment {
+                cpu: "test cpu".into(),
+                cores: 2,
+                kernel: "6.1".into(),
+                rustc: "rustc 1.85".into(),
+                git_commit: Some("abc".into()),
+                pinning: "none".into(),
+                load_average: Some([0.5, 0.4, 0.3]),
+                harness_version: "0.1.0".into(),
+            },
+            spec: SpecRecord {
+                servers: vec![ServerRecord {
+                    name: "ref-mio-echo".into(),
+                    command: "ref-mio-echo --port {port} --threads {loops}".into(),
+                    reference: true,
+                    metrics: false,
+                }],
+                loops: vec![1, 2],
+                connections: vec![8],
+                payload_sizes: vec![64],
+                framings: vec!["raw".into()],
+                rates: vec![None, Some(1000.0)],
+                pipeline: 1,
+                duration_secs: 1.0,
+                warmup_secs: 0.5,
+                repeats: 2,
+                source: None,
+                text: None,
+            },
+            runs: Vec::new(),
+            summaries: vec![PointSummary {
+                server: "ref-mio-echo".into(),
+                point: point(),
+                runs: 2,
+                throughput_rps: Interval {
+                    median: 10.0,
+                    low: 9.0,
+                    high: 11.0,
+                    confidence: 0.95,
+                },
+                latency_us: LatencyPercentiles::default(),
+                errors: 0,
+                ratios: Vec::new(),
+            }],
+            failures: vec![RunFailure {
+                server: "ref-mio-echo".into(),
+                point: point(),
+                repeat: 1,
+                error: "did not start".into(),
+            }],
+            notes: vec!["a note".into()],
+        }
+    }
+
+    #[test]
+    fn round_trips_through_json() {
+        let results = empty();
+        let parsed = Results::from_json(&results.to_json()).unwrap();
+        assert_eq!(parsed, results);
+        assert_eq!(parsed.references(), vec!["ref-mio-echo"]);
+    }
+
+    #[test]
+    fn rejects_another_schema() {
+        let mut results = empty();
+        results.schema = "gev-harness/0".into();
+        match Results::from_json(&results.to_json()) {
+            Err(ResultsError::Schema { found }) => assert_eq!(found, "gev-harness/0"),
+            other => panic!("expected a schema error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn server_exit_is_tagged() {
+        let json = serde_json::to_string(&ServerExit::Killed { timeout_secs: 5.0 }).unwrap();
+        assert_eq!(json, r#"{"kind":"killed","timeout_secs":5.0}"#);
+        assert!(ServerExit::Clean { after_secs: 0.1 }.is_clean());
+    }
+
+    #[test]
+    fn labels_name_the_load() {
+        let mut p = point();
+        assert_eq!(p.load_label(), "raw 64 B, 8 conns, closed loop");
+        p.rate = Some(5000.0);
+        p.pipeline = 4;
+        assert_eq!(
+            p.to_string(),
+            "loops=2 raw 64 B, 8 conns, pipeline 4, 5000 req/s"
+        );
+    }
+}
