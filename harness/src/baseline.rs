@@ -176,6 +176,7 @@ mod tests {
                     throughput_rps: 100_000.0,
                     p50_us: 480.0,
                     p99_us: 900.0,
+                    server_cpu_us_per_request: None,
                 }],
             }],
         }

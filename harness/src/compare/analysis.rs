@@ -1,5 +1,6 @@
 //! From repeated runs of two servers to one gate reading per metric: the candidate/baseline ratio
-//! of throughput, p50 and p99 latency, its 95% interval, and the verdict.
+//! of throughput, p50 and p99 latency (and the server's CPU time per request, when the runner
+//! could read it), its 95% interval, and the verdict.
 //!
 //! Where it sits in `harness compare`: interleaved runs -> [`RunFigures`] per run -> **this
 //! analysis** -> markdown/JSON rendering (`render.rs`) and the exit code. Same-run comparisons are
@@ -19,6 +20,12 @@ pub struct RunFigures {
     pub p50_us: f64,
     /// 99th percentile latency, microseconds.
     pub p99_us: f64,
+    /// CPU time the server process spent per completed request, microseconds (from the
+    /// scheduler's per-thread run time over the measured window). It moves with the server's own
+    /// cost and far less than throughput with what else the machine runs; absent when the
+    /// runner could not read it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_cpu_us_per_request: Option<f64>,
 }
 
 impl RunFigures {
@@ -28,6 +35,7 @@ impl RunFigures {
             throughput_rps: summary.throughput.rps,
             p50_us: summary.latency_us.p50,
             p99_us: summary.latency_us.p99,
+            server_cpu_us_per_request: None,
         }
     }
 }
@@ -39,10 +47,16 @@ pub enum Metric {
     Throughput,
     P50,
     P99,
+    ServerCpu,
 }
 
 impl Metric {
-    pub const ALL: [Metric; 3] = [Metric::Throughput, Metric::P50, Metric::P99];
+    pub const ALL: [Metric; 4] = [
+        Metric::Throughput,
+        Metric::P50,
+        Metric::P99,
+        Metric::ServerCpu,
+    ];
 
     /// The name in tables and JSON.
     pub fn label(self) -> &'static str {
@@ -50,6 +64,7 @@ impl Metric {
             Metric::Throughput => "throughput (req/s)",
             Metric::P50 => "p50 latency (µs)",
             Metric::P99 => "p99 latency (µs)",
+            Metric::ServerCpu => "server CPU per request (µs)",
         }
     }
 
@@ -57,15 +72,17 @@ impl Metric {
     pub fn direction(self) -> Direction {
         match self {
             Metric::Throughput => Direction::HigherIsBetter,
-            Metric::P50 | Metric::P99 => Direction::LowerIsBetter,
+            Metric::P50 | Metric::P99 | Metric::ServerCpu => Direction::LowerIsBetter,
         }
     }
 
-    pub fn value(self, figures: &RunFigures) -> f64 {
+    /// This metric's value in one run, if the run measured it.
+    pub fn value(self, figures: &RunFigures) -> Option<f64> {
         match self {
-            Metric::Throughput => figures.throughput_rps,
-            Metric::P50 => figures.p50_us,
-            Metric::P99 => figures.p99_us,
+            Metric::Throughput => Some(figures.throughput_rps),
+            Metric::P50 => Some(figures.p50_us),
+            Metric::P99 => Some(figures.p99_us),
+            Metric::ServerCpu => figures.server_cpu_us_per_request,
         }
     }
 }
@@ -92,7 +109,8 @@ pub struct MetricComparison {
     pub verdict: Verdict,
 }
 
-/// Compares every metric of `candidate` runs against `baseline` runs.
+/// Compares every metric of `candidate` runs against `baseline` runs; a metric some run lacks
+/// (server CPU when it could not be read) is left out.
 ///
 /// `threshold` is a fraction (0.05 = 5%). For [`Evidence::SameRunPaired`] both slices must have
 /// the same length, element `i` of each having run next to each other.
@@ -102,11 +120,19 @@ pub fn compare_runs(
     evidence: Evidence,
     threshold: f64,
 ) -> Result<Vec<MetricComparison>, StatsError> {
+    let values = |runs: &[RunFigures], metric: Metric| -> Option<Vec<f64>> {
+        runs.iter().map(|f| metric.value(f)).collect()
+    };
     Metric::ALL
         .iter()
-        .map(|&metric| {
-            let base: Vec<f64> = baseline.iter().map(|f| metric.value(f)).collect();
-            let cand: Vec<f64> = candidate.iter().map(|f| metric.value(f)).collect();
+        .filter_map(|&metric| {
+            Some((
+                metric,
+                values(baseline, metric)?,
+                values(candidate, metric)?,
+            ))
+        })
+        .map(|(metric, base, cand)| {
             let ratio = match evidence {
                 Evidence::SameRunPaired => stats::paired_ratio_ci(&base, &cand, 0.95)?,
                 Evidence::StoredBaseline => {
@@ -135,6 +161,7 @@ mod tests {
                 throughput_rps: r,
                 p50_us: 50.0e6 / r,
                 p99_us: 2.0 * 50.0e6 / r,
+                server_cpu_us_per_request: Some(0.9e6 / r),
             })
             .collect()
     }
@@ -144,7 +171,7 @@ mod tests {
         let baseline = runs(&[100_000.0, 98_000.0, 101_000.0, 99_500.0]);
         let candidate = runs(&[80_000.0, 78_500.0, 80_800.0, 79_000.0]);
         let readings = compare_runs(&baseline, &candidate, Evidence::SameRunPaired, 0.05).unwrap();
-        assert_eq!(readings.len(), 3);
+        assert_eq!(readings.len(), 4);
         for reading in &readings {
             assert_eq!(reading.verdict, Verdict::Regressed, "{reading:?}");
         }
@@ -165,6 +192,16 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn metrics_some_run_lacks_are_left_out() {
+        let baseline = runs(&[100_000.0, 98_000.0, 101_000.0]);
+        let mut candidate = baseline.clone();
+        candidate[1].server_cpu_us_per_request = None;
+        let readings = compare_runs(&baseline, &candidate, Evidence::SameRunPaired, 0.05).unwrap();
+        let metrics: Vec<Metric> = readings.iter().map(|r| r.metric).collect();
+        assert_eq!(metrics, [Metric::Throughput, Metric::P50, Metric::P99]);
     }
 
     #[test]

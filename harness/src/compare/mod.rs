@@ -1,6 +1,6 @@
 //! `harness compare`: the performance-regression gate. Runs a baseline and a candidate server in
 //! the same session, interleaved (A B B A ...), with the same load, and says per metric
-//! (throughput, p50, p99) whether the candidate `regressed`, `improved`, showed `no change`, or
+//! (throughput, p50, p99, and the server's CPU time per request) whether the candidate `regressed`, `improved`, showed `no change`, or
 //! whether the runs were too noisy to tell (`inconclusive`).
 //!
 //! Where it sits: flags -> load points -> **session** (`session.rs`: interleaved
@@ -186,12 +186,16 @@ fn compare(args: &CompareArgs) -> anyhow::Result<i32> {
                 .with_context(|| format!("{name} run {} at {}", round + 1, point.label))?;
             host.get_or_insert(run_host);
             eprintln!(
-                "harness compare: round {} {} {name}: {:.0} req/s, p50 {:.0} µs, p99 {:.0} µs",
+                "harness compare: round {} {} {name}: {:.0} req/s, p50 {:.0} µs, p99 {:.0} µs, \
+                 server CPU {} µs/req",
                 round + 1,
                 point.label,
                 figures.throughput_rps,
                 figures.p50_us,
-                figures.p99_us
+                figures.p99_us,
+                figures
+                    .server_cpu_us_per_request
+                    .map_or("?".to_string(), |cpu| format!("{cpu:.2}"))
             );
             Ok(figures)
         },
@@ -504,7 +508,10 @@ fn callgrind_argv(command: &str) -> Vec<String> {
 /// One run of `command` at `point` through the harness's runner: its gate figures and a host
 /// description. A run that completed no request is an error, not a figure.
 fn measure_run(command: &str, point: &ComparePoint) -> anyhow::Result<(RunFigures, String)> {
-    let summary = point_runner::run(command, point)?;
+    let point_runner::PointRun {
+        summary,
+        server_cpu,
+    } = point_runner::run(command, point)?;
     if summary.requests.completed == 0 || summary.throughput.rps <= 0.0 {
         bail!(
             "no request completed (errors: {:?}); is `{command}` an echo server?",
@@ -515,5 +522,8 @@ fn measure_run(command: &str, point: &ComparePoint) -> anyhow::Result<(RunFigure
         "{}, {} cores, Linux {}",
         summary.env.cpu_model, summary.env.cores, summary.env.kernel
     );
-    Ok((RunFigures::from_summary(&summary), host))
+    let mut figures = RunFigures::from_summary(&summary);
+    figures.server_cpu_us_per_request =
+        server_cpu.map(|cpu| cpu.as_secs_f64() * 1e6 / summary.requests.completed as f64);
+    Ok((figures, host))
 }

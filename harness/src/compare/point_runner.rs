@@ -9,7 +9,7 @@
 //! This is the seam to the harness's shared runner (`runner.rs`, issue 5): when it offers a
 //! public run-a-point call, this file shrinks to a call into it.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -26,6 +26,8 @@ use super::ComparePoint;
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(15);
 /// How long a server may take to exit after SIGINT (the contract is within a second).
 const STOP_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long loadgen may run beyond its measured duration (connect, warm-up, report).
+const LOADGEN_GRACE: Duration = Duration::from_secs(30);
 
 /// Kills the process if it is still running when dropped, so no server outlives a failed run.
 struct ChildGuard(Child);
@@ -39,9 +41,16 @@ impl Drop for ChildGuard {
     }
 }
 
-/// Runs `command` (with `{port}` = 0 and `{loops}` substituted, split on whitespace) at `point`
-/// and returns loadgen's summary.
-pub fn run(command: &str, point: &ComparePoint) -> anyhow::Result<Summary> {
+/// What one run measured.
+pub struct PointRun {
+    /// loadgen's summary of the measured window.
+    pub summary: Summary,
+    /// CPU time the server spent (all threads) over the measured window, when readable.
+    pub server_cpu: Option<Duration>,
+}
+
+/// Runs `command` (with `{port}` = 0 and `{loops}` substituted, split on whitespace) at `point`.
+pub fn run(command: &str, point: &ComparePoint) -> anyhow::Result<PointRun> {
     let argv: Vec<String> = command
         .replace("{port}", "0")
         .replace("{loops}", &point.loops.to_string())
@@ -92,20 +101,81 @@ pub fn run(command: &str, point: &ComparePoint) -> anyhow::Result<Summary> {
         ])
         .args(["--size", &point.size.to_string()])
         .arg("--json")
-        .stdin(Stdio::null());
-    let output = client
-        .output()
-        .with_context(|| format!("cannot run {}", loadgen.display()))?;
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut client = ChildGuard(
+        client
+            .spawn()
+            .with_context(|| format!("cannot run {}", loadgen.display()))?,
+    );
+    let stdout_reader = drain(client.0.stdout.take());
+    let stderr_reader = drain(client.0.stderr.take());
+    // The server's CPU is read when loadgen's warm-up ends and after loadgen exits (the server
+    // is idle from then on), so the window matches the measured one to within connect time.
+    thread::sleep(point.warmup);
+    let server_pid = server.0.id();
+    let cpu_at_start = server_cpu_ns(server_pid);
+    let deadline = Instant::now() + point.duration + LOADGEN_GRACE;
+    let status = loop {
+        if let Some(status) = client.0.try_wait().context("waiting for loadgen")? {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            bail!(
+                "loadgen against {addr} did not finish within {:?} of a {:?} run (killed)",
+                LOADGEN_GRACE,
+                point.duration
+            );
+        }
+        thread::sleep(Duration::from_millis(20));
+    };
+    let cpu_at_end = server_cpu_ns(server_pid);
     stop(&mut server.0, &argv.join(" "))?;
-    if !output.status.success() {
+    let stdout = stdout_reader.join().unwrap_or_default();
+    let stderr = stderr_reader.join().unwrap_or_default();
+    if !status.success() {
         bail!(
-            "loadgen against {addr} failed ({}): {}",
-            output.status,
-            String::from_utf8_lossy(&output.stderr).trim()
+            "loadgen against {addr} failed ({status}): {}",
+            String::from_utf8_lossy(&stderr).trim()
         );
     }
-    let text = String::from_utf8_lossy(&output.stdout);
-    Summary::from_json(text.trim()).context("loadgen printed an unreadable summary")
+    let text = String::from_utf8_lossy(&stdout);
+    let summary =
+        Summary::from_json(text.trim()).context("loadgen printed an unreadable summary")?;
+    let server_cpu = match (cpu_at_start, cpu_at_end) {
+        (Some(start), Some(end)) if end >= start => Some(Duration::from_nanos(end - start)),
+        _ => None,
+    };
+    Ok(PointRun {
+        summary,
+        server_cpu,
+    })
+}
+
+/// Reads a child's pipe to the end on a helper thread, so the child never blocks on it.
+fn drain(pipe: Option<impl Read + Send + 'static>) -> thread::JoinHandle<Vec<u8>> {
+    thread::spawn(move || {
+        let mut bytes = Vec::new();
+        if let Some(mut pipe) = pipe {
+            let _ = pipe.read_to_end(&mut bytes);
+        }
+        bytes
+    })
+}
+
+/// CPU time of every thread of process `pid` so far, in nanoseconds, from the scheduler's
+/// `/proc/PID/task/TID/schedstat` (first field: time on CPU). `None` where that is not readable
+/// (no procfs, or a kernel without schedstats).
+fn server_cpu_ns(pid: u32) -> Option<u64> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    let mut total = 0u64;
+    for task in tasks {
+        let path = task.ok()?.path().join("schedstat");
+        let text = std::fs::read_to_string(path).ok()?;
+        total += text.split_whitespace().next()?.parse::<u64>().ok()?;
+    }
+    Some(total)
 }
 
 /// Server and loadgen on disjoint cores when `taskset` and two cores are available.

@@ -143,6 +143,7 @@ mod tests {
             throughput_rps: rps,
             p50_us: 50.0e6 / rps,
             p99_us: 100.0e6 / rps,
+            server_cpu_us_per_request: None,
         }
     }
 
