@@ -269,7 +269,7 @@ impl Args {
                 }
             }
         }
-        let addr = target.resolve().map_err(|e| bad(e.to_string()))?;
+        let candidates = target.resolve().map_err(|e| bad(e.to_string()))?;
         let framing = FramingOptions {
             kind,
             host: target.host_header(),
@@ -281,7 +281,8 @@ impl Args {
         Ok(Config {
             target_text: self.target,
             target,
-            addr,
+            addr: candidates[0],
+            candidates,
             framing,
             connections: self.connections,
             threads,

@@ -28,8 +28,11 @@ pub struct Config {
     /// The target as the user wrote it.
     pub target_text: String,
     pub target: Target,
-    /// The resolved address workers connect to.
+    /// The address workers connect to: the first resolved one until [`crate::run::probe`]
+    /// picks the first that accepts.
     pub addr: SocketAddr,
+    /// Every address the target resolved to (e.g. `::1` and `127.0.0.1` for `localhost`).
+    pub candidates: Vec<SocketAddr>,
     pub framing: FramingOptions,
     pub connections: usize,
     pub threads: usize,

@@ -38,7 +38,7 @@ fn main() -> ExitCode {
             return fail(2, format!("{first} (see loadgen --help)"));
         }
     };
-    let config = match args.into_config() {
+    let mut config = match args.into_config() {
         Ok(config) => config,
         Err(e) => return fail(2, e),
     };
@@ -57,7 +57,7 @@ fn main() -> ExitCode {
             )
         }
     }
-    if let Err(e) = run::probe(&config) {
+    if let Err(e) = run::probe(&mut config) {
         return fail(1, e);
     }
     let stop = Arc::new(AtomicBool::new(false));

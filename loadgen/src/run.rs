@@ -57,16 +57,34 @@ pub enum RunError {
     Panicked(usize),
 }
 
-/// Check once, before any worker starts, that the target accepts a connection.
-pub fn probe(config: &Config) -> Result<(), RunError> {
+/// Check once, before any worker starts, that the target accepts a connection, and settle on
+/// the first resolved address that does (`localhost` may resolve to `::1` while the server
+/// listens on 127.0.0.1 only).
+pub fn probe(config: &mut Config) -> Result<(), RunError> {
     let timeout = config.timeout.min(Duration::from_secs(3));
-    TcpStream::connect_timeout(&config.addr, timeout)
-        .map(drop)
-        .map_err(|source| RunError::Unreachable {
-            target: config.target_text.clone(),
-            addr: config.addr,
-            source,
-        })
+    let mut first_error = None;
+    for &addr in &config.candidates {
+        match TcpStream::connect_timeout(&addr, timeout) {
+            Ok(_) => {
+                config.addr = addr;
+                return Ok(());
+            }
+            Err(e) => {
+                first_error.get_or_insert((addr, e));
+            }
+        }
+    }
+    let (addr, source) = first_error.unwrap_or_else(|| {
+        (
+            config.addr,
+            std::io::Error::new(std::io::ErrorKind::NotFound, "no address to try"),
+        )
+    });
+    Err(RunError::Unreachable {
+        target: config.target_text.clone(),
+        addr,
+        source,
+    })
 }
 
 /// One merged second.
@@ -253,6 +271,74 @@ pub fn run(
     Ok(summarize(&shared, &results, timeseries))
 }
 
+/// What the self-check looks at.
+#[derive(Debug, Clone, Copy)]
+pub struct Observed<'a> {
+    /// CPU share of each worker thread, percent of one core.
+    pub cpu_percent: &'a [f64],
+    pub loop_lag: &'a crate::summary::Percentiles,
+    pub rps: f64,
+    pub target_rate: Option<f64>,
+    pub connections: u64,
+    pub opened: u64,
+    pub requests: Option<u64>,
+    pub completed: u64,
+}
+
+/// The caveats a summary carries: a generator that was the bottleneck (busy threads, or late
+/// sends), an open-loop rate that fell short, connections or requests that never happened.
+pub fn warnings(o: &Observed<'_>) -> Vec<String> {
+    let mut warnings = Vec::new();
+    let busiest = o.cpu_percent.iter().copied().fold(0.0, f64::max);
+    for (i, &busy) in o.cpu_percent.iter().enumerate() {
+        if busy >= BUSY_CPU_PERCENT {
+            warnings.push(format!(
+                "generator thread {i} was busy {busy:.0}% of the measured time: the figures may measure the generator, not the server (add --threads or give loadgen its own cores)"
+            ));
+        }
+    }
+    if o.loop_lag.count > 0 && o.loop_lag.p99 > LATE_LAG_P99_US {
+        let lag = format!(
+            "loop lag p99 {}, max {}",
+            crate::printer::format_us(o.loop_lag.p99),
+            crate::printer::format_us(o.loop_lag.max)
+        );
+        if busiest >= BUSY_CPU_PERCENT {
+            warnings.push(format!(
+                "the generator sent late ({lag}): the figures may measure the generator, not the server"
+            ));
+        } else {
+            warnings.push(format!(
+                "the generator sent late ({lag}) although its busiest thread used only {busiest:.0}% of a core: other processes are competing for its cores, so the figures are noisy"
+            ));
+        }
+    }
+    if let Some(target) = o.target_rate {
+        if o.rps < target * SHORTFALL_FRACTION {
+            warnings.push(format!(
+                "achieved rate fell short of the target: {:.0} req/s is {:.1}% of -R {target:.0}; the server (or the connection count / --pipeline) could not keep up",
+                o.rps,
+                100.0 * o.rps / target
+            ));
+        }
+    }
+    if o.opened < o.connections {
+        warnings.push(format!(
+            "only {} of the {} connections requested were opened",
+            o.opened, o.connections
+        ));
+    }
+    if let Some(n) = o.requests {
+        if o.completed < n {
+            warnings.push(format!(
+                "only {} of the {n} requests requested completed",
+                o.completed
+            ));
+        }
+    }
+    warnings
+}
+
 /// Merge the workers' results into the summary and decide on warnings.
 fn summarize(shared: &Shared, results: &[WorkerResult], timeseries: Vec<TimePoint>) -> Summary {
     let config = &shared.config;
@@ -269,43 +355,16 @@ fn summarize(shared: &Shared, results: &[WorkerResult], timeseries: Vec<TimePoin
     let loop_lag = record::percentiles(&merged.loop_lag);
     let cpu: Vec<f64> = results.iter().map(|r| r.cpu_percent).collect();
 
-    let mut warnings = Vec::new();
-    for (i, &busy) in cpu.iter().enumerate() {
-        if busy >= BUSY_CPU_PERCENT {
-            warnings.push(format!(
-                "generator thread {i} was busy {busy:.0}% of the measured time: the figures may measure the generator, not the server (add --threads or give loadgen its own cores)"
-            ));
-        }
-    }
-    if loop_lag.count > 0 && loop_lag.p99 > LATE_LAG_P99_US {
-        warnings.push(format!(
-            "the generator sent late: loop lag p99 {} (max {}); the figures may measure the generator, not the server",
-            crate::printer::format_us(loop_lag.p99),
-            crate::printer::format_us(loop_lag.max)
-        ));
-    }
-    if let Some(target) = config.rate {
-        if rps < target * SHORTFALL_FRACTION {
-            warnings.push(format!(
-                "achieved rate fell short of the target: {rps:.0} req/s is {:.1}% of -R {target:.0}; the server (or the connection count / --pipeline) could not keep up",
-                100.0 * rps / target
-            ));
-        }
-    }
-    if counts.opened < config.connections as u64 {
-        warnings.push(format!(
-            "only {} of the {} connections requested were opened",
-            counts.opened, config.connections
-        ));
-    }
-    if let Some(n) = config.requests {
-        if counts.completed < n {
-            warnings.push(format!(
-                "only {} of the {n} requests requested completed",
-                counts.completed
-            ));
-        }
-    }
+    let warnings = warnings(&Observed {
+        cpu_percent: &cpu,
+        loop_lag: &loop_lag,
+        rps,
+        target_rate: config.rate,
+        connections: config.connections as u64,
+        opened: counts.opened,
+        requests: config.requests,
+        completed: counts.completed,
+    });
 
     let mut errors = BTreeMap::new();
     for kind in ErrorKind::ALL {
@@ -361,5 +420,73 @@ fn summarize(shared: &Shared, results: &[WorkerResult], timeseries: Vec<TimePoin
         warnings,
         duration_secs,
         generator_cpu_percent: cpu,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::summary::Percentiles;
+
+    fn observed<'a>(cpu: &'a [f64], lag: &'a Percentiles) -> Observed<'a> {
+        Observed {
+            cpu_percent: cpu,
+            loop_lag: lag,
+            rps: 1000.0,
+            target_rate: None,
+            connections: 10,
+            opened: 10,
+            requests: None,
+            completed: 10_000,
+        }
+    }
+
+    fn lag(p99: f64) -> Percentiles {
+        Percentiles {
+            p99,
+            max: p99,
+            count: 100,
+            ..Percentiles::default()
+        }
+    }
+
+    #[test]
+    fn quiet_run_has_no_warnings() {
+        assert!(warnings(&observed(&[40.0], &lag(20.0))).is_empty());
+    }
+
+    #[test]
+    fn busy_generator_is_the_bottleneck() {
+        let w = warnings(&observed(&[30.0, 97.0], &lag(5000.0)));
+        assert_eq!(w.len(), 2, "{w:?}");
+        assert!(w[0].contains("thread 1 was busy 97%"), "{w:?}");
+        assert!(w[1].contains("measure the generator"), "{w:?}");
+    }
+
+    #[test]
+    fn late_but_idle_generator_blames_the_machine() {
+        let w = warnings(&observed(&[5.0], &lag(30_000.0)));
+        assert_eq!(w.len(), 1);
+        assert!(w[0].contains("other processes"), "{w:?}");
+    }
+
+    #[test]
+    fn shortfall_and_missing_work() {
+        let quiet = lag(10.0);
+        let mut o = observed(&[10.0], &quiet);
+        o.target_rate = Some(2000.0);
+        o.opened = 7;
+        o.requests = Some(20_000);
+        let w = warnings(&o);
+        assert!(
+            w.iter()
+                .any(|w| w.contains("fell short") && w.contains("50.0%")),
+            "{w:?}"
+        );
+        assert!(w.iter().any(|w| w.contains("only 7 of the 10")), "{w:?}");
+        assert!(w.iter().any(|w| w.contains("10000 of the 20000")), "{w:?}");
+        o.rps = 1990.0;
+        o.target_rate = Some(2000.0);
+        assert!(!warnings(&o).iter().any(|w| w.contains("fell short")));
     }
 }

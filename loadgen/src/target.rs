@@ -119,17 +119,20 @@ impl Target {
         }
     }
 
-    /// The first address the host resolves to.
-    pub fn resolve(&self) -> Result<SocketAddr, TargetError> {
+    /// Every address the host resolves to, in resolver order (at least one).
+    pub fn resolve(&self) -> Result<Vec<SocketAddr>, TargetError> {
         let resolve_error = |reason: String| TargetError::Resolve {
             host: self.host.clone(),
             reason,
         };
-        (self.host.as_str(), self.port)
+        let addrs: Vec<SocketAddr> = (self.host.as_str(), self.port)
             .to_socket_addrs()
             .map_err(|e| resolve_error(e.to_string()))?
-            .next()
-            .ok_or_else(|| resolve_error("no addresses".into()))
+            .collect();
+        if addrs.is_empty() {
+            return Err(resolve_error("no addresses".into()));
+        }
+        Ok(addrs)
     }
 }
 
@@ -163,7 +166,7 @@ mod tests {
         let v6 = Target::parse("[::1]:8080").unwrap();
         assert_eq!(v6.host, "::1");
         assert_eq!(v6.host_header(), "[::1]:8080");
-        assert_eq!(v6.resolve().unwrap().port(), 8080);
+        assert_eq!(v6.resolve().unwrap()[0].port(), 8080);
     }
 
     #[test]

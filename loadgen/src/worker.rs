@@ -109,8 +109,11 @@ struct Slot {
 /// What decoding one read produced.
 #[derive(Debug, Default)]
 struct Progress {
+    /// The WebSocket handshake completed.
     opened: bool,
     replies: usize,
+    /// The bytes broke the framing; the connection must close (after `opened` is handled).
+    error: Option<ErrorKind>,
 }
 
 struct Worker {
@@ -457,24 +460,21 @@ impl Worker {
             if now >= self.shared.measure_start && self.shared.end.is_none_or(|end| now < end) {
                 self.recorder.received_bytes(n as u64);
             }
-            match self.decode(id, n, now) {
-                Ok(progress) => {
-                    if progress.opened {
-                        self.on_open(id, wake);
-                    }
-                    if progress.replies > 0 {
-                        let slot = &mut self.slots[id];
-                        slot.failures = 0;
-                        slot.ready_since = now;
-                        self.send_requests(id, wake);
-                    } else {
-                        self.flush(id);
-                    }
-                }
-                Err(kind) => {
-                    self.close(id, kind, now);
-                    return;
-                }
+            let progress = self.decode(id, n, now);
+            if progress.opened {
+                self.on_open(id, wake);
+            }
+            if let Some(kind) = progress.error {
+                self.close(id, kind, now);
+                return;
+            }
+            if progress.replies > 0 {
+                let slot = &mut self.slots[id];
+                slot.failures = 0;
+                slot.ready_since = now;
+                self.send_requests(id, wake);
+            } else {
+                self.flush(id);
             }
             if n < self.scratch.len() && !drain {
                 return;
@@ -483,7 +483,7 @@ impl Worker {
     }
 
     /// Decode the `n` bytes just read into the scratch buffer (after any buffered tail).
-    fn decode(&mut self, id: usize, n: usize, now: u64) -> Result<Progress, ErrorKind> {
+    fn decode(&mut self, id: usize, n: usize, now: u64) -> Progress {
         let Worker {
             slots,
             scratch,
@@ -492,7 +492,7 @@ impl Worker {
             ..
         } = self;
         let Some(conn) = slots[id].conn.as_mut() else {
-            return Ok(Progress::default());
+            return Progress::default();
         };
         let Conn {
             input,
@@ -510,21 +510,22 @@ impl Worker {
         let consumed = {
             let data: &[u8] = if from_scratch { &scratch[..n] } else { input };
             let mut pos = 0;
+            let mut open = *phase == Phase::Open;
             if *phase == Phase::Handshaking {
                 match codec.read_handshake(data) {
                     Ok(None) => {}
                     Ok(Some(used)) => {
                         pos = used;
                         progress.opened = true;
-                        *phase = Phase::Open;
+                        open = true;
                     }
-                    Err(e) => return Err(ErrorKind::from_frame(&e)),
+                    Err(e) => progress.error = Some(ErrorKind::from_frame(&e)),
                 }
             }
             let verify = shared.config.verify;
             let echo = shared.config.framing.kind.is_echo();
             let in_window = shared.end.is_none_or(|end| now <= end);
-            while *phase == Phase::Open && pos < data.len() {
+            while open && progress.error.is_none() && pos < data.len() {
                 let expected = pending.front().map(|p| p.payload.len as usize);
                 match codec.decode(&data[pos..], expected, output) {
                     Ok(Decoded::Incomplete) => break,
@@ -532,7 +533,8 @@ impl Worker {
                     Ok(Decoded::Reply { consumed, body, ok }) => {
                         pos += consumed;
                         let Some(request) = pending.pop_front() else {
-                            return Err(ErrorKind::Protocol);
+                            progress.error = Some(ErrorKind::Protocol);
+                            break;
                         };
                         if verify {
                             let matches = if echo {
@@ -554,7 +556,7 @@ impl Worker {
                         }
                         progress.replies += 1;
                     }
-                    Err(e) => return Err(ErrorKind::from_frame(&e)),
+                    Err(e) => progress.error = Some(ErrorKind::from_frame(&e)),
                 }
             }
             pos
@@ -564,7 +566,7 @@ impl Worker {
         } else {
             input.drain(..consumed);
         }
-        Ok(progress)
+        progress
     }
 
     /// Encode every request this connection may send now, then write them in one go.
