@@ -56,7 +56,7 @@ impl Default for MetricsServerOptions {
 #[derive(Debug)]
 pub struct MetricsServer {
     local_addr: SocketAddr,
-    waker: Arc<Waker>,
+    waker: Waker,
     thread: Option<JoinHandle<()>>,
     /// Disconnected when the server thread returns (its sender is dropped).
     finished: mpsc::Receiver<()>,
@@ -95,7 +95,7 @@ impl MetricsServer {
         let poll = Poll::new()?;
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)?;
-        let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+        let waker = Waker::new(poll.registry(), WAKER)?;
         process::mark_start();
         let (finished_tx, finished) = mpsc::channel();
         let endpoint = Endpoint {
@@ -110,7 +110,7 @@ impl MetricsServer {
                 endpoint.run(poll);
                 drop(finished_tx);
             })?;
-        tracing::info!(%local_addr, path, "metrics endpoint listening");
+        tracing::debug!(%local_addr, path, "metrics endpoint listening");
         Ok(MetricsServer {
             local_addr,
             waker,
