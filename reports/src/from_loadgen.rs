@@ -1,12 +1,11 @@
 //! Reading load-generator summaries (`gev_loadgen::Summary`, schema "gev-loadgen/1") into the
-//! plain report model: the per-second time series, the latency percentiles, the workload label,
-//! and the latency HdrHistograms decoded from their base64 V2 strings and merged over repeats.
+//! plain report model: the per-second time series, the latency percentiles, and the latency HdrHistograms decoded from their base64 V2 strings and merged over repeats.
 //!
 //! Nothing here fails: a summary without a histogram, or with one that does not decode, yields
 //! [`LatencyHistogram::Missing`] / [`LatencyHistogram::Invalid`] plus a note, and the spectrum
 //! plot says so on its face.
 
-use gev_loadgen::{RunConfig, Summary};
+use gev_loadgen::Summary;
 use hdrhistogram::Histogram;
 
 use crate::hdr;
@@ -35,30 +34,6 @@ pub fn latency_summary(summary: &Summary) -> LatencySummary {
         p99: summary.latency_us.p99,
         p999: summary.latency_us.p999,
     }
-}
-
-/// A short label for the load a run applied, everything but the offered rate and the target:
-/// `raw 64 B, 50 conns`, `websocket text 16–1024 B, 1000 conns, pipeline 4`.
-pub fn workload_label(config: &RunConfig) -> String {
-    let mut framing = config.framing.clone();
-    if let Some(kind) = config.ws_message.as_deref() {
-        framing.push(' ');
-        framing.push_str(kind);
-    }
-    if let Some(method) = config.http_method.as_deref() {
-        framing.push(' ');
-        framing.push_str(method);
-    }
-    let size = if config.size_min == config.size_max {
-        format!("{} B", config.size_min)
-    } else {
-        format!("{}–{} B", config.size_min, config.size_max)
-    };
-    let mut label = format!("{framing} {size}, {} conns", config.connections);
-    if config.pipeline > 1 {
-        label.push_str(&format!(", pipeline {}", config.pipeline));
-    }
-    label
 }
 
 /// Decode and merge the corrected latency histograms of a point's runs. Runs whose histogram is
@@ -105,7 +80,7 @@ pub fn merged_latency_histogram<'a>(
 mod tests {
     use super::*;
     use base64::Engine;
-    use gev_loadgen::{Connections, Env, Percentiles, Requests, Throughput, TimePoint};
+    use gev_loadgen::{Connections, Env, Percentiles, Requests, RunConfig, Throughput, TimePoint};
     use hdrhistogram::serialization::{Serializer, V2DeflateSerializer};
     use std::collections::BTreeMap;
 
@@ -179,20 +154,10 @@ mod tests {
     }
 
     #[test]
-    fn reads_series_percentiles_and_label() {
+    fn reads_series_and_percentiles() {
         let s = summary(None);
         assert_eq!(time_samples(&s)[0].p99_us, 5.0);
         assert_eq!(latency_summary(&s).p999, 3.0);
-        assert_eq!(workload_label(&s.config), "raw 64 B, 50 conns");
-        let mut config = s.config.clone();
-        config.framing = "websocket".into();
-        config.ws_message = Some("text".into());
-        config.size_max = 1024;
-        config.pipeline = 4;
-        assert_eq!(
-            workload_label(&config),
-            "websocket text 64–1024 B, 50 conns, pipeline 4"
-        );
     }
 
     #[test]

@@ -67,7 +67,7 @@ pub fn render(report: &Report, table: &SummaryTable, plots: &[EmbeddedPlot<'_>])
         }
         html.push_str("</tr>\n");
         for row in &table.rows {
-            let is_reference = table.references.contains(&row.key.server.as_str());
+            let is_reference = table.references.contains(&row.key.server);
             html.push_str(if is_reference {
                 "<tr class=\"ref\">"
             } else {

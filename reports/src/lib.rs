@@ -1,10 +1,15 @@
 //! gev-reports: turns the harness's `results.json` into plots (PNG and SVG), `report.md` and a
 //! self-contained `index.html`.
 //!
-//! Data path: harness sweep -> runs -> `results.json` -> [`model::Report`] (plain data) ->
-//! [`plot`] jobs drawn in parallel -> pages ([`markdown`], [`html`]). Everything is drawn from
-//! the plain [`model::Report`], so a report can be re-rendered from `results.json` alone, and
-//! tests can feed degenerate data (one point, zero throughput, no histograms) straight in.
+//! The harness calls [`render`] with the [`Results`] it just wrote, and `harness report DIR`
+//! calls [`render_results_file`] on `DIR/results.json`.
+//!
+//! Data path: harness sweep -> runs -> `results.json` ([`results`]) -> [`from_results`] (with
+//! [`from_loadgen`] and [`hdr`] for each run's loadgen summary) -> [`model::Report`] (plain
+//! data) -> [`plot`] jobs drawn in parallel by [`render`](mod@render) -> pages ([`table`],
+//! [`markdown`], [`html`]). Everything is drawn from the plain [`model::Report`], so a report can
+//! be re-rendered from `results.json` alone, and tests can feed degenerate data (one point, zero
+//! throughput, no histograms) straight in.
 //!
 //! ```
 //! use gev_reports::model::{Estimate, LatencyHistogram, LatencySummary, PointKey, PointSummary, Report};
@@ -16,6 +21,7 @@
 //!         throughput: Estimate { median: 50_000.0, low: 48_000.0, high: 51_000.0 },
 //!         latency_us: LatencySummary { p50: 40.0, p99: 120.0, p999: 300.0 },
 //!         histogram: LatencyHistogram::Missing,
+//!         throughput_ratios: Vec::new(),
 //!     }],
 //!     ..Report::default()
 //! };
@@ -36,13 +42,16 @@
 pub mod error;
 pub mod font;
 pub mod from_loadgen;
+pub mod from_results;
 pub mod hdr;
 pub mod html;
 pub mod markdown;
 pub mod model;
 pub mod plot;
 pub mod render;
+pub mod results;
 pub mod table;
 
 pub use error::ReportError;
-pub use render::{render_report, Rendered};
+pub use render::{render, render_report, render_results_file, Rendered, RESULTS_FILE};
+pub use results::Results;

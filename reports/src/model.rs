@@ -25,6 +25,9 @@ pub struct Report {
     pub points: Vec<PointSummary>,
     /// One time series per run (repeats included).
     pub runs: Vec<RunSeries>,
+    /// Servers the others are compared against, in column order. Empty means: whichever of
+    /// [`REFERENCE_SERVERS`] appear.
+    pub references: Vec<String>,
     /// Caveats carried over from the results (loadgen warnings, undecodable data).
     pub notes: Vec<String>,
 }
@@ -88,6 +91,10 @@ pub struct PointSummary {
     pub latency_us: LatencySummary,
     /// The merged latency histogram for the percentile spectrum.
     pub histogram: LatencyHistogram,
+    /// Throughput ratios to reference servers computed by the harness (median ratio with its
+    /// bootstrap interval), by reference name. When a reference is missing here the table
+    /// computes the plain ratio of medians instead.
+    pub throughput_ratios: Vec<(String, Estimate)>,
 }
 
 /// One second of one run.
@@ -145,13 +152,23 @@ impl Report {
         order
     }
 
-    /// The reference servers that appear in this report, in [`REFERENCE_SERVERS`] order.
-    pub fn references_present(&self) -> Vec<&'static str> {
-        let servers = self.server_order();
-        REFERENCE_SERVERS
-            .into_iter()
-            .filter(|name| servers.iter().any(|s| s == name))
-            .collect()
+    /// The reference servers that have figures in this report: [`Report::references`] when
+    /// given, else the [`REFERENCE_SERVERS`] that appear, in that order.
+    pub fn references_present(&self) -> Vec<String> {
+        let measured = |name: &str| self.points.iter().any(|p| p.key.server == name);
+        if self.references.is_empty() {
+            REFERENCE_SERVERS
+                .into_iter()
+                .filter(|name| measured(name))
+                .map(String::from)
+                .collect()
+        } else {
+            self.references
+                .iter()
+                .filter(|name| measured(name))
+                .cloned()
+                .collect()
+        }
     }
 }
 
@@ -192,6 +209,7 @@ mod tests {
             throughput: Estimate::default(),
             latency_us: LatencySummary::default(),
             histogram: LatencyHistogram::Missing,
+            throughput_ratios: Vec::new(),
         }
     }
 
@@ -213,6 +231,11 @@ mod tests {
         };
         assert_eq!(report.references_present(), REFERENCE_SERVERS);
         assert!(Report::default().references_present().is_empty());
+        let declared = Report {
+            references: vec!["ref-mio-echo".into(), "absent".into()],
+            ..report
+        };
+        assert_eq!(declared.references_present(), ["ref-mio-echo"]);
     }
 
     #[test]

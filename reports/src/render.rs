@@ -12,10 +12,12 @@ use rayon::prelude::*;
 
 use crate::error::ReportError;
 use crate::font;
+use crate::from_results::report_from_results;
 use crate::html::{self, EmbeddedPlot};
 use crate::markdown;
 use crate::model::Report;
 use crate::plot::{self, RenderedPlot};
+use crate::results::Results;
 use crate::table::SummaryTable;
 
 /// The subdirectory of the output directory that holds the plot files.
@@ -34,7 +36,30 @@ pub struct Rendered {
     pub notes: Vec<String>,
 }
 
-/// Render a report into `out_dir` (created if missing).
+/// The file name `harness sweep` writes results to and `harness report DIR` reads them from.
+pub const RESULTS_FILE: &str = "results.json";
+
+/// Render a sweep's results into `out_dir` (created if missing): plots under `plots/`,
+/// `report.md` and `index.html`.
+pub fn render(results: &Results, out_dir: &Path) -> Result<Rendered, ReportError> {
+    render_report(&report_from_results(results), out_dir)
+}
+
+/// Re-render from a results file alone (what `harness report DIR` does with
+/// `DIR/results.json`), writing into `out_dir`.
+pub fn render_results_file(results_json: &Path, out_dir: &Path) -> Result<Rendered, ReportError> {
+    let text = fs::read_to_string(results_json).map_err(|e| ReportError::Results {
+        path: results_json.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    let results = Results::from_json(&text).map_err(|e| ReportError::Results {
+        path: results_json.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    render(&results, out_dir)
+}
+
+/// Render a plain report into `out_dir` (created if missing).
 pub fn render_report(report: &Report, out_dir: &Path) -> Result<Rendered, ReportError> {
     font::ensure_registered()?;
     let plots_dir = out_dir.join(PLOTS_DIR);

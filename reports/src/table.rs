@@ -16,18 +16,37 @@ pub struct SummaryRow {
     pub key: PointKey,
     /// `server req/s ÷ reference req/s`, per reference in [`SummaryTable::references`] order;
     /// `None` when the reference has no figure (or a zero one) at this point.
-    pub throughput_ratio: Vec<Option<f64>>,
+    pub throughput_ratio: Vec<Option<Ratio>>,
     /// `server p99 ÷ reference p99`, same order; below 1 is better.
-    pub p99_ratio: Vec<Option<f64>>,
+    pub p99_ratio: Vec<Option<Ratio>>,
     /// The cells as displayed, in [`SummaryTable::headers`] order.
     pub cells: Vec<String>,
+}
+
+/// A ratio to a reference, with the harness's bootstrap interval when it computed one.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Ratio {
+    /// The ratio of medians.
+    pub value: f64,
+    /// Its confidence interval (`low`, `high`), if known.
+    pub interval: Option<(f64, f64)>,
+}
+
+impl Ratio {
+    /// A ratio without an interval.
+    pub fn plain(value: f64) -> Ratio {
+        Ratio {
+            value,
+            interval: None,
+        }
+    }
 }
 
 /// The whole table.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct SummaryTable {
     /// Reference servers present in the report.
-    pub references: Vec<&'static str>,
+    pub references: Vec<String>,
     /// Column headings.
     pub headers: Vec<String>,
     /// Rows, ordered by load, loop count, then server order.
@@ -86,16 +105,35 @@ impl SummaryTable {
                         report
                             .points
                             .iter()
-                            .find(|r| r.key.server == *name && r.key.same_load(&point.key))
+                            .find(|r| &r.key.server == name && r.key.same_load(&point.key))
                     })
                     .collect();
-                let throughput_ratio: Vec<Option<f64>> = reference_points
+                let throughput_ratio: Vec<Option<Ratio>> = references
                     .iter()
-                    .map(|r| r.and_then(|r| ratio(point.throughput.median, r.throughput.median)))
+                    .zip(&reference_points)
+                    .map(|(name, r)| {
+                        let from_harness = point
+                            .throughput_ratios
+                            .iter()
+                            .find(|(reference, _)| reference == name)
+                            .filter(|(_, e)| e.median.is_finite())
+                            .map(|(_, e)| Ratio {
+                                value: e.median,
+                                interval: (e.low.is_finite() && e.high.is_finite())
+                                    .then_some((e.low, e.high)),
+                            });
+                        from_harness.or_else(|| {
+                            r.and_then(|r| ratio(point.throughput.median, r.throughput.median))
+                                .map(Ratio::plain)
+                        })
+                    })
                     .collect();
-                let p99_ratio: Vec<Option<f64>> = reference_points
+                let p99_ratio: Vec<Option<Ratio>> = reference_points
                     .iter()
-                    .map(|r| r.and_then(|r| ratio(point.latency_us.p99, r.latency_us.p99)))
+                    .map(|r| {
+                        r.and_then(|r| ratio(point.latency_us.p99, r.latency_us.p99))
+                            .map(Ratio::plain)
+                    })
                     .collect();
                 let mut cells = vec![point.key.workload.clone()];
                 if open_loop {
@@ -142,10 +180,18 @@ fn ratio(value: f64, reference: f64) -> Option<f64> {
     (value.is_finite() && reference.is_finite() && reference > 0.0).then(|| value / reference)
 }
 
-/// A ratio cell: `1.23×`, or `–` when there is nothing to compare with.
-pub fn format_ratio(ratio: Option<f64>) -> String {
+/// A ratio cell: `1.23×`, `1.23× (1.10–1.35)` with an interval, or `–` when there is nothing
+/// to compare with.
+pub fn format_ratio(ratio: Option<Ratio>) -> String {
     match ratio {
-        Some(r) => format!("{r:.2}×"),
+        Some(Ratio {
+            value,
+            interval: Some((low, high)),
+        }) => format!("{value:.2}× ({low:.2}–{high:.2})"),
+        Some(Ratio {
+            value,
+            interval: None,
+        }) => format!("{value:.2}×"),
         None => "–".to_string(),
     }
 }
@@ -174,6 +220,7 @@ mod tests {
                 p999: 3.0,
             },
             histogram: LatencyHistogram::Missing,
+            throughput_ratios: Vec::new(),
         }
     }
 
@@ -197,11 +244,32 @@ mod tests {
             .map(|r| (r.key.server.as_str(), r.key.loops))
             .collect();
         assert_eq!(order, [("gev", 1), ("ref-tokio-echo", 1), ("gev", 2)]);
-        assert_eq!(table.rows[0].throughput_ratio, [Some(1.5)]);
-        assert_eq!(table.rows[0].p99_ratio, [Some(0.5)]);
+        assert_eq!(table.rows[0].throughput_ratio, [Some(Ratio::plain(1.5))]);
+        assert_eq!(table.rows[0].p99_ratio, [Some(Ratio::plain(0.5))]);
         assert_eq!(table.rows[0].cells[8], "1.50×");
         assert_eq!(table.rows[2].throughput_ratio, [None]);
         assert_eq!(table.rows[2].cells[8], "–");
+    }
+
+    #[test]
+    fn harness_ratio_with_interval_wins() {
+        let mut gev = point("gev", 1, 150.0, 10.0);
+        gev.throughput_ratios = vec![(
+            "ref-mio-echo".into(),
+            Estimate {
+                median: 1.4,
+                low: 1.3,
+                high: 1.6,
+            },
+        )];
+        let report = Report {
+            points: vec![point("ref-mio-echo", 1, 100.0, 20.0), gev],
+            ..Report::default()
+        };
+        let table = SummaryTable::from_report(&report);
+        let row = table.rows.iter().find(|r| r.key.server == "gev").unwrap();
+        assert_eq!(row.cells[8], "1.40× (1.30–1.60)");
+        assert_eq!(row.cells[9], "0.50×");
     }
 
     #[test]

@@ -29,6 +29,7 @@ fn one_point(rps: f64, histogram: LatencyHistogram) -> PointSummary {
         },
         latency_us: LatencySummary::default(),
         histogram,
+        throughput_ratios: Vec::new(),
     }
 }
 

@@ -232,6 +232,7 @@ mod tests {
                     p999: 90.0,
                 },
                 histogram: LatencyHistogram::Missing,
+                throughput_ratios: Vec::new(),
             }],
             ..Report::default()
         };

@@ -251,6 +251,7 @@ mod tests {
                 p999: 30.0,
             },
             histogram: LatencyHistogram::Missing,
+            throughput_ratios: Vec::new(),
         }
     }
 

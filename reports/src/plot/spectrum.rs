@@ -208,6 +208,7 @@ mod tests {
             throughput: Estimate::default(),
             latency_us: LatencySummary::default(),
             histogram,
+            throughput_ratios: Vec::new(),
         }
     }
 

@@ -187,6 +187,7 @@ mod tests {
             },
             latency_us: LatencySummary::default(),
             histogram: LatencyHistogram::Missing,
+            throughput_ratios: Vec::new(),
         }
     }
 

@@ -155,6 +155,7 @@ pub fn synthetic_report() -> Report {
                     },
                     latency_us: summary_of(&merged),
                     histogram: LatencyHistogram::Recorded(Box::new(merged)),
+                    throughput_ratios: Vec::new(),
                 });
             }
         }
@@ -192,4 +193,236 @@ pub fn svg_texts(path: &Path) -> Vec<String> {
         .filter(|n| n.has_tag_name("text"))
         .map(|n| n.text().unwrap_or_default().trim().to_string())
         .collect()
+}
+
+/// A loadgen summary of one synthetic run.
+pub fn loadgen_summary(
+    histogram: Option<&Histogram<u64>>,
+    rps: f64,
+    rate: Option<f64>,
+    samples: &[TimeSample],
+) -> gev_loadgen::Summary {
+    use gev_loadgen::{Connections, Env, Percentiles, Requests, RunConfig, Throughput, TimePoint};
+    let percentiles = histogram.map_or_else(Percentiles::default, |h| Percentiles {
+        p50: h.value_at_quantile(0.5) as f64 / 1_000.0,
+        p90: h.value_at_quantile(0.9) as f64 / 1_000.0,
+        p99: h.value_at_quantile(0.99) as f64 / 1_000.0,
+        p999: h.value_at_quantile(0.999) as f64 / 1_000.0,
+        max: h.max() as f64 / 1_000.0,
+        mean: h.mean() / 1_000.0,
+        count: h.len(),
+    });
+    let mut histograms = std::collections::BTreeMap::new();
+    if let Some(h) = histogram {
+        histograms.insert("latency".to_string(), encode_base64(h));
+    }
+    gev_loadgen::Summary {
+        schema: gev_loadgen::SCHEMA.into(),
+        config: RunConfig {
+            target: "127.0.0.1:40000".into(),
+            framing: "raw".into(),
+            connections: 50,
+            threads: 1,
+            duration_secs: Some(8.0),
+            warmup_secs: 1.0,
+            requests: None,
+            pipeline: 1,
+            rate,
+            size_min: 64,
+            size_max: 64,
+            verify: false,
+            timeout_ms: 5_000,
+            connect_rate: None,
+            pin: true,
+            http_method: None,
+            ws_message: None,
+        },
+        env: Env {
+            cpu_model: "Synthetic CPU @ 3.0GHz".into(),
+            cores: 2,
+            kernel: "6.1.0-test".into(),
+            version: "0.1.0".into(),
+        },
+        connections: Connections {
+            opened: 50,
+            failed: 0,
+        },
+        requests: Requests {
+            sent: (rps * 8.0) as u64,
+            completed: (rps * 8.0) as u64,
+            errors: Default::default(),
+        },
+        throughput: Throughput {
+            rps,
+            bytes_per_sec: rps * 64.0,
+            bytes_sent: (rps * 8.0 * 64.0) as u64,
+            bytes_received: (rps * 8.0 * 64.0) as u64,
+        },
+        target_rate: rate,
+        latency_us: percentiles,
+        latency_uncorrected_us: percentiles,
+        connect_us: Percentiles::default(),
+        loop_lag_us: Percentiles::default(),
+        histograms,
+        timeseries: samples
+            .iter()
+            .map(|s| TimePoint {
+                t: s.t_secs,
+                rps: s.rps,
+                p99_us: s.p99_us,
+            })
+            .collect(),
+        warnings: Vec::new(),
+        duration_secs: 8.0,
+        generator_cpu_percent: vec![35.0],
+    }
+}
+
+/// The point parameters of the synthetic sweep.
+pub fn point_params(loops: u32, rate: Option<f64>) -> gev_reports::results::PointParams {
+    gev_reports::results::PointParams {
+        loops,
+        framing: "raw".into(),
+        connections: 50,
+        payload_size: 64,
+        pipeline: 1,
+        rate,
+        duration_secs: 8.0,
+        warmup_secs: 1.0,
+    }
+}
+
+/// The synthetic sweep as the harness writes it: every run with a real loadgen summary (its
+/// latency HdrHistogram V2-deflate encoded in base64), a summary per point with intervals and
+/// ratios to the references, and one failed run.
+pub fn synthetic_results() -> gev_reports::Results {
+    use gev_reports::results::{
+        Environment, Interval, LatencyPercentiles, PointSummary as HarnessPoint, ReferenceRatio,
+        Results, RunFailure, RunRecord, ServerExit, ServerRecord, SpecRecord, SCHEMA,
+    };
+    let mut rates: Vec<Option<f64>> = vec![None];
+    rates.extend(RATES.iter().map(|r| Some(*r)));
+    let mut runs = Vec::new();
+    let mut summaries: Vec<HarnessPoint> = Vec::new();
+    let mut seed = 1;
+    for loops in LOOPS {
+        for rate in &rates {
+            let mut medians = Vec::new();
+            for (server_index, server) in SERVERS.iter().enumerate() {
+                let cap = capacity(server_index, loops);
+                let rps = rate.map_or(cap, |r| r.min(cap));
+                let overload = rate.map_or(1.0, |r| (r / cap).max(1.0).powi(3));
+                let median_us =
+                    50.0 / f64::from(loops) * overload * (1.0 + server_index as f64 * 0.2);
+                let mut histograms = Vec::new();
+                for repeat in 0..REPEATS {
+                    seed += 1;
+                    let histogram = latency_histogram(median_us, 20_000, seed);
+                    let samples = time_samples(rps, median_us * 4.0, 8, seed);
+                    runs.push(RunRecord {
+                        server: server.to_string(),
+                        point: point_params(loops, *rate),
+                        repeat,
+                        addr: "127.0.0.1:40000".into(),
+                        summary: loadgen_summary(Some(&histogram), rps, *rate, &samples),
+                        server_cpu_secs: Some(7.5),
+                        metrics_before: None,
+                        metrics_after: None,
+                        server_exit: ServerExit::Clean { after_secs: 0.05 },
+                    });
+                    histograms.push(histogram);
+                }
+                let mut merged = histograms[0].clone();
+                for h in &histograms[1..] {
+                    merged.add(h).unwrap();
+                }
+                let latency = summary_of(&merged);
+                medians.push(rps);
+                summaries.push(HarnessPoint {
+                    server: server.to_string(),
+                    point: point_params(loops, *rate),
+                    runs: REPEATS,
+                    throughput_rps: Interval {
+                        median: rps,
+                        low: rps * 0.96,
+                        high: rps * 1.03,
+                        confidence: 0.95,
+                    },
+                    latency_us: LatencyPercentiles {
+                        p50: latency.p50,
+                        p90: merged.value_at_quantile(0.9) as f64 / 1_000.0,
+                        p99: latency.p99,
+                        p999: latency.p999,
+                        max: merged.max() as f64 / 1_000.0,
+                    },
+                    errors: 0,
+                    ratios: Vec::new(),
+                });
+            }
+            // Ratios to the references, as the harness computes them (with an interval).
+            let at_point = summaries.len() - SERVERS.len();
+            for (index, summary) in summaries[at_point..].iter_mut().enumerate() {
+                for (reference_index, reference) in SERVERS.iter().enumerate().skip(1) {
+                    if reference_index == index {
+                        continue;
+                    }
+                    let ratio = medians[index] / medians[reference_index];
+                    summary.ratios.push(ReferenceRatio {
+                        reference: reference.to_string(),
+                        throughput: Interval {
+                            median: ratio,
+                            low: ratio * 0.95,
+                            high: ratio * 1.05,
+                            confidence: 0.95,
+                        },
+                    });
+                }
+            }
+        }
+    }
+    Results {
+        schema: SCHEMA.into(),
+        created: "2026-11-25T13:45:00Z".into(),
+        environment: Environment {
+            cpu: "Synthetic CPU @ 3.0GHz".into(),
+            cores: 2,
+            kernel: "6.1.0-test".into(),
+            rustc: "rustc 1.85.0".into(),
+            git_commit: Some("0123abc".into()),
+            pinning: "server on core 0, loadgen on core 1 (taskset)".into(),
+            load_average: Some([0.5, 0.4, 0.3]),
+            harness_version: "0.1.0".into(),
+        },
+        spec: SpecRecord {
+            servers: SERVERS
+                .iter()
+                .map(|name| ServerRecord {
+                    name: name.to_string(),
+                    command: format!("{name} --port {{port}} --loops {{loops}}"),
+                    reference: name.starts_with("ref-"),
+                    metrics: false,
+                })
+                .collect(),
+            loops: LOOPS.to_vec(),
+            connections: vec![50],
+            payload_sizes: vec![64],
+            framings: vec!["raw".into()],
+            rates,
+            pipeline: 1,
+            duration_secs: 8.0,
+            warmup_secs: 1.0,
+            repeats: REPEATS,
+            source: Some("sweeps/synthetic.toml".into()),
+            text: None,
+        },
+        runs,
+        summaries,
+        failures: vec![RunFailure {
+            server: "gev-echo".into(),
+            point: point_params(2, None),
+            repeat: 3,
+            error: "server never opened its port within 5 s".into(),
+        }],
+        notes: vec!["synthetic data".into()],
+    }
 }
