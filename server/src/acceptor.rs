@@ -24,6 +24,9 @@ pub(crate) const ACCEPTOR_WAKER: Token = Token(1);
 
 /// How long to stop accepting after running out of descriptors or memory.
 const RESOURCE_BACKOFF: Duration = Duration::from_millis(100);
+/// Minimum time between two warnings about running out of descriptors (episodes in between are
+/// logged at debug level, so a server hovering at its limit does not flood the log).
+const EXHAUSTION_LOG_INTERVAL: Duration = Duration::from_secs(60);
 /// Minimum time between two "connection refused: max_connections" log lines.
 const REFUSAL_LOG_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -51,6 +54,7 @@ pub(crate) struct Acceptor<P: Protocol> {
     loads: Vec<usize>,
     /// Set while backing off from EMFILE/ENFILE; cleared (and logged) on the next success.
     resource_exhausted: bool,
+    last_exhaustion_warning: Option<Instant>,
     last_refusal_log: Option<Instant>,
     refused_since_log: u64,
 }
@@ -81,6 +85,7 @@ impl<P: Protocol> Acceptor<P> {
             stop,
             loads,
             resource_exhausted: false,
+            last_exhaustion_warning: None,
             last_refusal_log: None,
             refused_since_log: 0,
         })
@@ -118,7 +123,7 @@ impl<P: Protocol> Acceptor<P> {
                 Ok((stream, peer)) => {
                     if self.resource_exhausted {
                         self.resource_exhausted = false;
-                        tracing::info!("accepting connections again (file descriptors available)");
+                        tracing::debug!("accepting connections again");
                     }
                     self.dispatch(stream, peer);
                 }
@@ -128,8 +133,17 @@ impl<P: Protocol> Acceptor<P> {
                 Err(e) if is_resource_exhaustion(&e) => {
                     if !self.resource_exhausted {
                         self.resource_exhausted = true;
-                        tracing::warn!(error = %e, backoff_ms = RESOURCE_BACKOFF.as_millis() as u64,
-                            "cannot accept: out of file descriptors or memory; backing off (raise `ulimit -n`); logged once until it recovers");
+                        let now = Instant::now();
+                        let warn_due = self
+                            .last_exhaustion_warning
+                            .is_none_or(|last| now.duration_since(last) >= EXHAUSTION_LOG_INTERVAL);
+                        if warn_due {
+                            self.last_exhaustion_warning = Some(now);
+                            tracing::warn!(error = %e, backoff_ms = RESOURCE_BACKOFF.as_millis() as u64,
+                                "cannot accept: out of file descriptors or memory; backing off and retrying (raise `ulimit -n`); not logged again for 60 s");
+                        } else {
+                            tracing::debug!(error = %e, "cannot accept: out of file descriptors or memory; backing off");
+                        }
                     }
                     return Some(Instant::now() + RESOURCE_BACKOFF);
                 }

@@ -87,6 +87,9 @@ pub(crate) struct ConnCore<P: Protocol> {
     pub(crate) closing: Option<CloseReason>,
     pub(crate) write_shutdown: WriteShutdown,
     pub(crate) reading_paused: bool,
+    /// The poller reported the peer's hang-up (or an error): read until EOF instead of
+    /// stopping at a short read, since no further edge will come.
+    pub(crate) peer_hung_up: bool,
     pub(crate) in_flush_list: bool,
     pub(crate) linger_armed: bool,
 }
@@ -104,6 +107,7 @@ impl<P: Protocol> ConnCore<P> {
             closing: None,
             write_shutdown: WriteShutdown::No,
             reading_paused: false,
+            peer_hung_up: false,
             in_flush_list: false,
             linger_armed: false,
         }

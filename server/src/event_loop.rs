@@ -225,16 +225,22 @@ impl<P: Protocol, H: Handler<P>> EventLoop<P, H> {
         self.read_again = list;
     }
 
-    /// Reads what the socket has (up to the per-turn budget) and delivers it.
+    /// Reads what the socket has (up to the per-turn budget) and delivers it. `hung_up`: the
+    /// event reported the peer's hang-up or an error.
     fn read_connection(&mut self, key: usize, hung_up: bool) {
-        let outcome = self.read_and_deliver(key, hung_up);
+        if hung_up {
+            if let Some(conn) = self.conns.get_mut(key) {
+                conn.core.peer_hung_up = true;
+            }
+        }
+        let outcome = self.read_and_deliver(key);
         match outcome {
             ReadOutcome::Keep => self.after_callback(key),
             ReadOutcome::CloseNow(reason) => self.close_now(key, reason),
         }
     }
 
-    fn read_and_deliver(&mut self, key: usize, hung_up: bool) -> ReadOutcome {
+    fn read_and_deliver(&mut self, key: usize) -> ReadOutcome {
         let EventLoop {
             conns,
             scratch,
@@ -339,7 +345,7 @@ impl<P: Protocol, H: Handler<P>> EventLoop<P, H> {
                     }
                 }
             }
-            if n < scratch.len() && !hung_up {
+            if n < scratch.len() && !conn.core.peer_hung_up {
                 // Short read: the socket is drained; skip the read that would return EAGAIN.
                 return ReadOutcome::Keep;
             }

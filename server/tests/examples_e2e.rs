@@ -473,3 +473,81 @@ fn idle_connections_cost_under_half_a_kib() {
     drop(conns);
     assert_exits_on_sigint(&mut server);
 }
+
+/// Running out of file descriptors: the acceptor logs once, backs off without spinning, keeps
+/// serving the connections it has, and accepts again once descriptors are free.
+#[test]
+fn fd_exhaustion_is_logged_once_and_recovers() {
+    use std::os::unix::process::CommandExt;
+    let log_path = std::env::temp_dir().join(format!("gev-emfile-{}.log", std::process::id()));
+    let log = std::fs::File::create(&log_path).unwrap();
+    let mut server = ServerProcess::start_configured(
+        "gev-echo",
+        &["--host", "127.0.0.1", "--port", "0", "--loops", "1"],
+        move |command| {
+            command.stderr(log).env("RUST_LOG", "info");
+            // SAFETY: the closure runs in the forked child before exec and only calls
+            // setrlimit, which is async-signal-safe, with a valid pointer.
+            unsafe {
+                command.pre_exec(|| {
+                    let limit = libc::rlimit {
+                        rlim_cur: 64,
+                        rlim_max: 64,
+                    };
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        },
+    );
+    let addr = server.addr();
+    let mut first = connect(addr);
+    first.write_all(b"hi").unwrap();
+    let mut b = [0u8; 2];
+    first.read_exact(&mut b).unwrap();
+    // 120 more connections: the kernel queues them all (backlog), the server runs out of
+    // descriptors partway through.
+    let extra: Vec<TcpStream> = (0..120).map(|_| connect(addr)).collect();
+    thread::sleep(Duration::from_millis(300));
+    let ticks_before = thread_cpu_ticks(server.pid(), "gev-acceptor");
+    let window = Instant::now();
+    thread::sleep(Duration::from_secs(1));
+    let ticks = thread_cpu_ticks(server.pid(), "gev-acceptor") - ticks_before;
+    let cpu_share = ticks as f64 / clock_ticks_per_second() as f64 / window.elapsed().as_secs_f64();
+    assert!(
+        cpu_share < 0.2,
+        "acceptor used {:.0}% of a core while out of descriptors",
+        cpu_share * 100.0
+    );
+    // Existing connections are still served.
+    first.write_all(b"ok").unwrap();
+    first.read_exact(&mut b).unwrap();
+    assert_eq!(&b, b"ok");
+    // Free the descriptors: a new connection is served again.
+    drop(extra);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut s = connect(addr);
+        if s.write_all(b"back").is_ok() {
+            let mut r = [0u8; 4];
+            if s.read_exact(&mut r).is_ok() && &r == b"back" {
+                break;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "server did not recover after descriptors were freed"
+        );
+        thread::sleep(Duration::from_millis(50));
+    }
+    assert_exits_on_sigint(&mut server);
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    let _ = std::fs::remove_file(&log_path);
+    let warnings = log.matches("out of file descriptors").count();
+    assert_eq!(
+        warnings, 1,
+        "expected the exhaustion logged once, log:\n{log}"
+    );
+}

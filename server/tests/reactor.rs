@@ -489,3 +489,27 @@ fn context_slot_keeps_per_connection_state() {
     assert_eq!(&buf, b"1");
     server.stop().unwrap();
 }
+
+#[test]
+fn large_upload_then_half_close_is_fully_echoed() {
+    let (handler, rec) = recorder(echo);
+    let (server, addr) = start(options(1), handler);
+    let client = connect(addr);
+    let mut writer = client.try_clone().unwrap();
+    let total = 4 * 1024 * 1024;
+    let upload = thread::spawn(move || {
+        let data: Vec<u8> = (0..total).map(|i| (i % 251) as u8).collect();
+        writer.write_all(&data).unwrap();
+        writer.shutdown(std::net::Shutdown::Write).unwrap();
+    });
+    let mut reader = client;
+    let echoed = read_to_end(&mut reader);
+    upload.join().unwrap();
+    assert_eq!(echoed.len(), total);
+    assert!(echoed
+        .iter()
+        .enumerate()
+        .all(|(i, &b)| b == (i % 251) as u8));
+    assert_eq!(rec.closes.recv_timeout(WAIT).unwrap(), CloseReason::Peer);
+    server.stop().unwrap();
+}

@@ -52,6 +52,20 @@ impl ServerProcess {
 
     /// Like [`start`](Self::start), with extra environment variables (e.g. `RUST_LOG`).
     pub fn start_with(name: &str, args: &[&str], env: &[(&str, &str)]) -> ServerProcess {
+        Self::start_configured(name, args, |command| {
+            for (key, value) in env {
+                command.env(key, value);
+            }
+        })
+    }
+
+    /// Like [`start`](Self::start), letting `configure` adjust the command before it is spawned
+    /// (environment, stderr redirection, `pre_exec` limits). Stdout stays piped.
+    pub fn start_configured(
+        name: &str,
+        args: &[&str],
+        configure: impl FnOnce(&mut Command),
+    ) -> ServerProcess {
         let path = bin_path(name);
         let mut command = Command::new(&path);
         command
@@ -59,9 +73,8 @@ impl ServerProcess {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
-        for (key, value) in env {
-            command.env(key, value);
-        }
+        configure(&mut command);
+        command.stdout(Stdio::piped());
         let mut child = command
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", path.display()));
