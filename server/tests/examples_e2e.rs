@@ -428,7 +428,7 @@ fn raise_fd_limit() -> u64 {
             libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
         }
     }
-    limit.rlim_cur as u64
+    limit.rlim_cur
 }
 
 /// Memory per idle connection: up to 10 000 connections (fewer if the file limit is lower) that
