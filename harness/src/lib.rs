@@ -1,1 +1,54 @@
 //! gev-harness: benchmark sweeps and regression comparisons of gev servers.
+//!
+//! Data path: sweep spec ([`spec`]) -> points and interleaved runs ([`sweep`]) -> one run =
+//! server process + `loadgen --json` ([`runner`], cores placed by [`pinning`]) -> summaries
+//! ([`summarize`] over [`stats`]) -> `reports/out/<timestamp>/` ([`output`]: results.json,
+//! results.csv, env.txt) -> plots and pages (`gev_reports::render`). `harness compare`
+//! ([`compare`]) runs a baseline and a candidate through the same [`runner`] and gates on the
+//! ratios. The reference servers (`ref-tokio-echo`, `ref-mio-echo`, `ref-tokio-ws-echo`) are
+//! binaries of this crate; [`builtin`] names every server a spec may use.
+//!
+//! ```
+//! use gev_harness::sweep;
+//! use gev_harness::spec::{Context, Spec};
+//!
+//! // Built-in servers are looked up next to the harness binary; point at a directory holding
+//! // stand-ins so this example needs no build.
+//! let bin = tempfile::tempdir().unwrap();
+//! for name in ["gev-echo", "ref-mio-echo"] {
+//!     std::fs::write(bin.path().join(name), b"").unwrap();
+//! }
+//! let context = Context { bin_dir: bin.path().to_path_buf(), cores: 2 };
+//! let spec = Spec::parse(
+//!     "servers = [\"gev-echo\", \"ref-mio-echo\"]\nrepeats = 2",
+//!     "example.toml",
+//!     &[],
+//!     &context,
+//! )
+//! .unwrap();
+//! let points = sweep::points(&spec);
+//! assert_eq!(points.len(), 2); // loops 1 and 2 (the default 1..=cores)
+//! assert_eq!(sweep::schedule(&spec.servers, &points, spec.repeats).len(), 8);
+//! ```
+//!
+//! Dependencies: `gev-loadgen` (the typed summary loadgen prints), `gev-reports` (the results
+//! types and the renderer), `clap` (flags), `serde`/`serde_json`/`toml` (spec and results),
+//! `thiserror`/`anyhow` (errors), `indicatif` (progress), `libc` (signals, CPU affinity),
+//! `humantime` (durations, timestamps), `rand` (bootstrap resampling), `signal-hook`,
+//! `tokio`, `mio`, `socket2`, `tokio-tungstenite`, `futures-util` (the reference servers),
+//! `core_affinity` (compare). Dev: `tempfile`, `proptest`.
+
+pub mod baseline;
+pub mod builtin;
+pub mod callgrind;
+pub mod cli;
+pub mod compare;
+pub mod env;
+pub mod framing;
+pub mod output;
+pub mod pinning;
+pub mod runner;
+pub mod spec;
+pub mod stats;
+pub mod summarize;
+pub mod sweep;

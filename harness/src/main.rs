@@ -1,2 +1,116 @@
-//! The `harness` binary (work in progress).
-fn main() {}
+//! The `harness` binary: parses the command line and dispatches to the sweep, the report
+//! renderer or the regression gate. Every failure is one line on stderr and a non-zero exit:
+//! 2 for a bad spec or flag (nothing was run), 1 for a sweep whose runs did not all complete.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Parser;
+use gev_harness::cli::{Cli, Command, ReportArgs, SweepArgs};
+use gev_harness::pinning::Pinning;
+use gev_harness::runner::{self, RunOptions};
+use gev_harness::spec::{self, Spec};
+use gev_harness::{compare, output, sweep};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Sweep(args) => run_sweep(&args),
+        Command::Report(args) => run_report(&args),
+        Command::Compare(args) => match compare::run(args) {
+            Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(2)),
+            Err(error) => {
+                eprintln!("harness compare: error: {error:#}");
+                ExitCode::from(2)
+            }
+        },
+    }
+}
+
+fn run_sweep(args: &SweepArgs) -> ExitCode {
+    let prepared = match prepare(args) {
+        Ok(prepared) => prepared,
+        Err(error) => {
+            eprintln!("harness sweep: error: {error:#}");
+            return ExitCode::from(2);
+        }
+    };
+    let (spec, run_options) = prepared;
+    let options = sweep::SweepOptions {
+        out_root: args.out.clone(),
+        workspace: std::env::current_dir().unwrap_or_else(|_| Path::new(".").to_path_buf()),
+        render: !args.no_render,
+    };
+    let outcome = match sweep::run(&spec, &run_options, &options) {
+        Ok(outcome) => outcome,
+        Err(error) => {
+            eprintln!("harness sweep: error: {error:#}");
+            return ExitCode::from(2);
+        }
+    };
+    println!("{}", output::table(&outcome.results));
+    for note in &outcome.results.notes {
+        println!("note: {note}");
+    }
+    for failure in &outcome.results.failures {
+        println!(
+            "FAILED: {} at {} repeat {}: {}",
+            failure.server, failure.point, failure.repeat, failure.error
+        );
+    }
+    if let Some(error) = &outcome.render_error {
+        println!("report rendering failed: {error}");
+    }
+    println!("results in {}", outcome.dir.display());
+    if outcome.all_clean() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+/// Everything checked before the first server starts: the binaries, the spec, the pinning.
+fn prepare(args: &SweepArgs) -> anyhow::Result<(Spec, RunOptions)> {
+    let bin_dir = match &args.bin_dir {
+        Some(dir) => dir.clone(),
+        None => runner::bin_dir()?,
+    };
+    let loadgen = runner::loadgen_in(&bin_dir)?;
+    let extra = args
+        .server_cmd
+        .iter()
+        .map(|text| spec::parse_server_cmd(text).map_err(anyhow::Error::msg))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let cores = gev_harness::pinning::allowed_cores()
+        .map(|cores| cores.len())
+        .unwrap_or(1) as u32;
+    let spec = Spec::load(&args.spec, &extra, &spec::Context { bin_dir, cores })?;
+    let mut options = RunOptions::new(
+        loadgen,
+        Pinning::plan(spec.pin, spec.loadgen_threads as usize),
+    );
+    options.loadgen_threads = spec.loadgen_threads;
+    Ok((spec, options))
+}
+
+fn run_report(args: &ReportArgs) -> ExitCode {
+    match sweep::report(&args.dir).context("harness report") {
+        Ok(rendered) => {
+            for note in &rendered.notes {
+                println!("note: {note}");
+            }
+            println!(
+                "rendered {} plots, {} and {}",
+                rendered.plots.len(),
+                rendered.report_md.display(),
+                rendered.index_html.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("harness report: error: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,188 @@
+//! The sweep's output directory: `results.json` (the typed [`Results`]), `results.csv` (one row
+//! per server × point summary) and `env.txt`; the plots and pages are added by `gev_reports`.
+//!
+//! Where it sits: results -> **files** -> `gev_reports::render` (plots, report.md, index.html).
+//! `harness report DIR` re-renders from `results.json` alone.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use gev_reports::results::Results;
+
+/// The results file in an output directory.
+pub const RESULTS_JSON: &str = "results.json";
+/// The summary table in an output directory.
+pub const RESULTS_CSV: &str = "results.csv";
+/// The environment in an output directory.
+pub const ENV_TXT: &str = "env.txt";
+
+/// A fresh directory `<root>/<UTC timestamp>` (with a suffix if that already exists).
+pub fn create_run_dir(root: &Path, now: SystemTime) -> std::io::Result<PathBuf> {
+    let stamp = humantime::format_rfc3339_seconds(now)
+        .to_string()
+        .replace(':', "");
+    std::fs::create_dir_all(root)?;
+    for attempt in 0..100u32 {
+        let name = if attempt == 0 {
+            stamp.clone()
+        } else {
+            format!("{stamp}-{attempt}")
+        };
+        let dir = root.join(name);
+        match std::fs::create_dir(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(error) => return Err(error),
+        }
+    }
+    Err(std::io::Error::other(format!(
+        "{}: too many output directories named {stamp}",
+        root.display()
+    )))
+}
+
+/// Writes results.json, results.csv and env.txt into `dir`.
+pub fn write_all(dir: &Path, results: &Results, env_txt: &str) -> std::io::Result<()> {
+    std::fs::write(dir.join(RESULTS_JSON), results.to_json())?;
+    std::fs::write(dir.join(RESULTS_CSV), csv(results))?;
+    std::fs::write(dir.join(ENV_TXT), env_txt)?;
+    Ok(())
+}
+
+/// Reads `dir/results.json`.
+pub fn read_results(dir: &Path) -> anyhow::Result<Results> {
+    use anyhow::Context;
+    let path = dir.join(RESULTS_JSON);
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    Results::from_json(&text).with_context(|| format!("{} is not usable", path.display()))
+}
+
+/// One header row, then one row per summary. Ratio columns are named after each reference.
+pub fn csv(results: &Results) -> String {
+    let references = results.references();
+    let mut out = String::from(
+        "server,loops,framing,connections,payload_size,pipeline,rate,runs,\
+         throughput_rps_median,throughput_rps_low,throughput_rps_high,\
+         p50_us,p90_us,p99_us,p999_us,max_us,errors",
+    );
+    for reference in &references {
+        let _ = write!(
+            out,
+            ",ratio_to_{reference},ratio_to_{reference}_low,ratio_to_{reference}_high"
+        );
+    }
+    out.push('\n');
+    for summary in &results.summaries {
+        let point = &summary.point;
+        let _ = write!(
+            out,
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+            field(&summary.server),
+            point.loops,
+            field(&point.framing),
+            point.connections,
+            point.payload_size,
+            point.pipeline,
+            point.rate.map_or(String::new(), |rate| rate.to_string()),
+            summary.runs,
+            summary.throughput_rps.median,
+            summary.throughput_rps.low,
+            summary.throughput_rps.high,
+            summary.latency_us.p50,
+            summary.latency_us.p90,
+            summary.latency_us.p99,
+            summary.latency_us.p999,
+            summary.latency_us.max,
+            summary.errors,
+        );
+        for reference in &references {
+            match summary.ratios.iter().find(|r| r.reference == *reference) {
+                Some(ratio) => {
+                    let _ = write!(
+                        out,
+                        ",{},{},{}",
+                        ratio.throughput.median, ratio.throughput.low, ratio.throughput.high
+                    );
+                }
+                None => out.push_str(",,,"),
+            }
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// A CSV field, quoted when it holds a comma, quote or newline.
+fn field(text: &str) -> String {
+    if text.contains([',', '"', '\n']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_string()
+    }
+}
+
+/// The summary table printed at the end of a sweep.
+pub fn table(results: &Results) -> String {
+    let references = results.references();
+    let mut out = format!(
+        "{:<20} {:>5} {:<28} {:>12} {:>21} {:>9} {:>9}",
+        "server", "loops", "load", "req/s", "95% interval", "p50 µs", "p99 µs"
+    );
+    for reference in &references {
+        let _ = write!(out, " {:>16}", format!("vs {reference}"));
+    }
+    out.push('\n');
+    for summary in &results.summaries {
+        let t = &summary.throughput_rps;
+        let _ = write!(
+            out,
+            "{:<20} {:>5} {:<28} {:>12.0} {:>21} {:>9.1} {:>9.1}",
+            summary.server,
+            summary.point.loops,
+            summary.point.load_label(),
+            t.median,
+            format!("{:.0}–{:.0}", t.low, t.high),
+            summary.latency_us.p50,
+            summary.latency_us.p99,
+        );
+        for reference in &references {
+            let cell = summary
+                .ratios
+                .iter()
+                .find(|r| r.reference == *reference)
+                .map_or("—".to_string(), |r| {
+                    format!(
+                        "{:.2} ({:.2}–{:.2})",
+                        r.throughput.median, r.throughput.low, r.throughput.high
+                    )
+                });
+            let _ = write!(out, " {cell:>16}");
+        }
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_are_quoted_only_when_needed() {
+        assert_eq!(field("gev-echo"), "gev-echo");
+        assert_eq!(field("a,b"), "\"a,b\"");
+        assert_eq!(field("say \"x\""), "\"say \"\"x\"\"\"");
+    }
+
+    #[test]
+    fn run_dirs_are_unique() {
+        let root = tempfile::tempdir().unwrap();
+        let now = SystemTime::UNIX_EPOCH;
+        let first = create_run_dir(root.path(), now).unwrap();
+        let second = create_run_dir(root.path(), now).unwrap();
+        assert_ne!(first, second);
+        assert!(first.ends_with("1970-01-01T000000Z"));
+    }
+}

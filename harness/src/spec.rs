@@ -1,0 +1,713 @@
+//! The sweep spec: a TOML file saying which servers to run at which loop counts and loads, read
+//! and checked completely before anything long starts.
+//!
+//! Where it sits: **sweep spec** -> points (`sweep.rs`) -> runs (`runner.rs`) -> results. Every
+//! key is optional except that at least one server must be named; unknown keys are errors (a
+//! typo must not silently fall back to a default). Every rejection is one line naming the file,
+//! the key and the fix.
+//!
+//! ```toml
+//! servers = ["gev-echo", "ref-tokio-echo", "ref-mio-echo"]   # built-ins by name
+//! loops = [1, 2]              # default 1..=cores
+//! connections = [32]          # default [32]
+//! payload_sizes = [64]        # bytes, default [64]
+//! framings = ["raw"]          # default: every framing the servers speak
+//! closed_loop = true          # a closed-loop point (default true)
+//! rates = [20000, 40000]      # open-loop points, requests per second (default none)
+//! pipeline = 1                # requests in flight per connection, closed loop (default 1)
+//! duration = "4s"             # measured time per run (default 5s)
+//! warmup = "1s"               # warm-up per run (default 1s)
+//! repeats = 3                 # runs per point per server (default 3)
+//! metrics = ["gev-echo"]      # servers started with --metrics and scraped (default none)
+//! loadgen_threads = 1         # loadgen worker threads (default 1)
+//! pin = true                  # pin server and loadgen to disjoint cores (default true)
+//!
+//! [[command]]                 # any other server, started from a command line
+//! name = "gev-old"
+//! command = "/path/to/gev-echo --host 127.0.0.1 --port {port} --loops {loops}"
+//! framing = "raw"             # default raw
+//! reference = false           # default false
+//! ```
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::builtin;
+use crate::framing::Framing;
+use crate::runner::ServerSpec;
+
+/// Default connections per point.
+pub const DEFAULT_CONNECTIONS: u64 = 32;
+/// Default request payload in bytes.
+pub const DEFAULT_PAYLOAD_SIZE: u64 = 64;
+/// Default measured time per run.
+pub const DEFAULT_DURATION: &str = "5s";
+/// Default warm-up per run.
+pub const DEFAULT_WARMUP: &str = "1s";
+/// Default runs per point per server.
+pub const DEFAULT_REPEATS: u32 = 3;
+
+/// The spec file as written.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpecFile {
+    #[serde(default)]
+    pub servers: Vec<String>,
+    #[serde(default)]
+    pub command: Vec<CommandEntry>,
+    pub loops: Option<Vec<u32>>,
+    pub connections: Option<Vec<u64>>,
+    pub payload_sizes: Option<Vec<u64>>,
+    pub framings: Option<Vec<String>>,
+    pub closed_loop: Option<bool>,
+    #[serde(default)]
+    pub rates: Vec<f64>,
+    pub pipeline: Option<u64>,
+    pub duration: Option<String>,
+    pub warmup: Option<String>,
+    pub repeats: Option<u32>,
+    #[serde(default)]
+    pub metrics: Vec<String>,
+    pub loadgen_threads: Option<u32>,
+    pub pin: Option<bool>,
+}
+
+/// A server given by its command line (`[[command]]` in the spec, `--server-cmd` on the CLI).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommandEntry {
+    pub name: String,
+    pub command: String,
+    pub framing: Option<String>,
+    #[serde(default)]
+    pub reference: bool,
+}
+
+/// A checked sweep: servers resolved to commands, defaults applied.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Spec {
+    pub servers: Vec<ServerSpec>,
+    pub loops: Vec<u32>,
+    pub connections: Vec<u64>,
+    pub payload_sizes: Vec<u64>,
+    pub framings: Vec<Framing>,
+    /// `None` is the closed-loop point, `Some(rate)` an open-loop one.
+    pub rates: Vec<Option<f64>>,
+    pub pipeline: u64,
+    pub duration: Duration,
+    pub warmup: Duration,
+    pub repeats: u32,
+    pub loadgen_threads: u32,
+    pub pin: bool,
+    /// The file the spec came from and its text, if it came from a file.
+    pub source: Option<(PathBuf, String)>,
+}
+
+/// A spec that cannot be run; each message is one line naming the key and the fix.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SpecError {
+    #[error("cannot read sweep spec {path}: {message}")]
+    Read { path: String, message: String },
+    #[error("{path}:{line}: {message}")]
+    Toml {
+        path: String,
+        line: usize,
+        message: String,
+    },
+    #[error(
+        "{path}: `loops` is empty: list at least one loop count, or remove the key for 1..=cores"
+    )]
+    EmptyLoops { path: String },
+    #[error("{path}: `loops` contains 0: loop counts start at 1")]
+    ZeroLoops { path: String },
+    #[error(
+        "{path}: `{key}` is empty: list at least one value, or remove the key for the default"
+    )]
+    EmptyList { path: String, key: &'static str },
+    #[error("{path}: `{key}` contains {value}, which is not a positive number")]
+    NotPositive {
+        path: String,
+        key: &'static str,
+        value: String,
+    },
+    #[error("{path}: no servers: name built-ins in `servers = [...]` ({known}) or add a [[command]] table")]
+    NoServers { path: String, known: String },
+    #[error("{path}: unknown server {name:?} in `servers` (built-ins: {known}); use a [[command]] table or --server-cmd for other servers")]
+    UnknownServer {
+        path: String,
+        name: String,
+        known: String,
+    },
+    #[error("{path}: server {name:?} is listed twice")]
+    DuplicateServer { path: String, name: String },
+    #[error("{path}: server {name:?}: command {command:?} has no {{port}} placeholder; the harness must choose the port")]
+    NoPortPlaceholder {
+        path: String,
+        name: String,
+        command: String,
+    },
+    #[error("{path}: server {name:?}: the command is empty")]
+    EmptyCommand { path: String, name: String },
+    #[error("{path}: server {name:?}: binary {binary} not found{hint}")]
+    MissingBinary {
+        path: String,
+        name: String,
+        binary: String,
+        hint: String,
+    },
+    #[error("{path}: `{key}`: {message}")]
+    BadValue {
+        path: String,
+        key: &'static str,
+        message: String,
+    },
+    #[error("{path}: no load: set `closed_loop = true` or list open-loop `rates`")]
+    NoLoad { path: String },
+    #[error("{path}: server {name:?} speaks {framing}, which is not in `framings` ({framings}); add it or drop the server")]
+    FramingNotServed {
+        path: String,
+        name: String,
+        framing: Framing,
+        framings: String,
+    },
+    #[error("{path}: framing {framing} is in `framings` but no server speaks it")]
+    FramingUnused { path: String, framing: Framing },
+    #[error("{path}: `metrics` names {name:?}, which is not a server of this sweep")]
+    MetricsUnknownServer { path: String, name: String },
+    #[error("{path}: `metrics` names {name:?}, which has no metrics endpoint")]
+    MetricsUnsupported { path: String, name: String },
+}
+
+/// What the spec is checked against.
+#[derive(Debug, Clone)]
+pub struct Context {
+    /// Where built-in servers live (the harness binary's directory).
+    pub bin_dir: PathBuf,
+    /// Cores available, for the default loop list.
+    pub cores: u32,
+}
+
+impl Spec {
+    /// Read, parse and check the spec at `path`, with `extra` servers from the command line.
+    pub fn load(path: &Path, extra: &[CommandEntry], context: &Context) -> Result<Spec, SpecError> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|error| SpecError::Read {
+            path: shown.clone(),
+            message: error.to_string(),
+        })?;
+        let mut spec = Spec::parse(&text, &shown, extra, context)?;
+        spec.source = Some((path.to_path_buf(), text));
+        Ok(spec)
+    }
+
+    /// Parse and check spec text; `path` only names it in errors.
+    pub fn parse(
+        text: &str,
+        path: &str,
+        extra: &[CommandEntry],
+        context: &Context,
+    ) -> Result<Spec, SpecError> {
+        let file: SpecFile = toml::from_str(text).map_err(|error| SpecError::Toml {
+            path: path.to_string(),
+            line: error.span().map_or(1, |span| {
+                1 + text[..span.start.min(text.len())].matches('\n').count()
+            }),
+            message: error.message().trim().replace('\n', " "),
+        })?;
+        Spec::check(file, path, extra, context)
+    }
+
+    /// Apply defaults and check every rule.
+    pub fn check(
+        file: SpecFile,
+        path: &str,
+        extra: &[CommandEntry],
+        context: &Context,
+    ) -> Result<Spec, SpecError> {
+        let p = || path.to_string();
+        let loops = match file.loops {
+            None => (1..=context.cores.max(1)).collect(),
+            Some(loops) if loops.is_empty() => return Err(SpecError::EmptyLoops { path: p() }),
+            Some(loops) if loops.contains(&0) => return Err(SpecError::ZeroLoops { path: p() }),
+            Some(loops) => loops,
+        };
+        let connections =
+            positive_list(file.connections, DEFAULT_CONNECTIONS, "connections", path)?;
+        let payload_sizes = match file.payload_sizes {
+            None => vec![DEFAULT_PAYLOAD_SIZE],
+            Some(sizes) if sizes.is_empty() => {
+                return Err(SpecError::EmptyList {
+                    path: p(),
+                    key: "payload_sizes",
+                })
+            }
+            Some(sizes) => sizes,
+        };
+        let pipeline = file.pipeline.unwrap_or(1);
+        if pipeline == 0 {
+            return Err(SpecError::NotPositive {
+                path: p(),
+                key: "pipeline",
+                value: "0".into(),
+            });
+        }
+        let duration =
+            parse_duration(file.duration.as_deref(), DEFAULT_DURATION, "duration", path)?;
+        if duration.is_zero() {
+            return Err(SpecError::BadValue {
+                path: p(),
+                key: "duration",
+                message: "a run must measure for some time".into(),
+            });
+        }
+        let warmup = parse_duration(file.warmup.as_deref(), DEFAULT_WARMUP, "warmup", path)?;
+        let repeats = file.repeats.unwrap_or(DEFAULT_REPEATS);
+        if repeats == 0 {
+            return Err(SpecError::NotPositive {
+                path: p(),
+                key: "repeats",
+                value: "0".into(),
+            });
+        }
+        let loadgen_threads = file.loadgen_threads.unwrap_or(1);
+        if loadgen_threads == 0 {
+            return Err(SpecError::NotPositive {
+                path: p(),
+                key: "loadgen_threads",
+                value: "0".into(),
+            });
+        }
+        let mut rates: Vec<Option<f64>> = Vec::new();
+        if file.closed_loop.unwrap_or(true) {
+            rates.push(None);
+        }
+        for rate in &file.rates {
+            if !(rate.is_finite() && *rate > 0.0) {
+                return Err(SpecError::NotPositive {
+                    path: p(),
+                    key: "rates",
+                    value: rate.to_string(),
+                });
+            }
+            rates.push(Some(*rate));
+        }
+        if rates.is_empty() {
+            return Err(SpecError::NoLoad { path: p() });
+        }
+
+        let servers = resolve_servers(
+            &file.servers,
+            &file.command,
+            extra,
+            &file.metrics,
+            path,
+            context,
+        )?;
+        let framings = resolve_framings(file.framings, &servers, path)?;
+
+        Ok(Spec {
+            servers,
+            loops,
+            connections,
+            payload_sizes,
+            framings,
+            rates,
+            pipeline,
+            duration,
+            warmup,
+            repeats,
+            loadgen_threads,
+            pin: file.pin.unwrap_or(true),
+            source: None,
+        })
+    }
+}
+
+fn positive_list(
+    values: Option<Vec<u64>>,
+    default: u64,
+    key: &'static str,
+    path: &str,
+) -> Result<Vec<u64>, SpecError> {
+    match values {
+        None => Ok(vec![default]),
+        Some(values) if values.is_empty() => Err(SpecError::EmptyList {
+            path: path.to_string(),
+            key,
+        }),
+        Some(values) if values.contains(&0) => Err(SpecError::NotPositive {
+            path: path.to_string(),
+            key,
+            value: "0".into(),
+        }),
+        Some(values) => Ok(values),
+    }
+}
+
+fn parse_duration(
+    value: Option<&str>,
+    default: &str,
+    key: &'static str,
+    path: &str,
+) -> Result<Duration, SpecError> {
+    let text = value.unwrap_or(default);
+    humantime::parse_duration(text).map_err(|error| SpecError::BadValue {
+        path: path.to_string(),
+        key,
+        message: format!("{text:?} is not a duration ({error}); write e.g. \"5s\" or \"500ms\""),
+    })
+}
+
+fn resolve_servers(
+    names: &[String],
+    commands: &[CommandEntry],
+    extra: &[CommandEntry],
+    metrics: &[String],
+    path: &str,
+    context: &Context,
+) -> Result<Vec<ServerSpec>, SpecError> {
+    let p = || path.to_string();
+    let mut servers: Vec<ServerSpec> = Vec::new();
+    for name in names {
+        let builtin = builtin::find(name).ok_or_else(|| SpecError::UnknownServer {
+            path: p(),
+            name: name.clone(),
+            known: builtin::names(),
+        })?;
+        servers.push(ServerSpec {
+            name: builtin.name.to_string(),
+            command: builtin.command(&context.bin_dir),
+            framing: builtin.framing,
+            reference: builtin.reference,
+            metrics: false,
+        });
+    }
+    for entry in commands.iter().chain(extra) {
+        let framing = match &entry.framing {
+            None => Framing::Raw,
+            Some(text) => text.parse().map_err(|error| SpecError::BadValue {
+                path: p(),
+                key: "framing",
+                message: format!("server {:?}: {error}", entry.name),
+            })?,
+        };
+        servers.push(ServerSpec {
+            name: entry.name.clone(),
+            command: entry.command.clone(),
+            framing,
+            reference: entry.reference,
+            metrics: false,
+        });
+    }
+    if servers.is_empty() {
+        return Err(SpecError::NoServers {
+            path: p(),
+            known: builtin::names(),
+        });
+    }
+    let mut seen = BTreeSet::new();
+    for server in &servers {
+        if !seen.insert(server.name.as_str()) {
+            return Err(SpecError::DuplicateServer {
+                path: p(),
+                name: server.name.clone(),
+            });
+        }
+        check_command(server, path, context)?;
+    }
+    for name in metrics {
+        let server = servers
+            .iter_mut()
+            .find(|server| &server.name == name)
+            .ok_or_else(|| SpecError::MetricsUnknownServer {
+                path: p(),
+                name: name.clone(),
+            })?;
+        if builtin::find(name).is_some_and(|builtin| !builtin.has_metrics) {
+            return Err(SpecError::MetricsUnsupported {
+                path: p(),
+                name: name.clone(),
+            });
+        }
+        server.metrics = true;
+    }
+    Ok(servers)
+}
+
+/// The command must choose no port of its own and its program must exist.
+fn check_command(server: &ServerSpec, path: &str, context: &Context) -> Result<(), SpecError> {
+    if !server.command.contains("{port}") {
+        return Err(SpecError::NoPortPlaceholder {
+            path: path.to_string(),
+            name: server.name.clone(),
+            command: server.command.clone(),
+        });
+    }
+    let Some(program) = server.command.split_whitespace().next() else {
+        return Err(SpecError::EmptyCommand {
+            path: path.to_string(),
+            name: server.name.clone(),
+        });
+    };
+    if find_program(program, &context.bin_dir).is_none() {
+        let hint = if builtin::find(&server.name).is_some()
+            || program.starts_with(&*context.bin_dir.to_string_lossy())
+        {
+            "; build the workspace binaries with `cargo build --release --workspace --bins` (or --profile fast)".to_string()
+        } else {
+            "; give a path to an executable or a program on PATH".to_string()
+        };
+        return Err(SpecError::MissingBinary {
+            path: path.to_string(),
+            name: server.name.clone(),
+            binary: program.to_string(),
+            hint,
+        });
+    }
+    Ok(())
+}
+
+/// Where `program` resolves: as a path if it has a slash, else in `bin_dir`, else on PATH.
+pub fn find_program(program: &str, bin_dir: &Path) -> Option<PathBuf> {
+    if program.contains('/') {
+        let path = PathBuf::from(program);
+        return path.is_file().then_some(path);
+    }
+    std::iter::once(bin_dir.to_path_buf())
+        .chain(
+            std::env::var_os("PATH")
+                .map_or_else(Vec::new, |paths| std::env::split_paths(&paths).collect()),
+        )
+        .map(|dir| dir.join(program))
+        .find(|candidate| candidate.is_file())
+}
+
+fn resolve_framings(
+    listed: Option<Vec<String>>,
+    servers: &[ServerSpec],
+    path: &str,
+) -> Result<Vec<Framing>, SpecError> {
+    let spoken: Vec<Framing> = servers.iter().fold(Vec::new(), |mut all, server| {
+        if !all.contains(&server.framing) {
+            all.push(server.framing);
+        }
+        all
+    });
+    let Some(listed) = listed else {
+        return Ok(spoken);
+    };
+    if listed.is_empty() {
+        return Err(SpecError::EmptyList {
+            path: path.to_string(),
+            key: "framings",
+        });
+    }
+    let mut framings = Vec::new();
+    for text in listed {
+        let framing: Framing = text.parse().map_err(|error| SpecError::BadValue {
+            path: path.to_string(),
+            key: "framings",
+            message: format!("{error}"),
+        })?;
+        if !spoken.contains(&framing) {
+            return Err(SpecError::FramingUnused {
+                path: path.to_string(),
+                framing,
+            });
+        }
+        if !framings.contains(&framing) {
+            framings.push(framing);
+        }
+    }
+    let shown = framings
+        .iter()
+        .map(|f| f.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    if let Some(server) = servers.iter().find(|s| !framings.contains(&s.framing)) {
+        return Err(SpecError::FramingNotServed {
+            path: path.to_string(),
+            name: server.name.clone(),
+            framing: server.framing,
+            framings: shown,
+        });
+    }
+    Ok(framings)
+}
+
+/// Parses `--server-cmd [NAME=]COMMAND`: the name is the text before `=` when it has no
+/// whitespace, else the command's program file name.
+pub fn parse_server_cmd(text: &str) -> Result<CommandEntry, String> {
+    let text = text.trim();
+    let (name, command) = match text.split_once('=') {
+        Some((name, command)) if !name.is_empty() && !name.contains(char::is_whitespace) => {
+            (name.to_string(), command.trim().to_string())
+        }
+        _ => {
+            let program = text
+                .split_whitespace()
+                .next()
+                .ok_or("the command is empty")?;
+            let name = Path::new(program)
+                .file_name()
+                .map_or(program.to_string(), |name| {
+                    name.to_string_lossy().into_owned()
+                });
+            (name, text.to_string())
+        }
+    };
+    if command.is_empty() {
+        return Err(format!("--server-cmd {text:?}: the command is empty"));
+    }
+    Ok(CommandEntry {
+        name,
+        command,
+        framing: None,
+        reference: false,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A context whose bin dir holds every built-in (empty files stand in for binaries).
+    fn context() -> (tempfile::TempDir, Context) {
+        let dir = tempfile::tempdir().unwrap();
+        for builtin in builtin::BUILT_INS {
+            std::fs::write(dir.path().join(builtin.name), b"").unwrap();
+        }
+        let context = Context {
+            bin_dir: dir.path().to_path_buf(),
+            cores: 2,
+        };
+        (dir, context)
+    }
+
+    fn parse(text: &str) -> Result<Spec, SpecError> {
+        let (_dir, context) = context();
+        Spec::parse(text, "t.toml", &[], &context)
+    }
+
+    #[test]
+    fn defaults_fill_a_minimal_spec() {
+        let spec = parse(r#"servers = ["gev-echo", "ref-mio-echo"]"#).unwrap();
+        assert_eq!(spec.loops, vec![1, 2]);
+        assert_eq!(spec.connections, vec![DEFAULT_CONNECTIONS]);
+        assert_eq!(spec.payload_sizes, vec![DEFAULT_PAYLOAD_SIZE]);
+        assert_eq!(spec.framings, vec![Framing::Raw]);
+        assert_eq!(spec.rates, vec![None]);
+        assert_eq!(spec.duration, Duration::from_secs(5));
+        assert_eq!(spec.repeats, DEFAULT_REPEATS);
+        assert!(spec.servers[1].reference && !spec.servers[0].reference);
+        assert!(spec.servers[0].command.contains("--loops {loops}"));
+    }
+
+    #[test]
+    fn rates_add_open_loop_points() {
+        let spec = parse(
+            "servers = [\"gev-echo\"]\nclosed_loop = false\nrates = [1000, 2000.5]\nmetrics = [\"gev-echo\"]",
+        )
+        .unwrap();
+        assert_eq!(spec.rates, vec![Some(1000.0), Some(2000.5)]);
+        assert!(spec.servers[0].metrics);
+    }
+
+    #[test]
+    fn unknown_key_names_line_and_key() {
+        let error = parse("servers = [\"gev-echo\"]\nconections = [1]").unwrap_err();
+        let text = error.to_string();
+        assert!(
+            text.starts_with("t.toml:2: unknown field `conections`"),
+            "{text}"
+        );
+        assert!(!text.contains('\n'));
+    }
+
+    #[test]
+    fn each_rule_is_enforced() {
+        let cases: [(&str, &str); 13] = [
+            ("servers = [\"gev-echo\"]\nloops = []", "`loops` is empty"),
+            ("servers = [\"gev-echo\"]\nloops = [0]", "contains 0"),
+            ("servers = [\"gnet\"]", "unknown server \"gnet\""),
+            ("servers = []", "no servers"),
+            ("servers = [\"gev-echo\", \"gev-echo\"]", "listed twice"),
+            (
+                "servers = [\"gev-echo\"]\nconnections = []",
+                "`connections` is empty",
+            ),
+            (
+                "servers = [\"gev-echo\"]\nrepeats = 0",
+                "`repeats` contains 0",
+            ),
+            (
+                "servers = [\"gev-echo\"]\nduration = \"soon\"",
+                "not a duration",
+            ),
+            ("servers = [\"gev-echo\"]\nclosed_loop = false", "no load"),
+            (
+                "servers = [\"gev-echo\"]\nrates = [-1]",
+                "`rates` contains -1",
+            ),
+            (
+                "servers = [\"gev-echo\", \"gev-http\"]\nframings = [\"raw\"]",
+                "speaks http",
+            ),
+            (
+                "servers = [\"gev-echo\"]\nframings = [\"http\"]",
+                "no server speaks it",
+            ),
+            (
+                "servers = [\"ref-mio-echo\"]\nmetrics = [\"ref-mio-echo\"]",
+                "no metrics endpoint",
+            ),
+        ];
+        for (text, expected) in cases {
+            let message = parse(text).unwrap_err().to_string();
+            assert!(message.contains(expected), "{text:?} gave {message:?}");
+        }
+    }
+
+    #[test]
+    fn commands_need_a_port_placeholder_and_a_binary() {
+        let no_port = "[[command]]\nname = \"x\"\ncommand = \"/bin/sh --loops {loops}\"";
+        assert!(parse(no_port)
+            .unwrap_err()
+            .to_string()
+            .contains("no {port} placeholder"));
+        let missing = "[[command]]\nname = \"x\"\ncommand = \"/nonexistent/srv --port {port}\"";
+        assert!(parse(missing)
+            .unwrap_err()
+            .to_string()
+            .contains("binary /nonexistent/srv not found"));
+        let ok = "[[command]]\nname = \"x\"\ncommand = \"sh -c true {port}\"\nframing = \"length\"";
+        let spec = parse(ok).unwrap();
+        assert_eq!(spec.servers[0].framing, Framing::Length);
+    }
+
+    #[test]
+    fn missing_builtin_binary_says_how_to_build() {
+        let context = Context {
+            bin_dir: PathBuf::from("/nonexistent-bin-dir"),
+            cores: 1,
+        };
+        let error = Spec::parse("servers = [\"gev-echo\"]", "t.toml", &[], &context).unwrap_err();
+        assert!(error.to_string().contains("cargo build"), "{error}");
+    }
+
+    #[test]
+    fn server_cmd_flag_names_the_server() {
+        let named = parse_server_cmd("mine=/bin/srv --port {port}").unwrap();
+        assert_eq!(
+            (named.name.as_str(), named.command.as_str()),
+            ("mine", "/bin/srv --port {port}")
+        );
+        let unnamed = parse_server_cmd("/opt/x/gnet-echo --port={port}").unwrap();
+        assert_eq!(unnamed.name, "gnet-echo");
+        assert_eq!(unnamed.command, "/opt/x/gnet-echo --port={port}");
+        assert!(parse_server_cmd("  ").is_err());
+    }
+}

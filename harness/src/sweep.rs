@@ -1,0 +1,428 @@
+//! `harness sweep`: expand a checked spec into points, run every server at every point with
+//! repeats interleaved across servers (A B A B, so drift hits all alike), summarise, write the
+//! output directory and render the report.
+//!
+//! Where it sits: spec (`spec.rs`) -> **sweep** -> runs (`runner.rs`) -> summaries
+//! (`summarize.rs`) -> files (`output.rs`) -> plots and pages (`gev_reports::render`). Before
+//! anything long starts, every server is started once and stopped (a server that never opens
+//! its port is an error here, not an hour in). A run that fails later is recorded in
+//! `results.failures` and the sweep goes on; the exit status says so.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::Context;
+use gev_reports::results::{
+    PointParams, Results, RunFailure, RunRecord, ServerRecord, SpecRecord, SCHEMA,
+};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::env;
+use crate::output;
+use crate::pinning::Pinning;
+use crate::runner::{self, RunOptions, ServerSpec};
+use crate::spec::Spec;
+use crate::summarize::{self, ServerEntry};
+
+/// Where and how a sweep writes.
+#[derive(Debug, Clone)]
+pub struct SweepOptions {
+    /// Output directories are created under this (default `reports/out`).
+    pub out_root: PathBuf,
+    /// Directory whose git commit is recorded.
+    pub workspace: PathBuf,
+    /// Render plots and pages after writing the results.
+    pub render: bool,
+}
+
+/// What a finished sweep produced.
+#[derive(Debug)]
+pub struct SweepOutcome {
+    /// The output directory.
+    pub dir: PathBuf,
+    /// Everything written to results.json.
+    pub results: Results,
+    /// Why rendering failed, if it did (the results are still written).
+    pub render_error: Option<String>,
+}
+
+impl SweepOutcome {
+    /// Whether every run completed and every server stopped cleanly.
+    pub fn all_clean(&self) -> bool {
+        self.results.failures.is_empty()
+            && self
+                .results
+                .runs
+                .iter()
+                .all(|run| run.server_exit.is_clean())
+            && self.render_error.is_none()
+    }
+}
+
+/// Every point of the spec, framing-major, then loops, connections, payload size, rate.
+pub fn points(spec: &Spec) -> Vec<PointParams> {
+    let mut points = Vec::new();
+    for framing in &spec.framings {
+        for &loops in &spec.loops {
+            for &connections in &spec.connections {
+                for &payload_size in &spec.payload_sizes {
+                    for &rate in &spec.rates {
+                        points.push(PointParams {
+                            loops,
+                            framing: framing.as_str().to_string(),
+                            connections,
+                            payload_size,
+                            pipeline: spec.pipeline,
+                            rate,
+                            duration_secs: spec.duration.as_secs_f64(),
+                            warmup_secs: spec.warmup.as_secs_f64(),
+                        });
+                    }
+                }
+            }
+        }
+    }
+    points
+}
+
+/// One scheduled run: indexes into the servers and points, and the repeat number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Slot {
+    pub server: usize,
+    pub point: usize,
+    pub repeat: u32,
+}
+
+/// The run order: per point, repeat 0 of every server that speaks its framing, then repeat 1,
+/// and so on (A B A B, not A A B B).
+pub fn schedule(servers: &[ServerSpec], points: &[PointParams], repeats: u32) -> Vec<Slot> {
+    let mut slots = Vec::new();
+    for (point_index, point) in points.iter().enumerate() {
+        for repeat in 0..repeats {
+            for (server_index, server) in servers.iter().enumerate() {
+                if server.framing.as_str() == point.framing {
+                    slots.push(Slot {
+                        server: server_index,
+                        point: point_index,
+                        repeat,
+                    });
+                }
+            }
+        }
+    }
+    slots
+}
+
+/// The spec as results.json records it.
+pub fn spec_record(spec: &Spec) -> SpecRecord {
+    SpecRecord {
+        servers: spec
+            .servers
+            .iter()
+            .map(|server| ServerRecord {
+                name: server.name.clone(),
+                command: server.command.clone(),
+                reference: server.reference,
+                metrics: server.metrics,
+            })
+            .collect(),
+        loops: spec.loops.clone(),
+        connections: spec.connections.clone(),
+        payload_sizes: spec.payload_sizes.clone(),
+        framings: spec
+            .framings
+            .iter()
+            .map(|f| f.as_str().to_string())
+            .collect(),
+        rates: spec.rates.clone(),
+        pipeline: spec.pipeline,
+        duration_secs: spec.duration.as_secs_f64(),
+        warmup_secs: spec.warmup.as_secs_f64(),
+        repeats: spec.repeats,
+        source: spec
+            .source
+            .as_ref()
+            .map(|(path, _)| path.display().to_string()),
+        text: spec.source.as_ref().map(|(_, text)| text.clone()),
+    }
+}
+
+/// Starts every server once at the first loop count: all must open their port and stop.
+pub fn preflight(spec: &Spec, options: &RunOptions) -> anyhow::Result<Vec<String>> {
+    let loops = spec.loops.first().copied().unwrap_or(1);
+    let mut notes = Vec::new();
+    for server in &spec.servers {
+        let exit = runner::probe(server, loops, options)
+            .with_context(|| format!("server {:?} failed its start-up check", server.name))?;
+        if !exit.is_clean() {
+            notes.push(format!(
+                "server {:?} did not stop cleanly in its start-up check: {exit:?}",
+                server.name
+            ));
+        }
+    }
+    Ok(notes)
+}
+
+/// Runs the whole sweep and writes its output directory.
+pub fn run(
+    spec: &Spec,
+    run_options: &RunOptions,
+    options: &SweepOptions,
+) -> anyhow::Result<SweepOutcome> {
+    let started_at = SystemTime::now();
+    let environment = env::capture(&options.workspace, &run_options.pinning);
+    let dir = output::create_run_dir(&options.out_root, started_at).with_context(|| {
+        format!(
+            "cannot create an output directory under {}",
+            options.out_root.display()
+        )
+    })?;
+    let mut notes = preflight(spec, run_options)?;
+    if let Pinning::Unpinned(why) = &run_options.pinning {
+        notes.push(why.clone());
+    }
+
+    let points = points(spec);
+    let slots = schedule(&spec.servers, &points, spec.repeats);
+    let progress = Progress::new(slots.len(), spec);
+    let mut runs: Vec<RunRecord> = Vec::new();
+    let mut failures: Vec<RunFailure> = Vec::new();
+    for (index, slot) in slots.iter().enumerate() {
+        let server = &spec.servers[slot.server];
+        let point = &points[slot.point];
+        progress.starting(index, &server.name, point, slot.repeat);
+        match runner::run_point(server, point, slot.repeat, run_options) {
+            Ok(record) => {
+                progress.finished(index, &server.name, point, slot.repeat, Ok(&record));
+                if !record.server_exit.is_clean() {
+                    notes.push(format!(
+                        "{} at {point} repeat {}: server stop was not clean: {:?}",
+                        server.name, slot.repeat, record.server_exit
+                    ));
+                }
+                for warning in &record.summary.warnings {
+                    notes.push(format!(
+                        "{} at {point} repeat {}: loadgen: {warning}",
+                        server.name, slot.repeat
+                    ));
+                }
+                runs.push(record);
+            }
+            Err(error) => {
+                progress.finished(
+                    index,
+                    &server.name,
+                    point,
+                    slot.repeat,
+                    Err(&error.to_string()),
+                );
+                failures.push(RunFailure {
+                    server: server.name.clone(),
+                    point: point.clone(),
+                    repeat: slot.repeat,
+                    error: error.to_string(),
+                });
+            }
+        }
+    }
+    progress.done();
+
+    let entries: Vec<ServerEntry> = spec
+        .servers
+        .iter()
+        .map(|server| ServerEntry {
+            name: server.name.clone(),
+            reference: server.reference,
+            framing: server.framing.as_str().to_string(),
+        })
+        .collect();
+    let (summaries, summary_notes) = summarize::summarize(&entries, &points, &runs);
+    notes.extend(summary_notes);
+    let results = Results {
+        schema: SCHEMA.to_string(),
+        created: humantime::format_rfc3339_seconds(started_at).to_string(),
+        environment,
+        spec: spec_record(spec),
+        runs,
+        summaries,
+        failures,
+        notes,
+    };
+    let env_txt = env::env_text(
+        &results.environment,
+        &[(
+            "spec".to_string(),
+            results
+                .spec
+                .source
+                .clone()
+                .unwrap_or_else(|| "(built in)".into()),
+        )],
+    );
+    output::write_all(&dir, &results, &env_txt)
+        .with_context(|| format!("cannot write results into {}", dir.display()))?;
+    let render_error = if options.render {
+        gev_reports::render(&results, &dir)
+            .err()
+            .map(|error| error.to_string())
+    } else {
+        None
+    };
+    Ok(SweepOutcome {
+        dir,
+        results,
+        render_error,
+    })
+}
+
+/// `harness report DIR`: re-renders plots and pages from `DIR/results.json` into `DIR`.
+pub fn report(dir: &Path) -> anyhow::Result<gev_reports::Rendered> {
+    let results = output::read_results(dir)?;
+    gev_reports::render(&results, dir)
+        .with_context(|| format!("cannot render the report in {}", dir.display()))
+}
+
+/// Live progress on stderr: point k of n, the last run's throughput, and time left.
+struct Progress {
+    bar: ProgressBar,
+    started: Instant,
+    per_run_estimate: Duration,
+    total: usize,
+}
+
+impl Progress {
+    fn new(total: usize, spec: &Spec) -> Progress {
+        let bar = ProgressBar::new(total as u64);
+        bar.set_style(
+            ProgressStyle::with_template("{elapsed:>4} [{bar:30}] run {pos}/{len} {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        );
+        bar.enable_steady_tick(Duration::from_millis(250));
+        Progress {
+            bar,
+            started: Instant::now(),
+            // Start-up, connect and stop add about half a second to warm-up plus duration.
+            per_run_estimate: spec.warmup + spec.duration + Duration::from_millis(500),
+            total,
+        }
+    }
+
+    fn time_left(&self, done: usize) -> Duration {
+        let per_run = if done == 0 {
+            self.per_run_estimate
+        } else {
+            self.started.elapsed() / done as u32
+        };
+        per_run * (self.total - done) as u32
+    }
+
+    fn starting(&self, index: usize, server: &str, point: &PointParams, repeat: u32) {
+        self.bar.set_message(format!(
+            "{server} {point} #{repeat} · ~{}s left",
+            self.time_left(index).as_secs()
+        ));
+    }
+
+    fn finished(
+        &self,
+        index: usize,
+        server: &str,
+        point: &PointParams,
+        repeat: u32,
+        outcome: Result<&RunRecord, &str>,
+    ) {
+        let line = match outcome {
+            Ok(record) => format!(
+                "run {}/{}: {server} {point} #{repeat}: {:.0} req/s, p99 {:.0} µs",
+                index + 1,
+                self.total,
+                record.summary.throughput.rps,
+                record.summary.latency_us.p99
+            ),
+            Err(error) => format!(
+                "run {}/{}: {server} {point} #{repeat}: FAILED: {error}",
+                index + 1,
+                self.total
+            ),
+        };
+        // Printed above the bar on a terminal, as plain lines otherwise (CI logs).
+        if self.bar.is_hidden() {
+            eprintln!("{line}");
+        } else {
+            self.bar.println(line);
+        }
+        self.bar.inc(1);
+    }
+
+    fn done(&self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::framing::Framing;
+
+    fn server(name: &str, framing: Framing) -> ServerSpec {
+        ServerSpec {
+            name: name.into(),
+            command: "x {port}".into(),
+            framing,
+            reference: false,
+            metrics: false,
+        }
+    }
+
+    fn spec() -> Spec {
+        Spec {
+            servers: vec![
+                server("a", Framing::Raw),
+                server("b", Framing::Raw),
+                server("w", Framing::WebSocket),
+            ],
+            loops: vec![1, 2],
+            connections: vec![8],
+            payload_sizes: vec![64, 512],
+            framings: vec![Framing::Raw, Framing::WebSocket],
+            rates: vec![None, Some(100.0)],
+            pipeline: 1,
+            duration: Duration::from_secs(1),
+            warmup: Duration::ZERO,
+            repeats: 2,
+            loadgen_threads: 1,
+            pin: true,
+            source: None,
+        }
+    }
+
+    #[test]
+    fn points_cover_the_product() {
+        let points = points(&spec());
+        assert_eq!(points.len(), 2 * 2 * 2 * 2);
+        assert_eq!(points[0].framing, "raw");
+        assert_eq!(points[8].framing, "websocket");
+    }
+
+    #[test]
+    fn repeats_interleave_across_servers_of_the_framing() {
+        let spec = spec();
+        let points = points(&spec);
+        let slots = schedule(&spec.servers, &points, spec.repeats);
+        // 8 raw points × 2 repeats × 2 servers + 8 websocket points × 2 repeats × 1 server.
+        assert_eq!(slots.len(), 32 + 16);
+        let first: Vec<(usize, u32)> = slots[..4].iter().map(|s| (s.server, s.repeat)).collect();
+        assert_eq!(first, vec![(0, 0), (1, 0), (0, 1), (1, 1)]);
+        assert!(slots[32..].iter().all(|s| s.server == 2));
+    }
+
+    #[test]
+    fn the_spec_record_keeps_defaults_applied() {
+        let record = spec_record(&spec());
+        assert_eq!(record.framings, vec!["raw", "websocket"]);
+        assert_eq!(record.rates, vec![None, Some(100.0)]);
+        assert_eq!(record.servers.len(), 3);
+    }
+}
