@@ -3,7 +3,7 @@
 //! (throughput, p50, p99, and the server's CPU time per request) whether the candidate `regressed`, `improved`, showed `no change`, or
 //! whether the runs were too noisy to tell (`inconclusive`).
 //!
-//! Where it sits: flags -> load points -> **session** (`session.rs`: interleaved
+//! Where it sits: flags or a sweep spec -> load points -> **session** (`session.rs`: interleaved
 //! rounds, each run one server + one loadgen via the harness's runner) -> **analysis**
 //! (`analysis.rs`: paired ratio intervals and verdicts, over `stats.rs`) -> optional instruction
 //! counts (`callgrind.rs`) -> **report** (`report.rs`: markdown or `--json`) -> exit code.
@@ -28,9 +28,15 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 
+use gev_reports::results::PointParams;
+
 use crate::baseline::{self, StoredBaseline, StoredPoint};
 use crate::callgrind::{self, CallgrindComparison, CallgrindOptions};
+use crate::framing::Framing;
+use crate::runner;
+use crate::spec::{CommandEntry, Context as SpecContext, Spec};
 use analysis::{Evidence, RunFigures};
+use point_runner::PointRunner;
 use report::{CompareReport, PointReport};
 use session::{Plan, Side};
 
@@ -43,6 +49,15 @@ pub struct CompareArgs {
     /// The candidate server's command; `{port}` and `{loops}` are replaced for each run.
     #[arg(long, value_name = "CMD")]
     pub candidate_cmd: String,
+    /// Sweep spec (TOML) whose load points are compared: its loops, connections, payload
+    /// sizes, rates, pipeline, duration, warm-up, loadgen threads and pinning. Its servers,
+    /// framings and repeats are not used (the two commands, --framing and --repeats are).
+    /// Without it, one point from --loops, --connections, --size, --duration and --warmup.
+    #[arg(long, value_name = "FILE")]
+    pub spec: Option<PathBuf>,
+    /// What both servers speak (loadgen's --framing): raw, length, websocket or http.
+    #[arg(long, value_name = "FRAMING", default_value = "raw")]
+    pub framing: Framing,
     /// Threshold in percent: a metric regressed only when its whole 95% interval is worse than
     /// this (and improved only when wholly better).
     #[arg(long, value_name = "PERCENT", default_value_t = 5.0)]
@@ -79,7 +94,7 @@ pub struct CompareArgs {
     pub callgrind_messages: u64,
     /// Event loops of the server.
     #[arg(long, value_name = "N", default_value_t = 1)]
-    pub loops: usize,
+    pub loops: u32,
     /// Client connections.
     #[arg(long, value_name = "N", default_value_t = 32)]
     pub connections: u64,
@@ -121,44 +136,33 @@ enum Mode {
 /// One load setting both servers are run at.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ComparePoint {
-    /// How the point is named in tables and stored baselines.
+    /// How the point is named in tables and stored baselines: the load and the run length.
     pub label: String,
-    pub loops: usize,
-    pub connections: u64,
-    pub size: u64,
-    pub duration: Duration,
-    pub warmup: Duration,
+    pub params: PointParams,
 }
 
 impl ComparePoint {
-    fn new(
-        loops: usize,
-        connections: u64,
-        size: u64,
-        duration: Duration,
-        warmup: Duration,
-    ) -> Self {
+    fn new(params: PointParams) -> ComparePoint {
         ComparePoint {
-            label: format!(
-                "loops={loops} conns={connections} size={size} {}",
-                humantime::format_duration(duration)
-            ),
-            loops,
-            connections,
-            size,
-            duration,
-            warmup,
+            label: format!("{params}, {} s", params.duration_secs),
+            params,
         }
     }
 }
 
+/// The points and how runs are made.
+struct Setup {
+    points: Vec<ComparePoint>,
+    runner: PointRunner,
+}
+
 fn compare(args: &CompareArgs) -> anyhow::Result<i32> {
     let mode = validate(args)?;
-    let points = load_points(args)?;
+    let Setup { points, runner } = setup(args)?;
     let stored = match &mode {
         Mode::AgainstStored { name } => Some(stored_runs(args, name, &points)?),
         Mode::SameRun { .. } => None,
-        Mode::MeasureOnly => return measure_only(args, &points),
+        Mode::MeasureOnly => return measure_only(args, &points, &runner),
     };
     let plan = Plan {
         repeats: args.repeats,
@@ -182,7 +186,8 @@ fn compare(args: &CompareArgs) -> anyhow::Result<i32> {
                 Side::Candidate => ("candidate", &args.candidate_cmd),
             };
             let point = &points[index];
-            let (figures, run_host) = measure_run(command, point)
+            let (figures, run_host) = runner
+                .run(name, command, &point.params, round as u32)
                 .with_context(|| format!("{name} run {} at {}", round + 1, point.label))?;
             host.get_or_insert(run_host);
             eprintln!(
@@ -206,7 +211,7 @@ fn compare(args: &CompareArgs) -> anyhow::Result<i32> {
         _ => None,
     };
 
-    let mut notes = Vec::new();
+    let mut notes = vec![format!("placement: {}", runner.pinning())];
     if let (Some(start), Some(end)) = (load_at_start, load_average()) {
         notes.push(format!(
             "machine load (1-minute average): {start} at the start, {end} at the end"
@@ -339,15 +344,67 @@ fn check_command(flag: &str, command: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The points to compare: one, from the flags.
-fn load_points(args: &CompareArgs) -> anyhow::Result<Vec<ComparePoint>> {
-    Ok(vec![ComparePoint::new(
-        args.loops,
-        args.connections,
-        args.size,
-        args.duration,
-        args.warmup,
-    )])
+/// The points to compare (from the spec, or one from the flags) and the runner they use.
+fn setup(args: &CompareArgs) -> anyhow::Result<Setup> {
+    let Some(path) = &args.spec else {
+        let params = PointParams {
+            loops: args.loops,
+            framing: args.framing.as_str().to_string(),
+            connections: args.connections,
+            payload_size: args.size,
+            pipeline: 1,
+            rate: None,
+            duration_secs: args.duration.as_secs_f64(),
+            warmup_secs: args.warmup.as_secs_f64(),
+        };
+        return Ok(Setup {
+            points: vec![ComparePoint::new(params)],
+            runner: PointRunner::new(args.framing, true, 1)?,
+        });
+    };
+    // The two commands stand in for the spec's servers, so a spec that names none still loads.
+    let ours: Vec<CommandEntry> = [
+        ("baseline", &args.baseline_cmd),
+        ("candidate", &Some(args.candidate_cmd.clone())),
+    ]
+    .into_iter()
+    .filter_map(|(name, command)| {
+        command.as_ref().map(|command| CommandEntry {
+            name: format!("compare-{name}"),
+            command: command.clone(),
+            framing: Some(args.framing.as_str().to_string()),
+            reference: false,
+        })
+    })
+    .collect();
+    let context = SpecContext {
+        bin_dir: runner::bin_dir()?,
+        cores: std::thread::available_parallelism().map_or(1, |n| n.get() as u32),
+    };
+    let spec = Spec::load(path, &ours, &context)?;
+    let mut points = Vec::new();
+    for &loops in &spec.loops {
+        for &connections in &spec.connections {
+            for &payload_size in &spec.payload_sizes {
+                for &rate in &spec.rates {
+                    points.push(ComparePoint::new(PointParams {
+                        loops,
+                        framing: args.framing.as_str().to_string(),
+                        connections,
+                        payload_size,
+                        pipeline: spec.pipeline,
+                        rate,
+                        duration_secs: spec.duration.as_secs_f64(),
+                        warmup_secs: spec.warmup.as_secs_f64(),
+                    }));
+                }
+            }
+        }
+    }
+    Ok(Setup {
+        points,
+        runner: PointRunner::new(args.framing, spec.pin, spec.loadgen_threads)?,
+    })
 }
 
 /// The stored baseline and, per point, its runs; refuses points it did not measure.
@@ -382,13 +439,23 @@ fn stored_runs(
 }
 
 /// `--save-baseline` alone: run the candidate, store its runs, print what was stored.
-fn measure_only(args: &CompareArgs, points: &[ComparePoint]) -> anyhow::Result<i32> {
+fn measure_only(
+    args: &CompareArgs,
+    points: &[ComparePoint],
+    runner: &PointRunner,
+) -> anyhow::Result<i32> {
     let mut host = None;
     let mut stored_points = Vec::with_capacity(points.len());
     for point in points {
         let mut runs = Vec::with_capacity(args.repeats);
         for round in 0..args.repeats {
-            let (figures, run_host) = measure_run(&args.candidate_cmd, point)
+            let (figures, run_host) = runner
+                .run(
+                    "candidate",
+                    &args.candidate_cmd,
+                    &point.params,
+                    round as u32,
+                )
                 .with_context(|| format!("candidate run {} at {}", round + 1, point.label))?;
             host.get_or_insert(run_host);
             eprintln!(
@@ -503,27 +570,4 @@ fn callgrind_argv(command: &str) -> Vec<String> {
         .split_whitespace()
         .map(str::to_string)
         .collect()
-}
-
-/// One run of `command` at `point` through the harness's runner: its gate figures and a host
-/// description. A run that completed no request is an error, not a figure.
-fn measure_run(command: &str, point: &ComparePoint) -> anyhow::Result<(RunFigures, String)> {
-    let point_runner::PointRun {
-        summary,
-        server_cpu,
-    } = point_runner::run(command, point)?;
-    if summary.requests.completed == 0 || summary.throughput.rps <= 0.0 {
-        bail!(
-            "no request completed (errors: {:?}); is `{command}` an echo server?",
-            summary.requests.errors
-        );
-    }
-    let host = format!(
-        "{}, {} cores, Linux {}",
-        summary.env.cpu_model, summary.env.cores, summary.env.kernel
-    );
-    let mut figures = RunFigures::from_summary(&summary);
-    figures.server_cpu_us_per_request =
-        server_cpu.map(|cpu| cpu.as_secs_f64() * 1e6 / summary.requests.completed as f64);
-    Ok((figures, host))
 }
