@@ -26,7 +26,9 @@
 //! `serde`/`serde_json` (the summary), `thiserror`/`anyhow` (errors), `httparse` (HTTP responses
 //! and the WebSocket handshake), `sha1`/`base64` (WebSocket accept key, histogram encoding),
 //! `rand` (payload choice and WebSocket masks), `indicatif` (live progress), `core_affinity`
-//! (`--pin`), `signal-hook` (stop cleanly on Ctrl-C with a summary).
+//! (`--pin`), `signal-hook` (stop cleanly on Ctrl-C with a summary). Tests and benches:
+//! `proptest` (decoders under arbitrary fragmentation), `tempfile`, `criterion`
+//! (`benches/hot_path.rs`).
 
 pub mod cli;
 pub mod config;

@@ -264,3 +264,28 @@ fn server_gone_mid_run_is_counted() {
     let s = out.summary();
     assert!(s.requests.completed > 0);
 }
+
+#[test]
+fn silent_server_gives_timeouts() {
+    let server = TestServer::start(Behaviour::Silent);
+    let target = server.target();
+    let s = loadgen(
+        &[
+            &target,
+            "-c",
+            "2",
+            "-d",
+            "2s",
+            "--timeout",
+            "300ms",
+            "--json",
+        ],
+        DEADLINE,
+    )
+    .summary();
+    let timeouts = s.requests.errors.get("timeout").copied().unwrap_or(0);
+    // Each connection times out, reconnects after 100 ms, and times out again.
+    assert!(timeouts >= 4, "{:?}", s.requests.errors);
+    assert_eq!(s.requests.completed, 0);
+    assert!(s.connections.opened >= 4, "{:?}", s.connections);
+}

@@ -40,7 +40,10 @@ fn raw_against_gev_echo() {
     let target = server.addr().to_string();
     verified_run(&target, &[]);
     verified_run(&target, &["--size-range", "1..4096", "--pipeline", "4"]);
-    let s = verified_run(&target, &["-R", "2000", "--size", "512"]);
+    let s = verified_run(
+        &target,
+        &["-R", "2000", "--size", "512", "--warmup", "500ms"],
+    );
     assert!(
         (s.throughput.rps - 2000.0).abs() < 40.0,
         "{}",

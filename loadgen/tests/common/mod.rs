@@ -210,6 +210,8 @@ pub enum Behaviour {
     StallOnce { after: Duration, stall: Duration },
     /// Echo every read after holding it for this long (a server slower than the offered load).
     Delay(Duration),
+    /// Read everything, answer nothing.
+    Silent,
     /// Read the first bytes of each connection, then reset it (SO_LINGER 0).
     Reset,
     /// Echo, but flip one byte of every `every`-th read.
@@ -289,6 +291,7 @@ fn serve(
         match behaviour {
             Behaviour::Echo => {}
             Behaviour::Delay(delay) => std::thread::sleep(delay),
+            Behaviour::Silent => continue,
             Behaviour::StallOnce { after, stall } => {
                 let mut stalled = gate.lock().unwrap_or_else(|e| e.into_inner());
                 if !*stalled && started.elapsed() >= after {
