@@ -53,6 +53,9 @@ impl fmt::Display for ConnId {
 pub(crate) struct ConnShared {
     pub(crate) closed: AtomicBool,
     pub(crate) pending_output: AtomicUsize,
+    /// Set when the output went above the high watermark, cleared when it drained to the low
+    /// watermark: handle sends fail in between (hysteresis, like reading).
+    pub(crate) blocked: AtomicBool,
 }
 
 /// Whether `shutdown_write` was asked for / done.
@@ -113,13 +116,18 @@ impl<P: Protocol> ConnCore<P> {
         }
     }
 
-    /// Publishes the pending output size to handles (only if one was taken).
+    /// Publishes the pending output size to handles (only if one was taken), and whether they
+    /// must stop sending (above `high` until drained to `low`).
     #[inline]
-    pub(crate) fn publish_pending(&self) {
+    pub(crate) fn publish_pending(&self, high: usize, low: usize) {
         if let Some(shared) = &self.shared {
-            shared
-                .pending_output
-                .store(self.output.pending(), Ordering::Relaxed);
+            let pending = self.output.pending();
+            shared.pending_output.store(pending, Ordering::Relaxed);
+            if pending > high {
+                shared.blocked.store(true, Ordering::Relaxed);
+            } else if pending <= low {
+                shared.blocked.store(false, Ordering::Relaxed);
+            }
         }
     }
 
@@ -287,13 +295,16 @@ impl<P: Protocol> ConnHandle<P> {
     /// Queues `reply` to be packed and sent by the owning loop (in its next iteration).
     ///
     /// Fails with [`SendError::Closed`] if the connection is closed, and with
-    /// [`SendError::WouldBlock`] if its pending output is above the high watermark (with
+    /// [`SendError::WouldBlock`] once its pending output went above the high watermark, until
+    /// it drained to the low watermark (with
     /// [`Backpressure::Close`] the connection is closed instead and `Closed` is returned).
     pub fn send(&self, reply: P::Reply<'static>) -> Result<(), SendError> {
         if self.is_closed() {
             return Err(SendError::Closed);
         }
-        if self.state.pending_output.load(Ordering::Relaxed) > self.owner.output_high_watermark {
+        if self.state.blocked.load(Ordering::Relaxed)
+            || self.state.pending_output.load(Ordering::Relaxed) > self.owner.output_high_watermark
+        {
             return match self.owner.backpressure {
                 Backpressure::PauseReading => Err(SendError::WouldBlock),
                 Backpressure::Close => {

@@ -450,7 +450,10 @@ impl<P: Protocol, H: Handler<P>> EventLoop<P, H> {
             }
         }
         let core = &mut conn.core;
-        core.publish_pending();
+        core.publish_pending(
+            self.settings.output_high_watermark,
+            self.settings.output_low_watermark,
+        );
         let pending = core.output.pending();
         if pending == 0 {
             if core.write_shutdown == WriteShutdown::Requested {
@@ -641,7 +644,10 @@ impl<P: Protocol, H: Handler<P>> EventLoop<P, H> {
                 }
                 self.protocol
                     .pack(&mut conn.core.encoder, reply, conn.core.output.vec_mut());
-                conn.core.publish_pending();
+                conn.core.publish_pending(
+                    self.settings.output_high_watermark,
+                    self.settings.output_low_watermark,
+                );
                 if let Some(m) = &self.shared.metrics {
                     m.on_messages_out(1);
                 }

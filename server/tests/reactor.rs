@@ -309,7 +309,20 @@ fn handle_send_reports_would_block_above_high_watermark() {
         thread::sleep(Duration::from_millis(1));
     }
     assert!(handle.send(Cow::Borrowed(b"x")).is_err());
-    drop(client);
+    // Once the client reads, the output drains below the low watermark and sends work again.
+    let mut reader = client.try_clone().unwrap();
+    let drain = thread::spawn(move || read_to_end(&mut reader).len());
+    let deadline = Instant::now() + WAIT;
+    while handle.send(Cow::Borrowed(b"again")).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "sends never resumed after draining"
+        );
+        thread::sleep(Duration::from_millis(2));
+    }
+    handle.close();
+    let drained = drain.join().unwrap();
+    assert!(drained >= accepted, "read {drained} of {accepted} bytes");
     server.stop().unwrap();
 }
 
