@@ -59,7 +59,7 @@ pub fn human(summary: &Summary) -> String {
     };
     let _ = writeln!(
         out,
-        "loadgen {}: {} {}, {} connections, {} threads, {mode}, {:.2}s measured",
+        "loadgen {}: {} {}, {} connections, {} thread(s), {mode}, {:.2}s measured",
         summary.env.version, c.framing, c.target, c.connections, c.threads, summary.duration_secs
     );
     let r = &summary.requests;

@@ -60,3 +60,25 @@ fn help_exits_zero() {
     assert!(out.status.success());
     assert!(out.stdout.contains("--rate"));
 }
+
+#[test]
+fn unwritable_hdr_log_is_one_line() {
+    let server = TestServer::start(Behaviour::Echo);
+    let out = loadgen(
+        &[
+            &server.target(),
+            "-d",
+            "1s",
+            "--hdr-log",
+            "/nonexistent/dir/run.hlog",
+        ],
+        DEADLINE,
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", out.stderr);
+    assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("--hdr-log /nonexistent/dir/run.hlog"),
+        "{}",
+        out.stderr
+    );
+}
