@@ -33,6 +33,8 @@ pub const DEFAULT_STARTUP_TIMEOUT: Duration = Duration::from_secs(15);
 pub const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(5);
 /// Default time loadgen may take beyond warm-up plus duration (connecting, reporting).
 pub const DEFAULT_LOADGEN_GRACE: Duration = Duration::from_secs(30);
+/// How long the start-up check keeps a server running before stopping it.
+const PROBE_HOLD: Duration = Duration::from_millis(300);
 /// How much of a failing process's stderr an error message quotes.
 const STDERR_TAIL: usize = 2048;
 
@@ -310,6 +312,9 @@ pub fn probe(
     options: &RunOptions,
 ) -> Result<ServerExit, RunError> {
     let process = ServerProcess::start(server, loops, options)?;
+    // Servers may print their line a moment before their signal handlers are in place; a real
+    // run is always longer than this, so the check waits as long before asking it to stop.
+    thread::sleep(PROBE_HOLD);
     Ok(process.stop(options.stop_timeout))
 }
 

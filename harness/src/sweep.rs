@@ -172,13 +172,13 @@ pub fn run(
 ) -> anyhow::Result<SweepOutcome> {
     let started_at = SystemTime::now();
     let environment = env::capture(&options.workspace, &run_options.pinning);
+    let mut notes = preflight(spec, run_options)?;
     let dir = output::create_run_dir(&options.out_root, started_at).with_context(|| {
         format!(
             "cannot create an output directory under {}",
             options.out_root.display()
         )
     })?;
-    let mut notes = preflight(spec, run_options)?;
     if let Pinning::Unpinned(why) = &run_options.pinning {
         notes.push(why.clone());
     }

@@ -103,13 +103,15 @@ fn main() -> anyhow::Result<()> {
         .spawn(move || acceptor(accept_poll, listener, inboxes, &acceptor_stop))
         .context("spawning the acceptor thread")?;
 
+    // Handlers go in before the announcement: a SIGINT sent as soon as the line is read must
+    // stop the server cleanly, not kill it.
+    let mut signals = Signals::new([SIGINT, SIGTERM]).context("installing signal handlers")?;
     {
         let mut stdout = std::io::stdout().lock();
         writeln!(stdout, "listening on {local}").context("writing to stdout")?;
         stdout.flush().context("flushing stdout")?;
     }
 
-    let mut signals = Signals::new([SIGINT, SIGTERM]).context("installing signal handlers")?;
     // Blocks until the first SIGINT or SIGTERM.
     let _ = signals.forever().next();
     stop.store(true, Ordering::SeqCst);

@@ -57,11 +57,12 @@ async fn serve(host: &str, port: u16) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {host}:{port}"))?;
     let local: SocketAddr = listener.local_addr().context("reading the bound address")?;
-    announce(local)?;
-
+    // Handlers go in before the announcement: a SIGINT sent as soon as the line is read must
+    // stop the server cleanly, not kill it.
     let mut interrupt = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
     let mut terminate =
         signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    announce(local)?;
     loop {
         tokio::select! {
             _ = interrupt.recv() => return Ok(()),

@@ -1,0 +1,283 @@
+//! End to end: `harness sweep` on a tiny spec (two servers, two loop counts, 1 s points) over
+//! real processes, then `harness report` re-rendering from results.json alone, and bad specs
+//! rejected with one clear line before anything runs.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use gev_reports::results::Results;
+
+/// Long enough for 4 one-second runs plus start-up checks and rendering on a loaded machine.
+const SWEEP_LIMIT: Duration = Duration::from_secs(120);
+
+const TINY_SPEC: &str = r#"
+servers = ["gev-echo", "ref-mio-echo"]
+loops = [1, 2]
+connections = [4]
+payload_sizes = [32]
+duration = "1s"
+warmup = "200ms"
+repeats = 1
+metrics = ["gev-echo"]
+"#;
+
+fn only_subdir(root: &Path) -> PathBuf {
+    let dirs: Vec<PathBuf> = std::fs::read_dir(root)
+        .expect("output root exists")
+        .map(|entry| entry.expect("readable entry").path())
+        .collect();
+    assert_eq!(
+        dirs.len(),
+        1,
+        "expected one output directory, found {dirs:?}"
+    );
+    dirs.into_iter().next().unwrap_or_default()
+}
+
+/// Every file under `plots/`, each checked to be a decodable PNG or a well-formed SVG.
+fn check_plots(dir: &Path) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    for entry in std::fs::read_dir(dir.join("plots")).expect("plots/ exists") {
+        let path = entry.expect("readable entry").path();
+        let name = path
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        let bytes = std::fs::read(&path).expect("plot readable");
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("png") => {
+                let decoder = png::Decoder::new(std::io::Cursor::new(bytes));
+                let mut reader = decoder
+                    .read_info()
+                    .unwrap_or_else(|e| panic!("{name}: {e}"));
+                let mut pixels = vec![0; reader.output_buffer_size()];
+                let frame = reader
+                    .next_frame(&mut pixels)
+                    .unwrap_or_else(|e| panic!("{name}: {e}"));
+                assert!(frame.width > 0 && frame.height > 0, "{name} is empty");
+            }
+            Some("svg") => {
+                let text = String::from_utf8(bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
+                let document =
+                    roxmltree::Document::parse(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
+                assert_eq!(document.root_element().tag_name().name(), "svg", "{name}");
+            }
+            _ => panic!("unexpected file in plots/: {name}"),
+        }
+        names.insert(name);
+    }
+    assert!(
+        names.iter().any(|n| n.ends_with(".png")) && names.iter().any(|n| n.ends_with(".svg")),
+        "no plots rendered: {names:?}"
+    );
+    names
+}
+
+#[test]
+fn tiny_sweep_writes_results_csv_env_and_plots_and_report_rerenders() {
+    let work = tempfile::tempdir().expect("temp dir");
+    let spec = work.path().join("tiny.toml");
+    std::fs::write(&spec, TINY_SPEC).expect("spec written");
+    let out = work.path().join("out");
+    let spec_arg = spec.to_string_lossy().into_owned();
+    let out_arg = out.to_string_lossy().into_owned();
+
+    let run = common::harness(
+        &["sweep", &spec_arg, "--out", &out_arg],
+        work.path(),
+        SWEEP_LIMIT,
+    );
+    assert!(
+        run.status.success(),
+        "sweep failed ({}):\nstdout:\n{}\nstderr:\n{}",
+        run.status,
+        run.stdout,
+        run.stderr
+    );
+    let dir = only_subdir(&out);
+
+    // results.json parses back into the types, with every run and summary.
+    let text = std::fs::read_to_string(dir.join("results.json")).expect("results.json");
+    let results = Results::from_json(&text).expect("results.json parses into Results");
+    assert_eq!(
+        results.runs.len(),
+        4,
+        "2 servers x 2 loop counts x 1 repeat"
+    );
+    assert!(results.failures.is_empty(), "{:?}", results.failures);
+    assert_eq!(results.summaries.len(), 4);
+    assert_eq!(results.spec.loops, vec![1, 2]);
+    assert!(results.environment.cores >= 1);
+    assert!(!results.environment.pinning.is_empty());
+    for run in &results.runs {
+        assert!(
+            run.server_exit.is_clean(),
+            "{} {:?}",
+            run.server,
+            run.server_exit
+        );
+        assert!(
+            run.summary.throughput.rps > 0.0,
+            "{} measured nothing",
+            run.server
+        );
+        assert_eq!(run.summary.config.connections, 4);
+        assert_eq!(run.summary.config.size_min, 32);
+        if run.server == "gev-echo" {
+            let before = run
+                .metrics_before
+                .as_deref()
+                .expect("gev-echo scraped before");
+            let after = run
+                .metrics_after
+                .as_deref()
+                .expect("gev-echo scraped after");
+            assert!(before.contains("# TYPE") && after.contains("# TYPE"));
+        } else {
+            assert!(run.metrics_before.is_none());
+        }
+    }
+    // Repeats alternate servers: gev-echo, ref-mio-echo, gev-echo, ref-mio-echo.
+    let order: Vec<&str> = results.runs.iter().map(|r| r.server.as_str()).collect();
+    assert_eq!(
+        order,
+        ["gev-echo", "ref-mio-echo", "gev-echo", "ref-mio-echo"]
+    );
+    for summary in &results.summaries {
+        let t = &summary.throughput_rps;
+        assert!(t.low <= t.median && t.median <= t.high && t.median > 0.0);
+        if summary.server == "gev-echo" {
+            assert_eq!(summary.ratios.len(), 1);
+            assert_eq!(summary.ratios[0].reference, "ref-mio-echo");
+            assert!(summary.ratios[0].throughput.median > 0.0);
+        }
+    }
+
+    // results.csv: a header and one row per summarised point.
+    let csv = std::fs::read_to_string(dir.join("results.csv")).expect("results.csv");
+    let rows: Vec<&str> = csv.lines().collect();
+    assert_eq!(rows.len(), 1 + results.summaries.len(), "{csv}");
+    assert!(rows[0].starts_with("server,loops,"));
+    assert!(rows[0].contains("ratio_to_ref-mio-echo"));
+    let columns = rows[0].split(',').count();
+    assert!(
+        rows.iter().all(|row| row.split(',').count() == columns),
+        "{csv}"
+    );
+
+    let env = std::fs::read_to_string(dir.join("env.txt")).expect("env.txt");
+    for key in [
+        "cpu:",
+        "cores:",
+        "kernel:",
+        "rustc:",
+        "git commit:",
+        "pinning:",
+    ] {
+        assert!(env.contains(key), "env.txt lacks {key}: {env}");
+    }
+    assert!(dir.join("report.md").is_file() && dir.join("index.html").is_file());
+    let plots = check_plots(&dir);
+
+    // The stdout table names every server and the output directory.
+    assert!(run.stdout.contains("gev-echo") && run.stdout.contains("ref-mio-echo"));
+    assert!(run.stdout.contains(&dir.display().to_string()));
+
+    // `harness report DIR` re-renders the same plots from results.json alone.
+    std::fs::remove_dir_all(dir.join("plots")).expect("plots removed");
+    std::fs::remove_file(dir.join("index.html")).expect("index removed");
+    let dir_arg = dir.to_string_lossy().into_owned();
+    let report = common::harness(&["report", &dir_arg], work.path(), Duration::from_secs(60));
+    assert!(report.status.success(), "report failed: {}", report.stderr);
+    assert_eq!(check_plots(&dir), plots);
+    assert!(dir.join("index.html").is_file());
+}
+
+/// Runs a sweep that must be rejected; returns its one-line error.
+fn rejected(spec_text: &str, extra: &[&str]) -> String {
+    let work = tempfile::tempdir().expect("temp dir");
+    let spec = work.path().join("bad.toml");
+    std::fs::write(&spec, spec_text).expect("spec written");
+    let out = work.path().join("out");
+    let spec_arg = spec.to_string_lossy().into_owned();
+    let out_arg = out.to_string_lossy().into_owned();
+    let mut args = vec!["sweep", spec_arg.as_str(), "--out", out_arg.as_str()];
+    args.extend_from_slice(extra);
+    let started = Instant::now();
+    let run = common::harness(&args, work.path(), Duration::from_secs(60));
+    assert_eq!(run.status.code(), Some(2), "{spec_text:?}: {}", run.stderr);
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "rejection took {:?}",
+        started.elapsed()
+    );
+    assert!(!out.exists(), "a rejected sweep left an output directory");
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "expected one line, got {:?}", run.stderr);
+    assert!(
+        lines[0].starts_with("harness sweep: error: "),
+        "{}",
+        lines[0]
+    );
+    lines[0].to_string()
+}
+
+#[test]
+fn bad_specs_are_one_line_and_exit_2_before_anything_runs() {
+    let cases: [(&str, &[&str], &str); 6] = [
+        (
+            "servers = [\"gev-echo\"]\nconections = [4]",
+            &[],
+            "bad.toml:2: unknown field `conections`",
+        ),
+        ("servers = [\"gev-echo\"]\nloops = []", &[], "`loops` is empty"),
+        ("servers = [\"gnet\"]", &[], "unknown server \"gnet\""),
+        (
+            "servers = [\"gev-echo\"]",
+            &["--server-cmd", "mine=/nonexistent/server --port {port}"],
+            "binary /nonexistent/server not found",
+        ),
+        // A server that exits without ever opening its port fails the start-up check.
+        (
+            "servers = [\"gev-echo\"]\n[[command]]\nname = \"silent\"\ncommand = \"sh -c exit {port}\"",
+            &[],
+            "server \"silent\" failed its start-up check",
+        ),
+        ("servers = [\"gev-echo\"]\nduration = \"soon\"", &[], "not a duration"),
+    ];
+    for (spec, extra, expected) in cases {
+        let line = rejected(spec, extra);
+        assert!(line.contains(expected), "{spec:?}: {line}");
+    }
+}
+
+#[test]
+fn a_missing_spec_file_is_named() {
+    let work = tempfile::tempdir().expect("temp dir");
+    let run = common::harness(
+        &["sweep", "no-such-spec.toml"],
+        work.path(),
+        Duration::from_secs(30),
+    );
+    assert_eq!(run.status.code(), Some(2));
+    assert!(
+        run.stderr
+            .contains("cannot read sweep spec no-such-spec.toml"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn report_on_a_directory_without_results_fails_clearly() {
+    let work = tempfile::tempdir().expect("temp dir");
+    let dir = work.path().to_string_lossy().into_owned();
+    let run = common::harness(&["report", &dir], work.path(), Duration::from_secs(30));
+    assert_eq!(run.status.code(), Some(2));
+    assert!(run.stderr.contains("results.json"), "{}", run.stderr);
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+}
