@@ -60,9 +60,10 @@ impl Counts {
 /// One worker's measurements.
 #[derive(Debug, Clone)]
 pub struct Recorder {
-    /// From intended send time to reply.
+    /// From intended send time to reply, for every interval already taken (a merged recorder
+    /// holds everything).
     pub latency: Histogram<u64>,
-    /// From actual send time to reply.
+    /// From actual send time to reply, likewise.
     pub latency_uncorrected: Histogram<u64>,
     /// Connect (plus handshake).
     pub connect: Histogram<u64>,
@@ -106,10 +107,11 @@ pub struct IntervalReport {
 impl Recorder {
     /// A reply arrived: `corrected_ns` from its intended time, `uncorrected_ns` from its send.
     #[inline]
+    ///
+    /// Hot path: two histogram records (into the interval histograms only; they are added to
+    /// the whole-run ones once a second in [`take_interval`](Self::take_interval)).
     pub fn reply(&mut self, corrected_ns: u64, uncorrected_ns: u64) {
         let corrected = corrected_ns.max(uncorrected_ns);
-        self.latency.saturating_record(corrected);
-        self.latency_uncorrected.saturating_record(uncorrected_ns);
         self.interval_latency.saturating_record(corrected);
         self.interval_uncorrected.saturating_record(uncorrected_ns);
         self.counts.completed += 1;
@@ -169,16 +171,21 @@ impl Recorder {
             latency_uncorrected: self.interval_uncorrected.clone(),
             counts: std::mem::take(&mut self.interval_counts),
         };
+        // Same bounds on both sides, so adding cannot fail.
+        let _ = self.latency.add(&self.interval_latency);
+        let _ = self.latency_uncorrected.add(&self.interval_uncorrected);
         self.interval_latency.reset();
         self.interval_uncorrected.reset();
         report
     }
 
-    /// Add another worker's measurements.
+    /// Add another worker's measurements (including its interval not yet taken).
     pub fn merge(&mut self, other: &Recorder) {
         // Histograms built by new_histogram share bounds, so adding cannot fail.
         let _ = self.latency.add(&other.latency);
+        let _ = self.latency.add(&other.interval_latency);
         let _ = self.latency_uncorrected.add(&other.latency_uncorrected);
+        let _ = self.latency_uncorrected.add(&other.interval_uncorrected);
         let _ = self.connect.add(&other.connect);
         let _ = self.loop_lag.add(&other.loop_lag);
         self.counts.add(&other.counts);
@@ -225,10 +232,13 @@ mod tests {
         a.reply(2_000_000, 1_000_000);
         b.reply(500_000_000, 1_000_000);
         b.error(ErrorKind::Reset);
-        a.merge(&b);
-        assert_eq!(a.counts.completed, 2);
-        assert_eq!(a.counts.errors[ErrorKind::Reset.index()], 1);
-        let p = percentiles(&a.latency);
+        // As the run does: merge every worker into an empty recorder.
+        let mut merged = Recorder::default();
+        merged.merge(&a);
+        merged.merge(&b);
+        assert_eq!(merged.counts.completed, 2);
+        assert_eq!(merged.counts.errors[ErrorKind::Reset.index()], 1);
+        let p = percentiles(&merged.latency);
         assert!((p.max - 500_000.0).abs() / 500_000.0 < 0.001, "{p:?}");
         assert_eq!(p.count, 2);
     }
@@ -244,12 +254,19 @@ mod tests {
         assert_eq!(second.counts.completed, 0);
         assert_eq!(second.latency.len(), 0);
         assert_eq!(r.latency.len(), 1);
+        r.reply(2_000_000, 1_000_000);
+        let mut merged = Recorder::default();
+        merged.merge(&r);
+        assert_eq!(merged.latency.len(), 2);
+        assert_eq!(merged.latency_uncorrected.len(), 2);
     }
 
     #[test]
     fn saturates_beyond_sixty_seconds() {
         let mut r = Recorder::default();
         r.reply(120_000_000_000, 120_000_000_000);
+        let report = r.take_interval(0, 0, 0, 1);
+        assert!(report.latency.max() >= HIGHEST_NS - HIGHEST_NS / 1000);
         assert!(r.latency.max() >= HIGHEST_NS - HIGHEST_NS / 1000);
     }
 

@@ -9,7 +9,7 @@
 //! A short read means the socket was drained, so the worker does not spend a second `read` just
 //! to see `WouldBlock` (safe with edge-triggered epoll, which reports every new arrival).
 //! `benches/hot_path.rs` measures the non-syscall part: encode 8-20 ns, decode 4-10 ns
-//! (~200 ns for an HTTP response head), recording 30 ns for a 64-byte request, against the
+//! (~200 ns for an HTTP response head), recording 15 ns for a 64-byte request, against the
 //! microseconds of the read and write syscalls.
 //!
 //! Open-loop sends are timed with a `timerfd` (see `sys`) so a request leaves within
