@@ -11,9 +11,11 @@
 //! message), `client_max_window_bits` (accepted with or without a value: inflating with a 32 KiB
 //! window reads any smaller window). `server_max_window_bits=N` asks us to compress with a window
 //! of at most 2^N bytes; flate2's default backend (miniz_oxide) always uses 2^15, so for N < 15
-//! the offer is accepted and the server then sends every message *uncompressed* (RSV1 clear,
-//! which RFC 7692 §6 allows per message): that trivially respects the window limit while still
-//! reading the client's compressed messages. Offers with unknown, duplicated or out-of-range
+//! the offer is accepted and the server then frames its messages as deflate *stored* blocks
+//! (RSV1 set: a valid deflate stream with no back-references, so no window is used at all). That
+//! respects any window limit while still reading the client's compressed messages. (Sending them
+//! uncompressed with RSV1 clear would also conform to RFC 7692 §6, but kosoku 0.1.0's client
+//! fails on uncompressed messages of a deflate connection.) Offers with unknown, duplicated or out-of-range
 //! parameters are declined (RFC 7692 §5.1), and the next offer is tried.
 
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
@@ -207,38 +209,49 @@ impl Inflater {
 
 /// Compresses the server's outgoing messages.
 pub struct Deflater {
-    inner: Compress,
+    /// `None`: the client limited our window below 2^15; messages go out as stored blocks.
+    inner: Option<Compress>,
     reset_after_message: bool,
 }
 
 impl std::fmt::Debug for Deflater {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Deflater")
+            .field("stored_blocks_only", &self.inner.is_none())
             .field("reset_after_message", &self.reset_after_message)
             .finish()
     }
 }
 
+/// Largest stored block payload (its length field is 16 bits).
+const MAX_STORED_BLOCK: usize = 0xffff;
+
 impl Deflater {
     pub fn new(params: &DeflateParams, level: u32) -> Self {
         Deflater {
-            inner: Compress::new(Compression::new(level.min(9)), false),
+            inner: params
+                .can_compress()
+                .then(|| Compress::new(Compression::new(level.min(9)), false)),
             reset_after_message: params.server_no_context_takeover,
         }
     }
 
     /// Appends the compressed form of one whole message (sync-flushed, tail stripped) to `out`.
     pub fn compress_message(&mut self, payload: &[u8], out: &mut Vec<u8>) {
+        let Some(inner) = self.inner.as_mut() else {
+            write_stored_blocks(payload, out);
+            return;
+        };
         let start = out.len();
         let mut input = payload;
         loop {
             if out.capacity() - out.len() < 64 {
                 out.reserve(input.len() / 2 + 128);
             }
-            let in_before = self.inner.total_in();
+            let in_before = inner.total_in();
             // Compressing into a Vec never fails: errors are only for misuse of the stream.
-            let _ = self.inner.compress_vec(input, out, FlushCompress::Sync);
-            input = &input[(self.inner.total_in() - in_before) as usize..];
+            let _ = inner.compress_vec(input, out, FlushCompress::Sync);
+            input = &input[(inner.total_in() - in_before) as usize..];
             // Done once all input is taken and the flush left spare room (nothing held back).
             if input.is_empty() && out.len() < out.capacity() {
                 break;
@@ -248,9 +261,23 @@ impl Deflater {
             out.truncate(out.len() - SYNC_TAIL.len());
         }
         if self.reset_after_message {
-            self.inner.reset();
+            inner.reset();
         }
     }
+}
+
+/// A message as non-final stored deflate blocks (RFC 1951 §3.2.4) followed by the first byte of
+/// the empty sync block whose 4-byte tail the receiver appends (RFC 7692 §7.2.1).
+fn write_stored_blocks(payload: &[u8], out: &mut Vec<u8>) {
+    out.reserve(payload.len() + 5 * (payload.len() / MAX_STORED_BLOCK + 1) + 1);
+    for block in payload.chunks(MAX_STORED_BLOCK) {
+        let len = block.len() as u16;
+        out.push(0x00); // BFINAL = 0, BTYPE = 00 (stored), padded to the byte boundary
+        out.extend_from_slice(&len.to_le_bytes());
+        out.extend_from_slice(&(!len).to_le_bytes());
+        out.extend_from_slice(block);
+    }
+    out.push(0x00);
 }
 
 #[cfg(test)]
@@ -340,6 +367,22 @@ mod tests {
             .inflate(&[0xff; 64], &mut out, 1 << 20)
             .and_then(|_| inflater.finish_message(&mut out, 1 << 20));
         assert!(matches!(r, Err(WsError::Inflate(_))));
+    }
+
+    #[test]
+    fn small_window_uses_stored_blocks_that_inflate() {
+        let p = negotiate(["permessage-deflate; server_max_window_bits=9"]).unwrap();
+        let mut deflater = Deflater::new(&p, 6);
+        let mut inflater = Inflater::new(&p);
+        for message in [Vec::new(), b"abc".to_vec(), vec![7u8; 200_000]] {
+            let mut compressed = Vec::new();
+            deflater.compress_message(&message, &mut compressed);
+            assert!(compressed.len() > message.len(), "stored, not compressed");
+            let mut out = Vec::new();
+            inflater.inflate(&compressed, &mut out, 1 << 20).unwrap();
+            inflater.finish_message(&mut out, 1 << 20).unwrap();
+            assert_eq!(out, message);
+        }
     }
 
     proptest! {

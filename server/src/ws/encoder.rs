@@ -28,9 +28,7 @@ impl WsEncoder {
     pub fn on_open(&mut self, deflate: Option<&DeflateParams>, config: &WebSocketConfig) {
         self.open = true;
         self.compression_threshold = config.compression_threshold;
-        self.deflater = deflate
-            .filter(|p| p.can_compress())
-            .map(|p| Deflater::new(p, config.compression_level));
+        self.deflater = deflate.map(|p| Deflater::new(p, config.compression_level));
     }
 
     /// Whether a Close frame has been sent on this connection.
@@ -134,14 +132,11 @@ mod tests {
     }
 
     #[test]
-    fn compresses_when_negotiated_and_big_enough() {
+    fn compresses_when_negotiated() {
         let params = negotiate(["permessage-deflate"]).unwrap();
         let mut enc = WsEncoder::default();
         enc.on_open(Some(&params), &WebSocketConfig::default());
         let mut out = Vec::new();
-        enc.encode(WsReply::text("tiny"), &mut out);
-        assert_eq!(out[0], 0x81, "below the threshold: RSV1 clear");
-        out.clear();
         let text = "abcabcabc".repeat(100);
         enc.encode(WsReply::text(text.clone()), &mut out);
         assert_eq!(out[0], 0xC1, "RSV1 set");
@@ -156,12 +151,17 @@ mod tests {
     }
 
     #[test]
-    fn small_server_window_sends_uncompressed() {
+    fn small_server_window_sends_stored_blocks() {
         let params = negotiate(["permessage-deflate; server_max_window_bits=9"]).unwrap();
         let mut enc = WsEncoder::default();
         enc.on_open(Some(&params), &WebSocketConfig::default());
         let mut out = Vec::new();
-        enc.encode(WsReply::text("x".repeat(200)), &mut out);
-        assert_eq!(out[0], 0x81);
+        enc.encode(WsReply::text("x".repeat(100)), &mut out);
+        assert_eq!(out[0], 0xC1, "RSV1 set");
+        assert_eq!(
+            out[1] as usize,
+            100 + 6,
+            "one stored block: 5-byte header, 1-byte tail"
+        );
     }
 }

@@ -12,14 +12,18 @@ pub mod deflate;
 pub mod encoder;
 pub mod error;
 pub mod frame;
+pub mod handler;
 pub mod handshake;
 pub mod mask;
 pub mod message;
+pub mod protocol;
 pub mod utf8;
 
 pub use config::WebSocketConfig;
 pub use decoder::{Decoded, WsDecoder};
 pub use encoder::WsEncoder;
 pub use error::WsError;
+pub use handler::{WsAdapter, WsClose, WsConn, WsData, WsHandler};
 pub use handshake::{AcceptAll, HandshakeDecision, HandshakeHook, HandshakeRequest};
 pub use message::{WsMessage, WsReply};
+pub use protocol::WsProtocol;

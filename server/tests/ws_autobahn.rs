@@ -1,0 +1,198 @@
+//! Autobahn TestSuite conformance of `gev-websocket`, driven by kosoku (a native port of the
+//! Autobahn fuzzing client, PyPI `kosoku==0.1.0` in `.venv-test/`).
+//!
+//! Each test starts the echo server, runs a bounded kosoku run over a case selection, reads the
+//! report's `index.json` and fails on any case whose behaviour (or close behaviour) is not OK or
+//! INFORMATIONAL: NON-STRICT and UNIMPLEMENTED count as failures. kosoku has no per-case timeout
+//! (a stalled case hangs the run and writes no report), so on a timeout the cases are rerun one
+//! at a time with `-i CASE` and the ones that stall are named in the failure.
+
+mod ws_common;
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use ws_common::{binary, venv_bin, ChildGuard, ServerProcess};
+
+/// One case's outcome from `index.json`.
+#[derive(Debug, Clone)]
+struct CaseOutcome {
+    id: String,
+    behavior: String,
+    behavior_close: String,
+}
+
+/// Runs kosoku against `addr` over `includes`; `None` if it did not finish within `limit`.
+fn run_kosoku(
+    addr: &str,
+    includes: &[&str],
+    limit: Duration,
+    out: &Path,
+) -> Option<Vec<CaseOutcome>> {
+    let log = File::create(out.join("kosoku.log")).expect("creating kosoku.log");
+    let mut command = Command::new(venv_bin("kosoku"));
+    command
+        .args(["-m", "fuzzingclient", "-p", "4", "-o"])
+        .arg(out);
+    for case in includes {
+        command.args(["-i", case]);
+    }
+    let child = command
+        .arg(addr)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().expect("log handle"))
+        .stderr(log)
+        .spawn()
+        .expect("starting kosoku");
+    let mut child = ChildGuard(child);
+    let deadline = Instant::now() + limit;
+    loop {
+        // kosoku exits 1 when a case fails; the report is what matters.
+        if child.0.try_wait().expect("waiting for kosoku").is_some() {
+            break;
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let index = out.join("index.json");
+    assert!(
+        index.exists(),
+        "kosoku wrote no {}; its log:\n{}",
+        index.display(),
+        std::fs::read_to_string(out.join("kosoku.log")).unwrap_or_default()
+    );
+    Some(read_index(&index))
+}
+
+/// Reads `index.json` with the venv's Python (the report format is kosoku's, not ours).
+fn read_index(index: &Path) -> Vec<CaseOutcome> {
+    let script = "import json,sys\n\
+        for agent, cases in json.load(open(sys.argv[1])).items():\n\
+        \x20   for cid, c in cases.items(): print(cid, c['behavior'], c['behaviorClose'])";
+    let output = Command::new(venv_bin("python"))
+        .args(["-c", script])
+        .arg(index)
+        .output()
+        .expect("running python on index.json");
+    assert!(
+        output.status.success(),
+        "reading {}: {}",
+        index.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| {
+            let mut fields = line.split_whitespace();
+            Some(CaseOutcome {
+                id: fields.next()?.to_owned(),
+                behavior: fields.next()?.to_owned(),
+                behavior_close: fields.next()?.to_owned(),
+            })
+        })
+        .collect()
+}
+
+/// Every case id kosoku knows that one of `includes` (`N.*` globs) selects.
+fn case_ids(includes: &[&str]) -> Vec<String> {
+    let output = Command::new(venv_bin("python"))
+        .args([
+            "-c",
+            "from kosoku.cases import CASES\nprint('\\n'.join(CASES))",
+        ])
+        .output()
+        .expect("listing kosoku cases");
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter(|id| {
+            includes
+                .iter()
+                .any(|glob| id.starts_with(glob.trim_end_matches('*')))
+        })
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Runs the selection against a fresh `gev-websocket`; on success returns the outcomes.
+fn autobahn(includes: &[&str], limit: Duration, expected_cases: usize) -> Vec<CaseOutcome> {
+    let server = ServerProcess::start(&binary("gev-websocket"), &["--loops", "2"]);
+    let addr = server.addr.to_string();
+    let out = tempfile::tempdir().expect("tempdir");
+    let started = Instant::now();
+    let Some(outcomes) = run_kosoku(&addr, includes, limit, out.path()) else {
+        // Name the stalling case(s): each alone, with a generous per-case limit.
+        let stalled: Vec<String> = case_ids(includes)
+            .into_iter()
+            .filter(|case| {
+                let dir = out.path().join(case.replace('.', "_"));
+                std::fs::create_dir_all(&dir).expect("case dir");
+                run_kosoku(&addr, &[case.as_str()], Duration::from_secs(30), &dir).is_none()
+            })
+            .collect();
+        panic!("kosoku did not finish {includes:?} within {limit:?}; cases that stall alone: {stalled:?}");
+    };
+    let mut counts: BTreeMap<(String, String), usize> = BTreeMap::new();
+    for case in &outcomes {
+        *counts
+            .entry((case.behavior.clone(), case.behavior_close.clone()))
+            .or_default() += 1;
+    }
+    println!(
+        "autobahn {includes:?}: {} cases in {:.1?}; (behavior, close) counts: {counts:?}",
+        outcomes.len(),
+        started.elapsed()
+    );
+    let acceptable = |b: &str| b == "OK" || b == "INFORMATIONAL";
+    let failed: Vec<&CaseOutcome> = outcomes
+        .iter()
+        .filter(|c| !acceptable(&c.behavior) || !acceptable(&c.behavior_close))
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "{} cases not OK/INFORMATIONAL (counts {counts:?}): {failed:?}",
+        failed.len()
+    );
+    assert_eq!(
+        outcomes.len(),
+        expected_cases,
+        "kosoku ran an unexpected number of cases"
+    );
+    assert!(
+        server.interrupt().success(),
+        "gev-websocket did not exit 0 on SIGINT"
+    );
+    outcomes
+}
+
+#[test]
+fn autobahn_cases_1_to_10_all_ok() {
+    let includes = [
+        "1.*", "2.*", "3.*", "4.*", "5.*", "6.*", "7.*", "9.*", "10.*",
+    ];
+    let outcomes = autobahn(
+        &includes,
+        Duration::from_secs(180),
+        case_ids(&includes).len(),
+    );
+    assert!(
+        outcomes
+            .iter()
+            .any(|c| c.id == "6.4.3" && c.behavior == "OK"),
+        "6.4.3 must be OK"
+    );
+}
+
+#[test]
+fn autobahn_cases_12_13_permessage_deflate() {
+    let includes = ["12.*", "13.*"];
+    autobahn(
+        &includes,
+        Duration::from_secs(400),
+        case_ids(&includes).len(),
+    );
+}
