@@ -179,8 +179,20 @@ pub fn run(
             options.out_root.display()
         )
     })?;
-    if let Pinning::Unpinned(why) = &run_options.pinning {
-        notes.push(why.clone());
+    match &run_options.pinning {
+        Pinning::Unpinned(why) => notes.push(why.clone()),
+        Pinning::Disjoint { server, .. } => {
+            if let Some(&most) = spec.loops.iter().max() {
+                if most as usize > server.len() {
+                    notes.push(format!(
+                        "the server has {} core(s) beside loadgen's: loop counts above {} share \
+                         them, so those points measure contention, not scaling",
+                        server.len(),
+                        server.len()
+                    ));
+                }
+            }
+        }
     }
 
     let points = points(spec);
