@@ -217,8 +217,9 @@ impl TickedAxis {
         Self::with_scale(range, ticks, Scale::Linear)
     }
 
-    /// A log axis over a positive `range` with ticks at 1, 2 and 5 times each power of ten (and
-    /// every integer multiple when the range is too short to hold three such ticks).
+    /// A log axis over a positive `range` with ticks at 1, 2 and 5 times each power of ten (then
+    /// 1, 2, 3, 5, 7 times, then every integer multiple, when the range is too short to hold
+    /// enough such ticks).
     pub fn log(range: Range<f64>) -> Self {
         let low = range.start.max(f64::MIN_POSITIVE);
         let high = if range.end > low {
@@ -236,6 +237,9 @@ impl TickedAxis {
         };
         let mut ticks = candidates(&[1.0, 2.0, 5.0]);
         if ticks.len() < 4 {
+            ticks = candidates(&[1.0, 2.0, 3.0, 5.0, 7.0]);
+        }
+        if ticks.len() < 3 {
             ticks = candidates(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0]);
         }
         Self::with_scale(low..high, ticks, Scale::Log)

@@ -1,8 +1,11 @@
-//! Throughput and p99 over time: for one point (server × loops × load), the per-second
-//! throughput and latency p99 of every repeat, one line per repeat, throughput above, p99 below.
+//! Throughput and p99 over time: for one server at one load, the per-second throughput (above)
+//! and latency p99 (below) of every run, one line per run, coloured by loop count so the repeats
+//! of a loop count share a colour.
 //!
 //! This is the plot that shows whether a figure can be trusted: a ramp at the start means the
-//! warm-up was too short, a drift or a step between repeats means the machine was disturbed.
+//! warm-up was too short, a drift or a step between repeats of one colour means the machine was
+//! disturbed. Loop counts share one plot (rather than one plot each) to keep a large sweep's
+//! page to a readable number of images.
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -11,11 +14,15 @@ use super::style::{self, series_color};
 use super::{load_groups, load_label, load_stem, DrawFailure, PlotData, PlotJob, PlotKind};
 use crate::model::{rates_equal, Report, TimeSample};
 
-/// One repeat's samples.
+/// One run's samples.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct RepeatSeries {
-    /// Repeat number, from 0 (shown from 1).
+pub struct RunLine {
+    /// The loop count the server ran with.
+    pub loops: u32,
+    /// Repeat number, from 0.
     pub repeat: u32,
+    /// Index of the loop count among the plot's loop counts (fixes the colour).
+    pub color_index: usize,
     /// One sample per second.
     pub samples: Vec<TimeSample>,
 }
@@ -23,17 +30,17 @@ pub struct RepeatSeries {
 /// The data of one time-series plot.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct TimeseriesPlot {
-    /// The repeats, sorted.
-    pub repeats: Vec<RepeatSeries>,
+    /// The runs, sorted by loop count then repeat.
+    pub runs: Vec<RunLine>,
 }
 
-/// One plot per point that has runs.
+/// One plot per server and load that has runs.
 pub fn plan(report: &Report) -> Vec<PlotJob> {
     let mut jobs = Vec::new();
     let servers = report.server_order();
     for (workload, rate) in load_groups(report) {
         for server in &servers {
-            let runs: Vec<_> = report
+            let matching: Vec<_> = report
                 .runs
                 .iter()
                 .filter(|r| {
@@ -42,32 +49,33 @@ pub fn plan(report: &Report) -> Vec<PlotJob> {
                         && rates_equal(r.key.offered_rate, rate)
                 })
                 .collect();
-            for loops in style::loop_counts(runs.iter().map(|r| r.key.loops)) {
-                let loops = loops as u32;
-                let mut repeats: Vec<RepeatSeries> = runs
-                    .iter()
-                    .filter(|r| r.key.loops == loops)
-                    .map(|r| RepeatSeries {
-                        repeat: r.repeat,
-                        samples: r.samples.clone(),
-                    })
-                    .collect();
-                repeats.sort_by_key(|r| r.repeat);
-                jobs.push(PlotJob {
-                    kind: PlotKind::Timeseries,
-                    stem: format!(
-                        "{}-{}-l{loops}",
-                        load_stem(PlotKind::Timeseries, &workload, rate),
-                        super::slugify(server)
-                    ),
-                    title: format!(
-                        "{server} · {loops} loop{} · {}",
-                        if loops == 1 { "" } else { "s" },
-                        load_label(&workload, rate)
-                    ),
-                    data: PlotData::Timeseries(TimeseriesPlot { repeats }),
-                });
+            if matching.is_empty() {
+                continue;
             }
+            let loop_counts = style::loop_counts(matching.iter().map(|r| r.key.loops));
+            let mut runs: Vec<RunLine> = matching
+                .iter()
+                .map(|r| RunLine {
+                    loops: r.key.loops,
+                    repeat: r.repeat,
+                    color_index: loop_counts
+                        .iter()
+                        .position(|l| *l == f64::from(r.key.loops))
+                        .unwrap_or(0),
+                    samples: r.samples.clone(),
+                })
+                .collect();
+            runs.sort_by_key(|r| (r.loops, r.repeat));
+            jobs.push(PlotJob {
+                kind: PlotKind::Timeseries,
+                stem: format!(
+                    "{}-{}",
+                    load_stem(PlotKind::Timeseries, &workload, rate),
+                    super::slugify(server)
+                ),
+                title: format!("{server} over time · {}", load_label(&workload, rate)),
+                data: PlotData::Timeseries(TimeseriesPlot { runs }),
+            });
         }
     }
     jobs
@@ -81,7 +89,7 @@ impl TimeseriesPlot {
         title: &str,
     ) -> Result<(), DrawFailure> {
         let samples = || {
-            self.repeats
+            self.runs
                 .iter()
                 .flat_map(|r| r.samples.iter())
                 .filter(|s| s.t_secs.is_finite())
@@ -91,14 +99,18 @@ impl TimeseriesPlot {
                 root,
                 title,
                 &[format!(
-                    "The {} run(s) of this point recorded no per-second samples.",
-                    self.repeats.len()
+                    "The {} run(s) of this server at this load recorded no per-second samples.",
+                    self.runs.len()
                 )],
             );
         }
         let t_end = samples().map(|s| s.t_secs).fold(1.0f64, f64::max);
         let x_range = 0.0..t_end * 1.02;
-        let rps_range = style::linear_range_from_zero(samples().map(|s| s.rps));
+        let legend_entries = style::loop_counts(self.runs.iter().map(|r| r.loops)).len();
+        let rps_range = style::with_headroom(
+            style::linear_range_from_zero(samples().map(|s| s.rps)),
+            style::legend_headroom(legend_entries, style::PLOTTING_HEIGHT * 0.45),
+        );
         let area = root
             .margin(12, 0, 0, 0)
             .titled(title, style::caption_font())?;
@@ -117,22 +129,32 @@ impl TimeseriesPlot {
             .x_label_formatter(&|t| format!("{t:.0} s"))
             .y_label_formatter(&|y| style::format_rate(*y))
             .draw()?;
-        for (index, repeat) in self.repeats.iter().enumerate() {
-            let color = series_color(index);
-            let points: Vec<(f64, f64)> = repeat
+        let mut labelled: Vec<u32> = Vec::new();
+        for run in &self.runs {
+            let color = series_color(run.color_index);
+            let points: Vec<(f64, f64)> = run
                 .samples
                 .iter()
                 .filter(|s| s.t_secs.is_finite() && s.rps.is_finite())
                 .map(|s| (s.t_secs, s.rps))
                 .collect();
-            rps.draw_series(LineSeries::new(points, color.stroke_width(2)))?
-                .label(format!("repeat {}", repeat.repeat + 1))
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 24, y)], color.stroke_width(3))
-                });
+            let series = rps.draw_series(LineSeries::new(points, color.stroke_width(2)))?;
+            // One legend entry per loop count: its repeats share the colour.
+            if !labelled.contains(&run.loops) {
+                labelled.push(run.loops);
+                series
+                    .label(format!(
+                        "{} loop{}",
+                        run.loops,
+                        if run.loops == 1 { "" } else { "s" }
+                    ))
+                    .legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 24, y)], color.stroke_width(3))
+                    });
+            }
         }
         rps.configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
+            .position(SeriesLabelPosition::UpperRight)
             .label_font(style::legend_font())
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK.mix(0.4))
@@ -159,9 +181,9 @@ impl TimeseriesPlot {
             .x_label_formatter(&|t| format!("{t:.0} s"))
             .y_label_formatter(&|y| style::format_micros(*y))
             .draw()?;
-        for (index, repeat) in self.repeats.iter().enumerate() {
-            let color = series_color(index);
-            let points: Vec<(f64, f64)> = repeat
+        for run in &self.runs {
+            let color = series_color(run.color_index);
+            let points: Vec<(f64, f64)> = run
                 .samples
                 .iter()
                 .filter(|s| s.t_secs.is_finite() && s.p99_us.is_finite() && s.p99_us > 0.0)
@@ -196,10 +218,10 @@ mod tests {
     }
 
     #[test]
-    fn groups_repeats_per_point() {
+    fn one_plot_per_server_and_load_coloured_by_loops() {
         let report = Report {
             runs: vec![
-                run("a", 1, 1),
+                run("a", 2, 1),
                 run("a", 1, 0),
                 run("a", 2, 0),
                 run("b", 1, 0),
@@ -208,18 +230,15 @@ mod tests {
         };
         let jobs = plan(&report);
         let stems: Vec<&str> = jobs.iter().map(|j| j.stem.as_str()).collect();
-        assert_eq!(
-            stems,
-            [
-                "timeseries-w-a-l1",
-                "timeseries-w-a-l2",
-                "timeseries-w-b-l1"
-            ]
-        );
+        assert_eq!(stems, ["timeseries-w-a", "timeseries-w-b"]);
         let PlotData::Timeseries(plot) = &jobs[0].data else {
             panic!("wrong plot data");
         };
-        let repeats: Vec<u32> = plot.repeats.iter().map(|r| r.repeat).collect();
-        assert_eq!(repeats, [0, 1]);
+        let order: Vec<(u32, u32, usize)> = plot
+            .runs
+            .iter()
+            .map(|r| (r.loops, r.repeat, r.color_index))
+            .collect();
+        assert_eq!(order, [(1, 0, 0), (2, 0, 1), (2, 1, 1)]);
     }
 }
