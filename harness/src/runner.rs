@@ -654,4 +654,56 @@ mod tests {
             Err(RunError::Spawn { .. })
         ));
     }
+
+    /// A server script in a temp dir; `body` runs after the listening line is printed.
+    fn script_server(dir: &Path, trap: &str) -> ServerSpec {
+        let path = dir.join("server.sh");
+        std::fs::write(
+            &path,
+            format!("#!/bin/sh\n{trap}\necho \"listening on 127.0.0.1:$1\"\nwhile :; do sleep 0.05; done\n"),
+        )
+        .unwrap();
+        let mut permissions = std::fs::metadata(&path).unwrap().permissions();
+        std::os::unix::fs::PermissionsExt::set_mode(&mut permissions, 0o755);
+        std::fs::set_permissions(&path, permissions).unwrap();
+        ServerSpec {
+            command: format!("{} {{port}}", path.display()),
+            ..shell("script", "exit")
+        }
+    }
+
+    #[test]
+    fn stop_records_how_the_server_ended() {
+        let dir = tempfile::tempdir().unwrap();
+        // Ignores SIGINT: killed at the timeout.
+        let stubborn =
+            ServerProcess::start(&script_server(dir.path(), "trap '' INT"), 1, &options()).unwrap();
+        assert_eq!(
+            stubborn.addr(),
+            "127.0.0.1:0".parse::<SocketAddr>().unwrap()
+        );
+        assert_eq!(
+            stubborn.stop(Duration::from_millis(300)),
+            ServerExit::Killed { timeout_secs: 0.3 }
+        );
+        // Exits 3 on SIGINT: a failed stop, with its status.
+        let failing = ServerProcess::start(
+            &script_server(dir.path(), "trap 'exit 3' INT"),
+            1,
+            &options(),
+        )
+        .unwrap();
+        match failing.stop(Duration::from_secs(5)) {
+            ServerExit::Failed { status } => assert!(status.contains('3'), "{status}"),
+            other => panic!("expected a failed stop, got {other:?}"),
+        }
+        // Exits 0 on SIGINT: clean.
+        let clean = ServerProcess::start(
+            &script_server(dir.path(), "trap 'exit 0' INT"),
+            1,
+            &options(),
+        )
+        .unwrap();
+        assert!(clean.stop(Duration::from_secs(5)).is_clean());
+    }
 }

@@ -710,4 +710,24 @@ mod tests {
         assert_eq!(unnamed.command, "/opt/x/gnet-echo --port={port}");
         assert!(parse_server_cmd("  ").is_err());
     }
+
+    proptest::proptest! {
+        #[test]
+        fn any_text_is_parsed_or_rejected_in_one_line(text in "\\PC{0,200}") {
+            let (_dir, context) = context();
+            if let Err(error) = Spec::parse(&text, "p.toml", &[], &context) {
+                let message = error.to_string();
+                proptest::prop_assert!(!message.contains('\n'), "{}", message);
+                proptest::prop_assert!(message.starts_with("p.toml"), "{}", message);
+            }
+        }
+
+        #[test]
+        fn server_cmd_names_never_hold_whitespace(text in "[a-z=/ {}.-]{1,40}") {
+            if let Ok(entry) = parse_server_cmd(&text) {
+                proptest::prop_assert!(!entry.name.contains(char::is_whitespace));
+                proptest::prop_assert!(!entry.command.is_empty());
+            }
+        }
+    }
 }
