@@ -149,3 +149,30 @@ pub fn wrk_requests_per_sec(report: &str) -> Option<f64> {
         .find_map(|line| line.trim().strip_prefix("Requests/sec:"))
         .and_then(|v| v.trim().parse().ok())
 }
+
+#[test]
+fn server_stopping_mid_run_is_counted_not_fatal() {
+    for (name, scheme) in [("gev-echo", ""), ("gev-websocket", "ws://")] {
+        let mut server = ServerProcess::start(name, &["--loops", "1"]);
+        let target = format!("{scheme}{}", server.addr());
+        let stopper = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(1000));
+            let status = server.interrupt(Duration::from_secs(5));
+            assert!(status.is_some_and(|s| s.success()), "{status:?}");
+        });
+        let out = loadgen(&[&target, "-c", "4", "-d", "3s", "--json"], DEADLINE);
+        stopper.join().expect("stopper");
+        let s = out.summary();
+        assert!(s.requests.completed > 0, "{name}: {:?}", s.requests);
+        let errors = &s.requests.errors;
+        let lost =
+            errors.get("closed").copied().unwrap_or(0) + errors.get("reset").copied().unwrap_or(0);
+        assert!(lost >= 4, "{name}: {errors:?}");
+        // Reconnects after the stop are refused and counted as failed connections.
+        assert!(
+            errors.get("connect_refused").copied().unwrap_or(0) > 0,
+            "{name}: {errors:?}"
+        );
+        assert!(s.connections.failed > 0, "{name}: {:?}", s.connections);
+    }
+}
