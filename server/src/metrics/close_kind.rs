@@ -58,7 +58,7 @@ impl CloseKind {
     }
 
     /// Position in [`CloseKind::ALL`].
-    pub(crate) const fn index(self) -> usize {
+    pub const fn index(self) -> usize {
         self as usize
     }
 }
