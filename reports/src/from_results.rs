@@ -9,7 +9,7 @@
 
 use crate::from_loadgen;
 use crate::model::{Estimate, LatencySummary, PointKey, PointSummary, Report, RunSeries};
-use crate::results::{Interval, PointParams, Results};
+use crate::results::{Interval, PointParams, Results, ServerExit};
 
 /// Build the report for a sweep's results.
 pub fn report_from_results(results: &Results) -> Report {
@@ -34,6 +34,8 @@ pub fn report_from_results(results: &Results) -> Report {
                 runs.iter().flat_map(|r| &r.summary.warnings).collect();
             warnings.sort();
             warnings.dedup();
+            // The harness may already have copied a run's warnings into the sweep's notes.
+            warnings.retain(|w| !results.notes.iter().any(|note| note.contains(w.as_str())));
             notes.extend(
                 warnings
                     .into_iter()
@@ -63,11 +65,11 @@ pub fn report_from_results(results: &Results) -> Report {
         .map(|run| {
             if !run.server_exit.is_clean() {
                 notes.push(format!(
-                    "{} at {} repeat {}: server did not stop cleanly ({:?})",
+                    "{} at {} repeat {}: server did not stop cleanly: {}",
                     run.server,
                     run.point,
                     run.repeat + 1,
-                    run.server_exit
+                    describe_exit(&run.server_exit)
                 ));
             }
             RunSeries {
@@ -114,6 +116,18 @@ pub fn workload_label(point: &PointParams) -> String {
         label.push_str(&format!(", pipeline {}", point.pipeline));
     }
     label
+}
+
+/// How a server that did not stop cleanly ended, in words.
+fn describe_exit(exit: &ServerExit) -> String {
+    match exit {
+        ServerExit::Clean { after_secs } => format!("exited cleanly after {after_secs:.2} s"),
+        ServerExit::Failed { status } => format!("stopped with {status}"),
+        ServerExit::Killed { timeout_secs } => {
+            format!("still running {timeout_secs} s after SIGINT, killed")
+        }
+        ServerExit::Early { status } => format!("exited during the run ({status})"),
+    }
 }
 
 fn point_key(server: &str, point: &PointParams) -> PointKey {
@@ -182,4 +196,135 @@ fn environment(results: &Results) -> Vec<(String, String)> {
         ));
     }
     pairs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::results::{
+        Environment, LatencyPercentiles, PointSummary as HarnessPoint, RunRecord, SpecRecord,
+        SCHEMA,
+    };
+
+    fn point() -> PointParams {
+        PointParams {
+            loops: 2,
+            framing: "length".into(),
+            connections: 8,
+            payload_size: 512,
+            pipeline: 4,
+            rate: None,
+            duration_secs: 1.0,
+            warmup_secs: 0.5,
+        }
+    }
+
+    fn results(warning: &str, sweep_notes: Vec<String>) -> Results {
+        let percentiles = r#"{"p50":1,"p90":1,"p99":1,"p999":1,"max":1,"mean":1}"#;
+        let summary_json = format!(
+            r#"{{"schema":"gev-loadgen/1","config":{{"target":"t","framing":"length",
+            "connections":8,"threads":1,"duration_secs":1.0,"warmup_secs":0.5,"requests":null,
+            "pipeline":4,"rate":null,"size_min":512,"size_max":512,"verify":false,
+            "timeout_ms":1000,"connect_rate":null,"pin":false}},"env":{{"cpu_model":"c",
+            "cores":2,"kernel":"k","version":"v"}},"connections":{{"opened":8,"failed":0}},
+            "requests":{{"sent":1,"completed":1,"errors":{{}}}},
+            "throughput":{{"rps":1.0,"bytes_per_sec":1.0}},"target_rate":null,
+            "latency_us":{percentiles},"latency_uncorrected_us":{percentiles},
+            "connect_us":{percentiles},"loop_lag_us":{percentiles},"histograms":{{}},
+            "timeseries":[{{"t":1.0,"rps":3.0,"p99_us":4.0}}],"warnings":["{warning}"],
+            "duration_secs":1.0}}"#
+        );
+        let summary = gev_loadgen::Summary::from_json(&summary_json).unwrap();
+        Results {
+            schema: SCHEMA.into(),
+            created: "now".into(),
+            environment: Environment {
+                cpu: "c".into(),
+                cores: 2,
+                kernel: "k".into(),
+                rustc: "r".into(),
+                git_commit: None,
+                pinning: String::new(),
+                load_average: None,
+                harness_version: String::new(),
+            },
+            spec: SpecRecord {
+                servers: Vec::new(),
+                loops: vec![2],
+                connections: vec![8],
+                payload_sizes: vec![512],
+                framings: vec!["length".into()],
+                rates: vec![None],
+                pipeline: 4,
+                duration_secs: 1.0,
+                warmup_secs: 0.5,
+                repeats: 1,
+                source: None,
+                text: None,
+            },
+            runs: vec![RunRecord {
+                server: "gev-protocol".into(),
+                point: point(),
+                repeat: 0,
+                addr: "a".into(),
+                summary,
+                server_cpu_secs: None,
+                metrics_before: None,
+                metrics_after: None,
+                server_exit: ServerExit::Killed { timeout_secs: 5.0 },
+            }],
+            summaries: vec![HarnessPoint {
+                server: "gev-protocol".into(),
+                point: point(),
+                runs: 1,
+                throughput_rps: Interval {
+                    median: 1.0,
+                    low: 1.0,
+                    high: 1.0,
+                    confidence: 0.95,
+                },
+                latency_us: LatencyPercentiles::default(),
+                errors: 3,
+                ratios: Vec::new(),
+            }],
+            failures: Vec::new(),
+            notes: sweep_notes,
+        }
+    }
+
+    #[test]
+    fn maps_points_runs_and_notes() {
+        let report = report_from_results(&results("generator busy", Vec::new()));
+        assert_eq!(report.title, "gev sweep · built-in spec · now");
+        assert_eq!(report.points.len(), 1);
+        let key = &report.points[0].key;
+        assert_eq!(key.workload, "length 512 B, 8 conns, pipeline 4");
+        assert_eq!((key.loops, key.offered_rate), (2, None));
+        assert!(matches!(
+            report.points[0].histogram,
+            crate::model::LatencyHistogram::Missing
+        ));
+        assert_eq!(report.runs[0].samples[0].p99_us, 4.0);
+        let notes = report.notes.join("\n");
+        assert!(notes.contains("3 request errors"), "{notes}");
+        assert!(
+            notes.contains("did not stop cleanly: still running 5 s after SIGINT, killed"),
+            "{notes}"
+        );
+        assert!(notes.contains("loadgen: generator busy"), "{notes}");
+    }
+
+    #[test]
+    fn warnings_already_in_sweep_notes_are_not_repeated() {
+        let report = report_from_results(&results(
+            "generator busy",
+            vec!["gev-protocol repeat 0: loadgen: generator busy".into()],
+        ));
+        let mentions = report
+            .notes
+            .iter()
+            .filter(|n| n.contains("generator busy"))
+            .count();
+        assert_eq!(mentions, 1, "{:?}", report.notes);
+    }
 }
