@@ -1,4 +1,5 @@
-//! End to end: `harness sweep` on a tiny spec (two servers, two loop counts, 1 s points) over
+//! End to end: `harness sweep` on a tiny spec (two servers plus one from `--server-cmd`, two
+//! loop counts, 1 s points) over
 //! real processes, then `harness report` re-rendering from results.json alone, and bad specs
 //! rejected with one clear line before anything runs.
 
@@ -10,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use gev_reports::results::Results;
 
-/// Long enough for 4 one-second runs plus start-up checks and rendering on a loaded machine.
+/// Long enough for 6 one-second runs plus start-up checks and rendering on a loaded machine.
 const SWEEP_LIMIT: Duration = Duration::from_secs(120);
 
 const TINY_SPEC: &str = r#"
@@ -86,8 +87,20 @@ fn tiny_sweep_writes_results_csv_env_and_plots_and_report_rerenders() {
     let spec_arg = spec.to_string_lossy().into_owned();
     let out_arg = out.to_string_lossy().into_owned();
 
+    // A third server from the command line, exercising `--server-cmd NAME=CMD`.
+    let tokio = format!(
+        "tokio={} --host 127.0.0.1 --port {{port}} --workers {{loops}}",
+        common::binary("ref-tokio-echo").display()
+    );
     let run = common::harness(
-        &["sweep", &spec_arg, "--out", &out_arg],
+        &[
+            "sweep",
+            &spec_arg,
+            "--out",
+            &out_arg,
+            "--server-cmd",
+            &tokio,
+        ],
         work.path(),
         SWEEP_LIMIT,
     );
@@ -105,11 +118,16 @@ fn tiny_sweep_writes_results_csv_env_and_plots_and_report_rerenders() {
     let results = Results::from_json(&text).expect("results.json parses into Results");
     assert_eq!(
         results.runs.len(),
-        4,
-        "2 servers x 2 loop counts x 1 repeat"
+        6,
+        "3 servers x 2 loop counts x 1 repeat"
     );
     assert!(results.failures.is_empty(), "{:?}", results.failures);
-    assert_eq!(results.summaries.len(), 4);
+    assert_eq!(results.summaries.len(), 6);
+    assert!(results
+        .spec
+        .servers
+        .iter()
+        .any(|s| s.name == "tokio" && !s.reference));
     assert_eq!(results.spec.loops, vec![1, 2]);
     assert!(results.environment.cores >= 1);
     assert!(!results.environment.pinning.is_empty());
@@ -141,16 +159,23 @@ fn tiny_sweep_writes_results_csv_env_and_plots_and_report_rerenders() {
             assert!(run.metrics_before.is_none());
         }
     }
-    // Repeats alternate servers: gev-echo, ref-mio-echo, gev-echo, ref-mio-echo.
+    // Servers alternate within every point: A B C A B C.
     let order: Vec<&str> = results.runs.iter().map(|r| r.server.as_str()).collect();
     assert_eq!(
         order,
-        ["gev-echo", "ref-mio-echo", "gev-echo", "ref-mio-echo"]
+        [
+            "gev-echo",
+            "ref-mio-echo",
+            "tokio",
+            "gev-echo",
+            "ref-mio-echo",
+            "tokio"
+        ]
     );
     for summary in &results.summaries {
         let t = &summary.throughput_rps;
         assert!(t.low <= t.median && t.median <= t.high && t.median > 0.0);
-        if summary.server == "gev-echo" {
+        if summary.server != "ref-mio-echo" {
             assert_eq!(summary.ratios.len(), 1);
             assert_eq!(summary.ratios[0].reference, "ref-mio-echo");
             assert!(summary.ratios[0].throughput.median > 0.0);
