@@ -1,7 +1,6 @@
 //! End to end: `harness sweep` on a tiny spec (two servers plus one from `--server-cmd`, two
-//! loop counts, 1 s points) over
-//! real processes, then `harness report` re-rendering from results.json alone, and bad specs
-//! rejected with one clear line before anything runs.
+//! loop counts, 1 s points) over real processes, then `harness report` re-rendering from
+//! results.json alone, and bad specs rejected with one clear line before anything runs.
 
 mod common;
 
