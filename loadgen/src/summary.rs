@@ -130,9 +130,10 @@ pub struct Connections {
 /// Request counts.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Requests {
-    /// Requests written during the measured window.
+    /// Requests whose intended send time fell in the measured window.
     pub sent: u64,
-    /// Replies received in full during the measured window.
+    /// Replies to those requests. After the window the generator sends nothing new but waits up
+    /// to `--timeout` for the outstanding ones, so slow replies at the end are not dropped.
     pub completed: u64,
     /// Errors by kind: `connect_refused`, `connect_timeout`, `connect_other`, `reset`, `closed`,
     /// `timeout`, `protocol`, `verify_mismatch`, `io`.
@@ -142,7 +143,7 @@ pub struct Requests {
 /// Rates over the measured window.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Throughput {
-    /// Completed requests per second.
+    /// `requests.completed / duration_secs`.
     pub rps: f64,
     /// Reply bytes received per second (as wrk's Transfer/sec).
     pub bytes_per_sec: f64,

@@ -205,18 +205,27 @@ impl Worker {
         let measure_start = self.shared.measure_start;
         let mut cpu_start: Option<(Duration, u64)> = None;
         let mut events = Events::with_capacity(0);
+        let grace = self.shared.config.timeout.as_nanos() as u64;
         loop {
             let now = self.shared.now();
-            if self.shared.stop.load(Ordering::Relaxed)
-                || self.shared.end.is_some_and(|end| now >= end)
-                || (self.count_run && self.all_done())
+            if self.shared.stop.load(Ordering::Relaxed) || (self.count_run && self.all_done()) {
+                break;
+            }
+            // After the window nothing new is sent, but requests sent in it are waited for
+            // (up to --timeout): dropping the slowest replies at the end would bias the tail.
+            let draining = self.shared.end.is_some_and(|end| now >= end);
+            if draining
+                && (!self.measured_outstanding()
+                    || self.shared.end.is_some_and(|end| now >= end + grace))
             {
                 break;
             }
             if cpu_start.is_none() && now >= measure_start {
                 cpu_start = Some((sys::thread_cpu_time(), now));
             }
-            self.open_due_connections(now);
+            if !draining {
+                self.open_due_connections(now);
+            }
             self.send_due(now);
             if now >= self.next_timeout_scan {
                 self.expire(now);
@@ -280,6 +289,15 @@ impl Worker {
         })
     }
 
+    /// Whether a request of the measured window still waits for its reply.
+    fn measured_outstanding(&self) -> bool {
+        self.slots.iter().any(|slot| {
+            slot.conn
+                .as_ref()
+                .is_some_and(|c| c.pending.iter().any(|p| p.measured))
+        })
+    }
+
     fn all_done(&self) -> bool {
         self.slots.iter().all(|slot| {
             slot.gave_up
@@ -295,15 +313,20 @@ impl Worker {
     /// for the next intended send.
     fn poll_timeout(&mut self, now: u64) -> io::Result<Duration> {
         let measure_start = self.shared.measure_start;
+        let end = self.shared.end;
         let mut until = self.next_timeout_scan;
         let next_boundary = if now >= measure_start {
             measure_start + (self.next_interval + 1) * SECOND_NS
         } else {
             measure_start
         };
-        until = until.min(next_boundary);
-        if let Some(end) = self.shared.end {
-            until = until.min(end);
+        if end.is_none_or(|end| next_boundary < end) {
+            until = until.min(next_boundary);
+        }
+        if let Some(end) = end {
+            if now < end {
+                until = until.min(end);
+            }
         }
         if let Some(Reverse((at, _))) = self.connect_queue.peek() {
             if self.connecting < MAX_CONNECTING_PER_THREAD {
@@ -464,7 +487,7 @@ impl Worker {
                 }
             };
             let now = self.shared.now();
-            if now >= self.shared.measure_start && self.shared.end.is_none_or(|end| now < end) {
+            if now >= self.shared.measure_start {
                 self.recorder.received_bytes(n as u64);
             }
             let progress = self.decode(id, n, now);
@@ -531,7 +554,6 @@ impl Worker {
             }
             let verify = shared.config.verify;
             let echo = shared.config.framing.kind.is_echo();
-            let in_window = shared.end.is_none_or(|end| now <= end);
             while open && progress.error.is_none() && pos < data.len() {
                 let expected = pending.front().map(|p| p.payload.len as usize);
                 match codec.decode(&data[pos..], expected, output) {
@@ -555,7 +577,7 @@ impl Worker {
                         } else if !ok {
                             recorder.error(ErrorKind::HttpStatus);
                         }
-                        if request.measured && in_window {
+                        if request.measured {
                             recorder.reply(
                                 now.saturating_sub(request.intended),
                                 now.saturating_sub(request.sent),
@@ -591,7 +613,9 @@ impl Worker {
         let Some(conn) = slot.conn.as_mut() else {
             return;
         };
-        if conn.phase != Phase::Open {
+        // Nothing new leaves after the window, not even requests that fell due in it but
+        // could not be sent (they would inflate the rate the server sustained).
+        if conn.phase != Phase::Open || shared.end.is_some_and(|end| t >= end) {
             return;
         }
         let schedule = &shared.schedule;
@@ -702,7 +726,13 @@ impl Worker {
     /// Ship every whole second of the measured window that has passed.
     fn report_intervals(&mut self, now: u64) {
         let measure_start = self.shared.measure_start;
-        while now >= measure_start + (self.next_interval + 1) * SECOND_NS {
+        // Seconds that end before the window does; the last (possibly partial) one, with the
+        // replies drained after the window, is reported when the worker stops.
+        loop {
+            let boundary = measure_start + (self.next_interval + 1) * SECOND_NS;
+            if now < boundary || self.shared.end.is_some_and(|end| boundary >= end) {
+                return;
+            }
             let index = self.next_interval;
             let report = self.recorder.take_interval(
                 self.id,
