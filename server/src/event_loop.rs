@@ -26,6 +26,7 @@ use crate::connection::{Conn, ConnCore, ConnId, Connection, WriteShutdown};
 use crate::handler::{CloseReason, Handler};
 use crate::loop_handle::{LoopShared, Task};
 use crate::options::{Backpressure, ServerOptions};
+use crate::output_buffer::BufferPool;
 use crate::protocol::{Protocol, Unpacked};
 use crate::ring_buffer::RingBuffer;
 use crate::timer::{TimerCallback, TimerKind, Timers};
@@ -36,6 +37,11 @@ pub(crate) const WAKER_TOKEN: Token = Token(usize::MAX);
 /// Reads made for one connection before the loop moves on to others (the rest is read in the
 /// next iteration), so one fast sender cannot starve the loop's other connections.
 const MAX_READS_PER_TURN: usize = 16;
+
+/// Drained output buffers a loop keeps for reuse, and the largest capacity kept: at most
+/// 8 x 128 KiB per loop, whatever the number of connections.
+const OUTPUT_POOL_BUFFERS: usize = 8;
+const OUTPUT_POOL_MAX_CAPACITY: usize = 128 * 1024;
 
 /// The limits a loop enforces, copied from [`ServerOptions`].
 #[derive(Debug, Clone)]
@@ -61,6 +67,8 @@ pub(crate) struct EventLoop<P: Protocol, H: Handler<P>> {
     conns: Slab<Connection<P>>,
     /// The per-loop read buffer every connection reads into.
     scratch: Box<[u8]>,
+    /// Drained output buffers lent to the next connection with output.
+    buffer_pool: BufferPool,
     /// Connections with output to write (or a close/shutdown to carry out) this iteration.
     flush_list: ConnList,
     /// Connections with unread input left (read budget exhausted, or just resumed).
@@ -118,6 +126,10 @@ impl<P: Protocol, H: Handler<P>> EventLoop<P, H> {
             },
             conns: Slab::new(),
             scratch: vec![0u8; options.read_buffer_size].into_boxed_slice(),
+            buffer_pool: BufferPool::new(
+                OUTPUT_POOL_BUFFERS,
+                OUTPUT_POOL_MAX_CAPACITY.max(2 * options.read_buffer_size),
+            ),
             flush_list: Vec::new(),
             read_again: Vec::new(),
             task_batch: Vec::new(),
@@ -244,6 +256,7 @@ impl<P: Protocol, H: Handler<P>> EventLoop<P, H> {
         let EventLoop {
             conns,
             scratch,
+            buffer_pool,
             protocol,
             handler,
             shared,
@@ -287,6 +300,10 @@ impl<P: Protocol, H: Handler<P>> EventLoop<P, H> {
                 m.on_read(n);
             }
             conn.core.last_active = *now;
+            // Lend a pooled buffer for the replies; taken back below if none were produced.
+            if conn.core.output.capacity() == 0 {
+                conn.core.output.install(buffer_pool.take());
+            }
             let delivered = if conn.input.is_empty() {
                 // Common path: frames are unpacked straight from the scratch buffer.
                 let data = &mut scratch[..n];
@@ -316,6 +333,9 @@ impl<P: Protocol, H: Handler<P>> EventLoop<P, H> {
                 conn.input.retrieve(delivered.consumed);
                 delivered
             };
+            if conn.core.output.is_empty() {
+                buffer_pool.give(conn.core.output.release());
+            }
             if let Some(m) = metrics {
                 if delivered.messages > 0 {
                     m.on_messages_in(delivered.messages);
@@ -347,6 +367,13 @@ impl<P: Protocol, H: Handler<P>> EventLoop<P, H> {
             }
             if n < scratch.len() && !conn.core.peer_hung_up {
                 // Short read: the socket is drained; skip the read that would return EAGAIN.
+                return ReadOutcome::Keep;
+            }
+            if conn.core.output.pending() >= scratch.len() {
+                // A streaming peer: write what is pending (end of this iteration) before reading
+                // more, so output stays about one read in size (no buffer growth, no reallocation
+                // copies) and stays in cache.
+                read_again.push((key, conn.core.id.generation));
                 return ReadOutcome::Keep;
             }
         }
@@ -428,7 +455,9 @@ impl<P: Protocol, H: Handler<P>> EventLoop<P, H> {
                     let short = n < pending.len();
                     conn.core.output.advance(n);
                     conn.core.last_active = self.now;
-                    if short {
+                    if conn.core.output.is_empty() {
+                        self.buffer_pool.give(conn.core.output.release());
+                    } else if short {
                         // The send buffer is full: wait for the writable edge.
                         conn.core.output.compact();
                         break;

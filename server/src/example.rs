@@ -55,10 +55,34 @@ pub fn init_tracing() {
         .try_init();
 }
 
-/// Blocks until SIGINT or SIGTERM arrives; returns the signal number.
-pub fn wait_for_signal() -> anyhow::Result<i32> {
+/// The SIGINT/SIGTERM handlers, installed once per process.
+static SHUTDOWN_SIGNALS: std::sync::OnceLock<std::sync::Mutex<signal_hook::iterator::Signals>> =
+    std::sync::OnceLock::new();
+
+/// Installs the SIGINT/SIGTERM handlers (idempotent). Call it before printing the
+/// `listening on` line: a signal sent as soon as that line is read then cannot kill the
+/// process with the default action before [`wait_for_signal`] runs.
+pub fn install_shutdown_signals() -> anyhow::Result<()> {
     use signal_hook::consts::{SIGINT, SIGTERM};
-    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])
+    if SHUTDOWN_SIGNALS.get().is_some() {
+        return Ok(());
+    }
+    let signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])
         .context("installing SIGINT/SIGTERM handlers")?;
-    Ok(signals.forever().next().unwrap_or(SIGTERM))
+    let _ = SHUTDOWN_SIGNALS.set(std::sync::Mutex::new(signals));
+    Ok(())
+}
+
+/// Blocks until SIGINT or SIGTERM arrives (installing the handlers first if needed); returns
+/// the signal number.
+pub fn wait_for_signal() -> anyhow::Result<i32> {
+    install_shutdown_signals()?;
+    let signals = SHUTDOWN_SIGNALS
+        .get()
+        .context("signal handlers missing after installation")?;
+    let mut signals = signals.lock().unwrap_or_else(|e| e.into_inner());
+    Ok(signals
+        .forever()
+        .next()
+        .unwrap_or(signal_hook::consts::SIGTERM))
 }

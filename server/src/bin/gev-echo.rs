@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Parser;
-use gev::example::{init_tracing, wait_for_signal, ExampleArgs};
+use gev::example::{init_tracing, install_shutdown_signals, wait_for_signal, ExampleArgs};
 use gev::{Conn, Handler, MessageOf, Raw, ReplyOf, Server};
 
 #[derive(Debug, Parser)]
@@ -77,6 +77,7 @@ fn main() -> anyhow::Result<()> {
         );
     });
     let running = server.start().context("starting the server threads")?;
+    install_shutdown_signals()?;
     let mut stdout = std::io::stdout().lock();
     writeln!(stdout, "listening on {addr}").and_then(|()| stdout.flush())?;
     drop(stdout);

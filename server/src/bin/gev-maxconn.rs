@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Parser;
-use gev::example::{init_tracing, wait_for_signal, ExampleArgs};
+use gev::example::{init_tracing, install_shutdown_signals, wait_for_signal, ExampleArgs};
 use gev::{Conn, Handler, MessageOf, Raw, ReplyOf, Server};
 
 #[derive(Debug, Parser)]
@@ -66,6 +66,7 @@ fn main() -> anyhow::Result<()> {
         .with_context(|| format!("starting gev-maxconn on {}", args.common.addr()))?;
     let addr = server.local_addr();
     let running = server.start().context("starting the server threads")?;
+    install_shutdown_signals()?;
     let mut stdout = std::io::stdout().lock();
     writeln!(stdout, "listening on {addr}").and_then(|()| stdout.flush())?;
     drop(stdout);

@@ -8,7 +8,7 @@ use std::io::Write;
 
 use anyhow::Context;
 use clap::Parser;
-use gev::example::{init_tracing, wait_for_signal, ExampleArgs};
+use gev::example::{init_tracing, install_shutdown_signals, wait_for_signal, ExampleArgs};
 use gev::{Conn, Handler, LengthPrefixed, MessageOf, ReplyOf, Server};
 
 #[derive(Debug, Parser)]
@@ -50,6 +50,7 @@ fn main() -> anyhow::Result<()> {
         .with_context(|| format!("starting gev-protocol on {}", args.common.addr()))?;
     let addr = server.local_addr();
     let running = server.start().context("starting the server threads")?;
+    install_shutdown_signals()?;
     let mut stdout = std::io::stdout().lock();
     writeln!(stdout, "listening on {addr}").and_then(|()| stdout.flush())?;
     drop(stdout);
