@@ -43,7 +43,7 @@ fn main() -> ExitCode {
         Err(e) => return fail(2, e),
     };
     match raise_nofile(config.descriptors_needed()) {
-        Ok(NofileOutcome::Raised { from, to }) if !config.json => {
+        Ok(NofileOutcome::Raised { from, to }) => {
             eprintln!("loadgen: raised the open-file limit from {from} to {to} for -c {}", config.connections);
         }
         Ok(_) => {}
@@ -67,7 +67,8 @@ fn main() -> ExitCode {
         }
     }
     let json = config.json;
-    let summary = match run::run(config, stop, !json) {
+    // Progress goes to stderr only when it is a terminal, so it never mixes with --json.
+    let summary = match run::run(config, stop, true) {
         Ok(summary) => summary,
         Err(e) => return fail(1, e),
     };
