@@ -40,6 +40,9 @@ use point_runner::PointRunner;
 use report::{CompareReport, PointReport};
 use session::{Plan, Side};
 
+/// Rounds per session that may be run again after a failed run (see `session::Plan`).
+const ROUND_RETRIES: usize = 2;
+
 /// Flags of `harness compare`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct CompareArgs {
@@ -169,6 +172,7 @@ fn compare(args: &CompareArgs) -> anyhow::Result<i32> {
         until_confident: args.until_confident,
         max_repeats: args.max_repeats.max(args.repeats),
         threshold: args.max_regression / 100.0,
+        round_retries: ROUND_RETRIES,
     };
     let baseline_cmd = match &mode {
         Mode::SameRun { baseline_cmd } => baseline_cmd.clone(),
@@ -215,6 +219,12 @@ fn compare(args: &CompareArgs) -> anyhow::Result<i32> {
     if let (Some(start), Some(end)) = (load_at_start, load_average()) {
         notes.push(format!(
             "machine load (1-minute average): {start} at the start, {end} at the end"
+        ));
+    }
+    for (round, error) in &outcome.retried {
+        notes.push(format!(
+            "round {} was run again after a failed run: {error}",
+            round + 1
         ));
     }
     if outcome.capped_while_inconclusive {

@@ -29,6 +29,10 @@ pub struct Plan {
     pub max_repeats: usize,
     /// The gate's threshold as a fraction (0.05 = 5%).
     pub threshold: f64,
+    /// How many times per session a round with a failed run is run again before the failure
+    /// ends the session. A shared machine can stall a run outright (nothing completes in the
+    /// window); a broken server fails every retry too, so it still ends as an error.
+    pub round_retries: usize,
 }
 
 /// The runs and readings of one point.
@@ -48,6 +52,8 @@ pub struct Outcome {
     pub points: Vec<PointOutcome>,
     /// True when `until_confident` hit `max_repeats` with a verdict still inconclusive.
     pub capped_while_inconclusive: bool,
+    /// The failures whose rounds were run again (round index, error text).
+    pub retried: Vec<(usize, String)>,
 }
 
 /// Runs the plan over `point_count` points.
@@ -62,7 +68,7 @@ pub fn run_session<E>(
     mut run_one: impl FnMut(Side, usize, usize) -> Result<RunFigures, E>,
 ) -> Result<Outcome, E>
 where
-    E: From<StatsError>,
+    E: From<StatsError> + std::fmt::Display,
 {
     let mut baseline_runs: Vec<Vec<RunFigures>> = match stored {
         Some(runs) => runs.to_vec(),
@@ -76,11 +82,28 @@ where
     };
     let mut rounds = 0;
     let mut target = plan.repeats;
+    let mut retried = Vec::new();
     loop {
         while rounds < target {
-            for point in 0..point_count {
-                for side in round_order(rounds, stored.is_some()) {
-                    let figures = run_one(side, point, rounds)?;
+            // A round is kept whole or not at all, so pair `i` of every point stays aligned.
+            let round = (0..point_count)
+                .map(|point| {
+                    round_order(rounds, stored.is_some())
+                        .into_iter()
+                        .map(|side| Ok((side, run_one(side, point, rounds)?)))
+                        .collect::<Result<Vec<_>, E>>()
+                })
+                .collect::<Result<Vec<_>, E>>();
+            let round = match round {
+                Ok(round) => round,
+                Err(error) if retried.len() < plan.round_retries => {
+                    retried.push((rounds, error.to_string()));
+                    continue;
+                }
+                Err(error) => return Err(error),
+            };
+            for (point, runs) in round.into_iter().enumerate() {
+                for (side, figures) in runs {
                     match side {
                         Side::Baseline => baseline_runs[point].push(figures),
                         Side::Candidate => candidate_runs[point].push(figures),
@@ -118,6 +141,7 @@ where
                 rounds,
                 points,
                 capped_while_inconclusive: plan.until_confident && inconclusive,
+                retried,
             });
         }
         target = (rounds + 2).min(plan.max_repeats);
@@ -153,6 +177,7 @@ mod tests {
             until_confident,
             max_repeats,
             threshold: 0.05,
+            round_retries: 0,
         }
     }
 
@@ -218,18 +243,59 @@ mod tests {
         assert_eq!(outcome.points[0].metrics[0].verdict, Verdict::Regressed);
     }
 
+    #[derive(Debug)]
+    enum Failure {
+        Server,
+        Stats,
+    }
+
+    impl From<StatsError> for Failure {
+        fn from(_: StatsError) -> Self {
+            Failure::Stats
+        }
+    }
+
+    impl std::fmt::Display for Failure {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "{self:?}")
+        }
+    }
+
+    #[test]
+    fn a_failed_run_reruns_its_whole_round_while_retries_last() {
+        let mut calls = Vec::new();
+        let mut failures_left = 1;
+        let retrying = Plan {
+            round_retries: 1,
+            ..plan(2, false, 2)
+        };
+        let outcome = run_session(&retrying, 1, None, |side, _, round| {
+            calls.push((round, side));
+            // The candidate's first run of round 1 fails once.
+            if round == 1 && side == Side::Candidate && failures_left > 0 {
+                failures_left -= 1;
+                return Err(Failure::Server);
+            }
+            Ok(figures(1000.0 + round as f64))
+        })
+        .unwrap();
+        assert_eq!(outcome.rounds, 2);
+        assert_eq!(outcome.retried, vec![(1, "Server".to_string())]);
+        // Pairs stay aligned: one baseline and one candidate run per kept round.
+        assert_eq!(outcome.points[0].baseline_runs.len(), 2);
+        assert_eq!(outcome.points[0].candidate_runs.len(), 2);
+        use Side::{Baseline as A, Candidate as B};
+        assert_eq!(calls, vec![(0, A), (0, B), (1, B), (1, B), (1, A)]);
+
+        // A server that always fails uses the retries up, then ends the session.
+        let result = run_session(&retrying, 1, None, |_, _, _| {
+            Err::<RunFigures, _>(Failure::Server)
+        });
+        assert!(matches!(result, Err(Failure::Server)));
+    }
+
     #[test]
     fn a_failed_run_stops_the_session() {
-        #[derive(Debug)]
-        enum Failure {
-            Server,
-            Stats,
-        }
-        impl From<StatsError> for Failure {
-            fn from(_: StatsError) -> Self {
-                Failure::Stats
-            }
-        }
         let result = run_session(&plan(3, false, 3), 2, None, |_, point, round| {
             if point == 1 && round == 1 {
                 Err(Failure::Server)
