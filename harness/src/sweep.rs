@@ -301,13 +301,15 @@ struct Progress {
     started: Instant,
     per_run_estimate: Duration,
     total: usize,
+    /// The last completed run's throughput, shown while the next one runs.
+    last_rps: std::cell::Cell<Option<f64>>,
 }
 
 impl Progress {
     fn new(total: usize, spec: &Spec) -> Progress {
         let bar = ProgressBar::new(total as u64);
         bar.set_style(
-            ProgressStyle::with_template("{elapsed:>4} [{bar:30}] run {pos}/{len} {msg}")
+            ProgressStyle::with_template("{elapsed:>4} [{bar:30}] {pos}/{len} done · {msg}")
                 .unwrap_or_else(|_| ProgressStyle::default_bar())
                 .progress_chars("=> "),
         );
@@ -318,6 +320,7 @@ impl Progress {
             // Start-up, connect and stop add about half a second to warm-up plus duration.
             per_run_estimate: spec.warmup + spec.duration + Duration::from_millis(500),
             total,
+            last_rps: std::cell::Cell::new(None),
         }
     }
 
@@ -331,8 +334,14 @@ impl Progress {
     }
 
     fn starting(&self, index: usize, server: &str, point: &PointParams, repeat: u32) {
+        let last = self
+            .last_rps
+            .get()
+            .map_or(String::new(), |rps| format!(" · last {rps:.0} req/s"));
         self.bar.set_message(format!(
-            "{server} {point} #{repeat} · ~{}s left",
+            "run {} of {}: {server} {point} #{repeat}{last} · ~{}s left",
+            index + 1,
+            self.total,
             self.time_left(index).as_secs()
         ));
     }
@@ -345,6 +354,9 @@ impl Progress {
         repeat: u32,
         outcome: Result<&RunRecord, &str>,
     ) {
+        if let Ok(record) = outcome {
+            self.last_rps.set(Some(record.summary.throughput.rps));
+        }
         let line = match outcome {
             Ok(record) => format!(
                 "run {}/{}: {server} {point} #{repeat}: {:.0} req/s, p99 {:.0} µs",
