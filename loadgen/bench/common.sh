@@ -47,3 +47,15 @@ thread_cpu_ticks() {
 }
 
 rss_kib() { awk '/^VmRSS/ {print $2}' /proc/"$1"/status; }
+
+# cpu_run OUT_FILE CMD...: run CMD with stdout to OUT_FILE and print the CPU seconds (user +
+# system) it used, from the kernel's child accounting.
+cpu_run() {
+  python3 - "$@" <<'PY'
+import resource, subprocess, sys
+with open(sys.argv[1], "w") as out:
+    subprocess.run(sys.argv[2:], stdout=out, check=True)
+usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(f"{usage.ru_utime + usage.ru_stime:.3f}")
+PY
+}
