@@ -711,6 +711,19 @@ mod tests {
         assert!(parse_server_cmd("  ").is_err());
     }
 
+    #[test]
+    fn the_shipped_sweeps_are_valid() {
+        let (_dir, context) = context();
+        let sweeps = Path::new(env!("CARGO_MANIFEST_DIR")).join("../sweeps");
+        let quick = Spec::load(&sweeps.join("quick.toml"), &[], &context).unwrap();
+        assert_eq!(quick.servers.len(), 3);
+        assert_eq!(quick.loops, vec![1, 2]);
+        let full = Spec::load(&sweeps.join("full.toml"), &[], &context).unwrap();
+        assert_eq!(full.framings.len(), 4);
+        assert!(full.servers.iter().any(|s| s.metrics));
+        assert!(full.source.is_some());
+    }
+
     proptest::proptest! {
         #[test]
         fn any_text_is_parsed_or_rejected_in_one_line(text in "\\PC{0,200}") {

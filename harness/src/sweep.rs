@@ -18,6 +18,7 @@ use gev_reports::results::{
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::env;
+use crate::framing::Framing;
 use crate::output;
 use crate::pinning::Pinning;
 use crate::runner::{self, RunOptions, ServerSpec};
@@ -59,13 +60,19 @@ impl SweepOutcome {
     }
 }
 
-/// Every point of the spec, framing-major, then loops, connections, payload size, rate.
+/// Every point of the spec, framing-major, then loops, connections, payload size, rate. HTTP
+/// points send GET requests without a body, so they have one payload size, 0.
 pub fn points(spec: &Spec) -> Vec<PointParams> {
     let mut points = Vec::new();
     for framing in &spec.framings {
+        let sizes: &[u64] = if *framing == Framing::Http {
+            &[0]
+        } else {
+            &spec.payload_sizes
+        };
         for &loops in &spec.loops {
             for &connections in &spec.connections {
-                for &payload_size in &spec.payload_sizes {
+                for &payload_size in sizes {
                     for &rate in &spec.rates {
                         points.push(PointParams {
                             loops,
@@ -388,7 +395,6 @@ impl Progress {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::framing::Framing;
 
     fn server(name: &str, framing: Framing) -> ServerSpec {
         ServerSpec {
@@ -428,6 +434,17 @@ mod tests {
         assert_eq!(points.len(), 2 * 2 * 2 * 2);
         assert_eq!(points[0].framing, "raw");
         assert_eq!(points[8].framing, "websocket");
+    }
+
+    #[test]
+    fn http_points_have_one_empty_payload() {
+        let mut spec = spec();
+        spec.framings = vec![Framing::Http];
+        let points = points(&spec);
+        assert_eq!(points.len(), 2 * 2);
+        assert!(points
+            .iter()
+            .all(|p| p.payload_size == 0 && p.framing == "http"));
     }
 
     #[test]
