@@ -226,7 +226,8 @@ impl Worker {
             if !draining {
                 self.open_due_connections(now);
             }
-            self.send_due(now);
+            // Fresh time: opening connections above may have taken a while.
+            self.send_due(self.shared.now());
             if now >= self.next_timeout_scan {
                 self.expire(now);
                 self.next_timeout_scan = now + TIMEOUT_SCAN_NS;
@@ -463,7 +464,7 @@ impl Worker {
         self.recorder.connected(now.saturating_sub(conn.started));
         slot.timetable.start(&self.shared.schedule, slot.index, now);
         slot.ready_since = now;
-        self.send_requests(id, wake);
+        self.send_requests(id, wake, now);
     }
 
     fn read(&mut self, id: usize, drain: bool, wake: u64) {
@@ -502,7 +503,7 @@ impl Worker {
                 let slot = &mut self.slots[id];
                 slot.failures = 0;
                 slot.ready_since = now;
-                self.send_requests(id, wake);
+                self.send_requests(id, wake, now);
             } else {
                 self.flush(id);
             }
@@ -599,8 +600,11 @@ impl Worker {
     }
 
     /// Encode every request this connection may send now, then write them in one go.
-    fn send_requests(&mut self, id: usize, wake: u64) {
-        let t = self.shared.now();
+    ///
+    /// `t` is the current time, read by the caller just before (after the `read` that freed
+    /// the connection, or at the top of the loop): no extra clock read per send. `wake` is when
+    /// the poll that led here returned; in a closed loop `t - wake` is the loop lag.
+    fn send_requests(&mut self, id: usize, wake: u64, t: u64) {
         let Worker {
             slots,
             shared,
@@ -692,7 +696,7 @@ impl Worker {
             }
             self.send_queue.pop();
             self.slots[id].armed = false;
-            self.send_requests(id, now);
+            self.send_requests(id, now, now);
         }
     }
 
