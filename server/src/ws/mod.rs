@@ -5,6 +5,47 @@
 //! `frame.rs`, `mask.rs` unmasking, `utf8.rs` validation, `deflate.rs` inflation) -> the
 //! application's `WsHandler` -> `encoder.rs` (messages -> frames, deflation). `config.rs` holds
 //! every limit, `error.rs` every rule a peer can break (each with its close code).
+//! `protocol.rs` plugs the decoder/encoder into the core as `WsProtocol`; `handler.rs` runs a
+//! [`WsHandler`] as the core's `Handler` ([`WsAdapter`]).
+//!
+//! The protocol answers pings and closes by itself; the handler sees `on_open`, whole text or
+//! binary messages, and `on_close` once. Sends from other threads go through
+//! [`WsConn::handle`] (`ConnHandle<WsProtocol>::send(WsReply<'static>)`).
+//!
+//! ```
+//! use std::borrow::Cow;
+//! use gev::ws::{WebSocketConfig, WsAdapter, WsConn, WsData, WsHandler, WsProtocol, WsReply};
+//! use gev::{Server, ServerOptions};
+//!
+//! /// Replies to every text message with its length.
+//! struct Length;
+//! impl WsHandler for Length {
+//!     fn on_message<'a>(&self, _: &mut WsConn<'_, '_>, msg: WsData<'a>) -> Option<WsReply<'a>> {
+//!         match msg {
+//!             WsData::Text(text) => Some(WsReply::Text(Cow::Owned(text.len().to_string()))),
+//!             WsData::Binary(_) => None,
+//!         }
+//!     }
+//! }
+//!
+//! let config = WebSocketConfig::default().max_message_size(1 << 20);
+//! let options = ServerOptions::new("127.0.0.1:0".parse().unwrap()).loops(1);
+//! let handler = WsAdapter::new(Length, &config);
+//! let server = Server::new(options, WsProtocol::new(config), handler)?;
+//! let addr = server.local_addr();
+//! let running = server.start()?;
+//!
+//! let stream = std::net::TcpStream::connect(addr).unwrap();
+//! let (mut client, _) = tungstenite::client(format!("ws://{addr}/"), stream).unwrap();
+//! client.send(tungstenite::Message::text("héllo")).unwrap();
+//! assert_eq!(client.read().unwrap(), tungstenite::Message::text("6"));
+//! running.stop()?;
+//! # Ok::<(), gev::Error>(())
+//! ```
+//!
+//! Conformance: `tests/ws_autobahn.rs` runs the Autobahn cases 1-10 and 12-13 (kosoku) against
+//! the `gev-websocket` echo binary; `fuzz/` holds cargo-fuzz targets for the handshake parser and
+//! the frame decoder.
 
 pub mod config;
 pub mod decoder;
