@@ -128,13 +128,14 @@ impl LatencyPlot {
             .y_label_formatter(&|y| style::format_micros(*y))
             .draw()?;
 
-        for line in &self.servers {
+        for (server_index, line) in self.servers.iter().enumerate() {
             let color = series_color(line.color_index);
+            let offset = style::dodge(server_index, self.servers.len(), &loop_counts);
             for (index, (_, pick)) in PERCENTILES.iter().enumerate() {
                 let points: Vec<(f64, f64)> = line
                     .points
                     .iter()
-                    .map(|(loops, l)| (f64::from(*loops), pick(l)))
+                    .map(|(loops, l)| (f64::from(*loops) + offset, pick(l)))
                     .filter(|(_, v)| v.is_finite() && *v > 0.0)
                     .collect();
                 let stroke = color.stroke_width(if index == 1 { 3 } else { 2 });

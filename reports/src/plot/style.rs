@@ -295,10 +295,50 @@ impl Ranged for TickedAxis {
     }
 }
 
+/// A time axis from 0 to `end` seconds with ticks at a whole number of seconds (1, 2, 5, 10,
+/// 15, 30, 60 ... apart) so that at most about ten are drawn.
+pub fn seconds_axis(end: f64) -> TickedAxis {
+    let end = if end.is_finite() && end > 0.0 {
+        end
+    } else {
+        1.0
+    };
+    let step = [
+        1.0, 2.0, 5.0, 10.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0,
+    ]
+    .into_iter()
+    .find(|step| end / step <= 10.0)
+    .unwrap_or_else(|| (end / 10.0 / 3600.0).ceil() * 3600.0);
+    let ticks = (0..=(end / step).floor() as u64)
+        .map(|i| i as f64 * step)
+        .collect();
+    TickedAxis::new(0.0..end * 1.02, ticks)
+}
+
 /// An x axis over loop counts with a tick at each count that was measured (and nowhere else:
 /// 1.5 loops means nothing).
 pub fn loop_axis(counts: &[f64]) -> TickedAxis {
     TickedAxis::new(padded_range(counts), counts.to_vec())
+}
+
+/// The x offset of the `index`-th of `count` series at each loop count, so markers and interval
+/// bars of different servers at one loop count sit side by side instead of on top of each other.
+/// The spread is a tenth of the smallest gap between loop counts.
+pub fn dodge(index: usize, count: usize, loop_counts: &[f64]) -> f64 {
+    if count < 2 {
+        return 0.0;
+    }
+    let gap = loop_counts
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .fold(f64::INFINITY, f64::min);
+    let gap = if gap.is_finite() && gap > 0.0 {
+        gap
+    } else {
+        1.0
+    };
+    let step = gap * 0.1 / (count - 1) as f64;
+    (index as f64 - (count - 1) as f64 / 2.0) * step
 }
 
 /// Whether an interval can be drawn as an error bar: finite, ordered, and not a single point.
@@ -424,6 +464,28 @@ mod tests {
         );
         let bad = TickedAxis::log(0.0..0.0);
         assert!(bad.range().start > 0.0 && bad.range().end > bad.range().start);
+    }
+
+    #[test]
+    fn dodge_centres_series_around_the_loop_count() {
+        assert_eq!(dodge(0, 1, &[1.0, 2.0]), 0.0);
+        let offsets: Vec<f64> = (0..3).map(|i| dodge(i, 3, &[1.0, 2.0, 4.0])).collect();
+        assert!((offsets[0] + 0.05).abs() < 1e-12 && offsets[1] == 0.0);
+        assert!((offsets[2] - 0.05).abs() < 1e-12);
+        assert!((dodge(1, 2, &[8.0]) - 0.05).abs() < 1e-12);
+    }
+
+    #[test]
+    fn seconds_axis_ticks_whole_seconds() {
+        assert_eq!(
+            seconds_axis(4.0).key_points(20usize),
+            [0.0, 1.0, 2.0, 3.0, 4.0]
+        );
+        assert_eq!(
+            seconds_axis(60.0).key_points(20usize),
+            [0.0, 10.0, 20.0, 30.0, 40.0, 50.0, 60.0]
+        );
+        assert_eq!(seconds_axis(f64::NAN).key_points(20usize), [0.0, 1.0]);
     }
 
     #[test]

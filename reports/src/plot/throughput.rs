@@ -118,13 +118,14 @@ impl ThroughputPlot {
             .y_label_formatter(&|y| style::format_rate(*y))
             .draw()?;
 
-        for line in &self.servers {
+        for (index, line) in self.servers.iter().enumerate() {
             let color = series_color(line.color_index);
+            let offset = style::dodge(index, self.servers.len(), &loop_counts);
             let points: Vec<(f64, f64)> = line
                 .points
                 .iter()
                 .filter(|(_, e)| e.median.is_finite())
-                .map(|(loops, e)| (f64::from(*loops), e.median))
+                .map(|(loops, e)| (f64::from(*loops) + offset, e.median))
                 .collect();
             chart
                 .draw_series(LineSeries::new(points.clone(), color.stroke_width(3)))?
@@ -143,7 +144,7 @@ impl ThroughputPlot {
                     .filter(|(_, e)| style::interval_is_drawable(e))
                     .map(|(loops, e)| {
                         ErrorBar::new_vertical(
-                            f64::from(*loops),
+                            f64::from(*loops) + offset,
                             e.low,
                             e.median,
                             e.high,

@@ -105,7 +105,7 @@ impl TimeseriesPlot {
             );
         }
         let t_end = samples().map(|s| s.t_secs).fold(1.0f64, f64::max);
-        let x_range = 0.0..t_end * 1.02;
+
         let legend_entries = style::loop_counts(self.runs.iter().map(|r| r.loops)).len();
         let rps_range = style::with_headroom(
             style::linear_range_from_zero(samples().map(|s| s.rps)),
@@ -120,7 +120,7 @@ impl TimeseriesPlot {
             .margin(20)
             .x_label_area_size(40)
             .y_label_area_size(100)
-            .build_cartesian_2d(x_range.clone(), rps_range)?;
+            .build_cartesian_2d(style::seconds_axis(t_end), rps_range)?;
         rps.configure_mesh()
             .y_desc("requests per second")
             .label_style(style::label_font())
@@ -171,7 +171,10 @@ impl TimeseriesPlot {
             .margin(20)
             .x_label_area_size(60)
             .y_label_area_size(100)
-            .build_cartesian_2d(x_range, style::TickedAxis::log(p99_range))?;
+            .build_cartesian_2d(
+                style::seconds_axis(t_end),
+                style::TickedAxis::log(p99_range),
+            )?;
         p99.configure_mesh()
             .x_desc("seconds since measuring began")
             .y_desc("p99 latency (log)")
