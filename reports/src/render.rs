@@ -72,6 +72,8 @@ pub fn render_report(report: &Report, out_dir: &Path) -> Result<Rendered, Report
         .map(|job| job.render_files(&plots_dir))
         .collect::<Result<_, _>>()?;
 
+    remove_stale_plots(&plots_dir, &plots)?;
+
     let table = SummaryTable::from_report(report);
     let report_md = out_dir.join("report.md");
     let markdown = markdown::render(report, &table, &plots, out_dir);
@@ -96,4 +98,26 @@ pub fn render_report(report: &Report, out_dir: &Path) -> Result<Rendered, Report
         index_html,
         notes: report.notes.clone(),
     })
+}
+
+/// Delete plot files an earlier render left in `plots_dir` that this render did not write (a
+/// re-render after the data or the plot layout changed), so the directory matches the pages.
+/// Only files named like our plots (`<kind>-*.png|svg`) are touched.
+fn remove_stale_plots(plots_dir: &Path, plots: &[RenderedPlot]) -> Result<(), ReportError> {
+    let entries = fs::read_dir(plots_dir).map_err(|e| ReportError::io(plots_dir, e))?;
+    for entry in entries {
+        let path = entry.map_err(|e| ReportError::io(plots_dir, e))?.path();
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        let ours = plot::PlotKind::ALL
+            .iter()
+            .any(|kind| name.starts_with(&format!("{}-", kind.slug())))
+            && (name.ends_with(".png") || name.ends_with(".svg"));
+        let current = plots.iter().any(|p| p.png == path || p.svg == path);
+        if ours && !current {
+            fs::remove_file(&path).map_err(|e| ReportError::io(&path, e))?;
+        }
+    }
+    Ok(())
 }

@@ -120,6 +120,21 @@ fn report_re_renders_from_results_json_alone() {
 }
 
 #[test]
+fn re_render_removes_only_its_own_stale_plots() {
+    let out = tempfile::tempdir().unwrap();
+    let plots = out.path().join("plots");
+    fs::create_dir_all(&plots).unwrap();
+    fs::write(plots.join("timeseries-old-layout-l1.png"), b"old").unwrap();
+    fs::write(plots.join("notes.txt"), b"keep").unwrap();
+    fs::write(plots.join("mine.png"), b"keep").unwrap();
+    let rendered = render(&common::synthetic_results(), out.path()).unwrap();
+    let names = file_names(&plots);
+    assert!(!names.contains("timeseries-old-layout-l1.png"));
+    assert!(names.contains("notes.txt") && names.contains("mine.png"));
+    assert_eq!(names.len(), 2 * rendered.plots.len() + 2);
+}
+
+#[test]
 fn missing_and_corrupt_histograms_become_notes_and_captions() {
     let mut results = common::synthetic_results();
     // One point loses every histogram, another gets a corrupt one in a single repeat.
