@@ -13,6 +13,20 @@ use gev_harness::runner::{self, RunOptions};
 use gev_harness::spec::{self, Spec};
 use gev_harness::{compare, output, sweep};
 
+/// Appends one line to the report a command prints at its end.
+macro_rules! say {
+    ($out:expr, $($arg:tt)*) => {{
+        $out.push_str(&format!($($arg)*));
+        $out.push('\n');
+    }};
+}
+
+/// Prints a command's report; a closed stdout (`| head`) is not an error worth a panic.
+fn emit(out: &str) {
+    use std::io::Write;
+    let _ = std::io::stdout().lock().write_all(out.as_bytes());
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
@@ -49,20 +63,26 @@ fn run_sweep(args: &SweepArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    println!("{}", output::table(&outcome.results));
+    let mut out = String::new();
+    say!(out, "{}", output::table(&outcome.results));
     for note in &outcome.results.notes {
-        println!("note: {note}");
+        say!(out, "note: {note}");
     }
     for failure in &outcome.results.failures {
-        println!(
+        say!(
+            out,
             "FAILED: {} at {} repeat {}: {}",
-            failure.server, failure.point, failure.repeat, failure.error
+            failure.server,
+            failure.point,
+            failure.repeat,
+            failure.error
         );
     }
     if let Some(error) = &outcome.render_error {
-        println!("report rendering failed: {error}");
+        say!(out, "report rendering failed: {error}");
     }
-    println!("results in {}", outcome.dir.display());
+    say!(out, "results in {}", outcome.dir.display());
+    emit(&out);
     if outcome.all_clean() {
         ExitCode::SUCCESS
     } else {
@@ -96,16 +116,20 @@ fn prepare(args: &SweepArgs) -> anyhow::Result<(Spec, RunOptions)> {
 
 fn run_report(args: &ReportArgs) -> ExitCode {
     match sweep::report(&args.dir).context("harness report") {
-        Ok(rendered) => {
+        Ok((results, rendered)) => {
+            let mut out = String::new();
+            say!(out, "{}", output::table(&results));
             for note in &rendered.notes {
-                println!("note: {note}");
+                say!(out, "note: {note}");
             }
-            println!(
+            say!(
+                out,
                 "rendered {} plots, {} and {}",
                 rendered.plots.len(),
                 rendered.report_md.display(),
                 rendered.index_html.display()
             );
+            emit(&out);
             ExitCode::SUCCESS
         }
         Err(error) => {

@@ -126,19 +126,33 @@ fn field(text: &str) -> String {
 /// The summary table printed at the end of a sweep.
 pub fn table(results: &Results) -> String {
     let references = results.references();
+    let server_width = results
+        .summaries
+        .iter()
+        .map(|s| s.server.chars().count())
+        .chain(std::iter::once(6))
+        .max()
+        .unwrap_or(6);
+    let load_width = results
+        .summaries
+        .iter()
+        .map(|s| s.point.load_label().chars().count())
+        .chain(std::iter::once(4))
+        .max()
+        .unwrap_or(4);
     let mut out = format!(
-        "{:<20} {:>5} {:<28} {:>12} {:>21} {:>9} {:>9}",
+        "{:<server_width$} {:>5} {:<load_width$} {:>12} {:>21} {:>9} {:>9}",
         "server", "loops", "load", "req/s", "95% interval", "p50 µs", "p99 µs"
     );
     for reference in &references {
-        let _ = write!(out, " {:>16}", format!("vs {reference}"));
+        let _ = write!(out, " {:>22}", format!("vs {reference}"));
     }
     out.push('\n');
     for summary in &results.summaries {
         let t = &summary.throughput_rps;
         let _ = write!(
             out,
-            "{:<20} {:>5} {:<28} {:>12.0} {:>21} {:>9.1} {:>9.1}",
+            "{:<server_width$} {:>5} {:<load_width$} {:>12.0} {:>21} {:>9.1} {:>9.1}",
             summary.server,
             summary.point.loops,
             summary.point.load_label(),
@@ -158,7 +172,7 @@ pub fn table(results: &Results) -> String {
                         r.throughput.median, r.throughput.low, r.throughput.high
                     )
                 });
-            let _ = write!(out, " {cell:>16}");
+            let _ = write!(out, " {cell:>22}");
         }
         out.push('\n');
     }

@@ -295,11 +295,13 @@ pub fn run(
     })
 }
 
-/// `harness report DIR`: re-renders plots and pages from `DIR/results.json` into `DIR`.
-pub fn report(dir: &Path) -> anyhow::Result<gev_reports::Rendered> {
+/// `harness report DIR`: re-renders plots and pages from `DIR/results.json` into `DIR`; returns
+/// the results read and what was rendered.
+pub fn report(dir: &Path) -> anyhow::Result<(Results, gev_reports::Rendered)> {
     let results = output::read_results(dir)?;
-    gev_reports::render(&results, dir)
-        .with_context(|| format!("cannot render the report in {}", dir.display()))
+    let rendered = gev_reports::render(&results, dir)
+        .with_context(|| format!("cannot render the report in {}", dir.display()))?;
+    Ok((results, rendered))
 }
 
 /// Live progress on stderr: point k of n, the last run's throughput, and time left.
