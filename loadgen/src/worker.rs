@@ -106,7 +106,6 @@ struct Slot {
     ready_since: u64,
     /// Connections in a row that ended before any reply.
     failures: u32,
-    gave_up: bool,
 }
 
 /// What decoding one read produced.
@@ -141,6 +140,11 @@ struct Worker {
     next_timeout_scan: u64,
     next_interval: u64,
     count_run: bool,
+    /// Requests of the measured window sent and not yet answered (or dropped with their
+    /// connection), so the end-of-window drain knows when it is done without a scan.
+    measured_in_flight: usize,
+    /// Measured requests the slots may still send in a `-n` run (0 otherwise).
+    quota_left: u64,
 }
 
 /// Run one worker until the window ends, its quota is done, or `stop` is set.
@@ -169,7 +173,6 @@ pub fn run_worker(
             armed: false,
             ready_since: 0,
             failures: 0,
-            gave_up: false,
         })
         .collect();
     let connect_interval_ns = shared
@@ -195,6 +198,8 @@ pub fn run_worker(
         next_timeout_scan: 0,
         next_interval: 0,
         count_run: plan.quotas.is_some(),
+        measured_in_flight: 0,
+        quota_left: plan.quotas.as_ref().map_or(0, |q| q.iter().sum()),
         shared,
     };
     worker.run()
@@ -203,7 +208,10 @@ pub fn run_worker(
 impl Worker {
     fn run(mut self) -> io::Result<WorkerResult> {
         let measure_start = self.shared.measure_start;
+        // Thread CPU time and clock when the window began and ended (the drain after it, mostly
+        // waiting, is left out).
         let mut cpu_start: Option<(Duration, u64)> = None;
+        let mut cpu_end: Option<(Duration, u64)> = None;
         let mut events = Events::with_capacity(0);
         let grace = self.shared.config.timeout.as_nanos() as u64;
         loop {
@@ -214,8 +222,11 @@ impl Worker {
             // After the window nothing new is sent, but requests sent in it are waited for
             // (up to --timeout): dropping the slowest replies at the end would bias the tail.
             let draining = self.shared.end.is_some_and(|end| now >= end);
+            if draining && cpu_end.is_none() {
+                cpu_end = Some((sys::thread_cpu_time(), now));
+            }
             if draining
-                && (!self.measured_outstanding()
+                && (self.measured_in_flight == 0
                     || self.shared.end.is_some_and(|end| now >= end + grace))
             {
                 break;
@@ -276,10 +287,11 @@ impl Worker {
             );
             let _ = self.reports.send(report);
         }
+        let (cpu_stop, wall_stop) = cpu_end.unwrap_or_else(|| (sys::thread_cpu_time(), finished));
         let cpu_percent = match cpu_start {
-            Some((cpu, wall)) if finished > wall => {
-                let used = sys::thread_cpu_time().saturating_sub(cpu);
-                100.0 * used.as_nanos() as f64 / (finished - wall) as f64
+            Some((cpu, wall)) if wall_stop > wall => {
+                let used = cpu_stop.saturating_sub(cpu);
+                100.0 * used.as_nanos() as f64 / (wall_stop - wall) as f64
             }
             _ => 0.0,
         };
@@ -290,24 +302,10 @@ impl Worker {
         })
     }
 
-    /// Whether a request of the measured window still waits for its reply.
-    fn measured_outstanding(&self) -> bool {
-        self.slots.iter().any(|slot| {
-            slot.conn
-                .as_ref()
-                .is_some_and(|c| c.pending.iter().any(|p| p.measured))
-        })
-    }
-
+    /// A `-n` run is done when every slot has sent its quota (or given up) and every measured
+    /// request is answered or lost.
     fn all_done(&self) -> bool {
-        self.slots.iter().all(|slot| {
-            slot.gave_up
-                || (slot.quota == Some(0)
-                    && slot
-                        .conn
-                        .as_ref()
-                        .is_none_or(|c| c.pending.iter().all(|p| !p.measured)))
-        })
+        self.quota_left == 0 && self.measured_in_flight == 0
     }
 
     /// How long to sleep in `poll`: until the next coarse deadline, with the send timer armed
@@ -387,7 +385,8 @@ impl Worker {
             slot.failures += 1;
         }
         if self.count_run && slot.failures >= MAX_CONSECUTIVE_CONNECT_FAILURES {
-            slot.gave_up = true;
+            self.quota_left -= slot.quota.take().unwrap_or(0);
+            slot.quota = Some(0);
             return;
         }
         self.connect_queue
@@ -399,6 +398,8 @@ impl Worker {
         let Some(conn) = self.slots[id].conn.take() else {
             return;
         };
+        let dropped = conn.pending.iter().filter(|p| p.measured).count();
+        self.measured_in_flight -= dropped;
         if conn.phase == Phase::Open {
             self.recorder.error(kind);
         } else {
@@ -520,6 +521,7 @@ impl Worker {
             scratch,
             recorder,
             shared,
+            measured_in_flight,
             ..
         } = self;
         let Some(conn) = slots[id].conn.as_mut() else {
@@ -579,6 +581,7 @@ impl Worker {
                             recorder.error(ErrorKind::HttpStatus);
                         }
                         if request.measured {
+                            *measured_in_flight -= 1;
                             recorder.reply(
                                 now.saturating_sub(request.intended),
                                 now.saturating_sub(request.sent),
@@ -611,6 +614,8 @@ impl Worker {
             recorder,
             rng,
             send_queue,
+            measured_in_flight,
+            quota_left,
             ..
         } = self;
         let slot = &mut slots[id];
@@ -647,7 +652,10 @@ impl Worker {
             if measured {
                 match slot.quota {
                     Some(0) => break,
-                    Some(q) => slot.quota = Some(q - 1),
+                    Some(q) => {
+                        slot.quota = Some(q - 1);
+                        *quota_left -= 1;
+                    }
                     None => {}
                 }
             }
@@ -663,6 +671,7 @@ impl Worker {
             });
             slot.timetable.advance();
             if measured {
+                *measured_in_flight += 1;
                 recorder.sent((conn.output.len() - before) as u64);
                 let could_send = if schedule.is_open() {
                     intended.max(slot.ready_since)

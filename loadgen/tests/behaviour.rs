@@ -289,3 +289,22 @@ fn silent_server_gives_timeouts() {
     assert_eq!(s.requests.completed, 0);
     assert!(s.connections.opened >= 4, "{:?}", s.connections);
 }
+
+#[test]
+fn request_count_run_ends_when_the_server_resets_everything() {
+    // Every connection is reset before it answers; each slot gives up after 10 tries in a
+    // row, so the run ends (about a second of 100 ms reconnect delays) instead of retrying
+    // forever, and says how many requests never completed.
+    let server = TestServer::start(Behaviour::Reset);
+    let target = server.target();
+    let s = loadgen(&[&target, "-c", "2", "-n", "100", "--json"], DEADLINE).summary();
+    assert_eq!(s.requests.completed, 0);
+    assert!(s.total_errors() >= 20, "{:?}", s.requests.errors);
+    assert!(
+        s.warnings
+            .iter()
+            .any(|w| w.contains("0 of the 100 requests")),
+        "{:?}",
+        s.warnings
+    );
+}
