@@ -1,9 +1,11 @@
 //! Rendering a report: plans the plots, draws them in parallel (rayon) as PNG and SVG under
 //! `<out>/plots/`, then writes `<out>/report.md` and the self-contained `<out>/index.html`.
+//! Plot files of an earlier render that this one did not write are removed from `plots/`, so a
+//! re-render (`harness report DIR`) matches its pages.
 //!
 //! This is the last step of the harness data path (sweep spec -> runs -> results -> **plots and
-//! report**). It reads only the plain [`Report`]; `render` in the crate root first builds that
-//! from `results.json`'s types, so a report can be re-rendered from the file alone.
+//! report**). It reads only the plain [`Report`]; [`render`] first builds that from
+//! `results.json`'s types, so a report can be re-rendered from the file alone.
 
 use std::fs;
 use std::path::{Path, PathBuf};
