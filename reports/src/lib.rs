@@ -1,7 +1,7 @@
 //! gev-reports: turns the harness's `results.json` into plots (PNG and SVG), `report.md` and a
 //! self-contained `index.html`.
 //!
-//! The harness calls [`render`] with the [`Results`] it just wrote, and `harness report DIR`
+//! The harness calls [`render()`] with the [`Results`] it just wrote, and `harness report DIR`
 //! calls [`render_results_file`] on `DIR/results.json`.
 //!
 //! Data path: harness sweep -> runs -> `results.json` ([`results`]) -> [`from_results`] (with
