@@ -332,3 +332,57 @@ fn bad_flags_are_one_line_errors() {
         assert!(output.stdout.is_empty(), "{args:?}");
     }
 }
+
+/// Whether valgrind can be run here (the callgrind companion needs it).
+fn valgrind_available() -> bool {
+    Command::new("valgrind")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success())
+}
+
+#[test]
+fn callgrind_counts_are_deterministic_for_the_same_build() {
+    if !valgrind_available() {
+        // Not a pass: say loudly what was not checked and how to check it.
+        eprintln!("SKIPPED callgrind_counts_are_deterministic_for_the_same_build: valgrind is not installed (apt-get install valgrind)");
+        return;
+    }
+    let echo = echo_cmd("");
+    let mut args = vec![
+        "--baseline-cmd",
+        &echo,
+        "--candidate-cmd",
+        &echo,
+        "--repeats",
+        "2",
+        "--callgrind",
+        "--callgrind-messages",
+        "3000",
+        "--json",
+    ];
+    args.extend_from_slice(SHORT_POINT);
+    let output = harness(&args);
+    let report = report_of(&output);
+    let counts = &report["callgrind"];
+    let per_message = |side: &str| {
+        counts[side]["instructions_per_message"]
+            .as_f64()
+            .unwrap_or_else(|| panic!("no {side} count in {counts}"))
+    };
+    let (baseline, candidate) = (per_message("baseline"), per_message("candidate"));
+    // An echo costs hundreds to thousands of instructions, not zero and not millions.
+    assert!((100.0..1_000_000.0).contains(&baseline), "{baseline}");
+    let delta = counts["delta_percent"].as_f64().expect("delta");
+    assert!(
+        (delta - 100.0 * (candidate / baseline - 1.0)).abs() < 1e-6,
+        "{counts}"
+    );
+    // The same binary twice: only time-driven work (a 2 s log timer) may differ.
+    assert!(
+        delta.abs() < 3.0,
+        "same build differs by {delta}%: {counts}"
+    );
+}

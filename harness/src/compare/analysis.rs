@@ -3,9 +3,9 @@
 //! could read it), its 95% interval, and the verdict.
 //!
 //! Where it sits in `harness compare`: interleaved runs -> [`RunFigures`] per run -> **this
-//! analysis** -> markdown/JSON rendering (`render.rs`) and the exit code. Same-run comparisons are
-//! paired (repeat `i` of each side ran next to each other); comparisons against a stored baseline
-//! are not, and use the weaker independent-samples interval.
+//! analysis** -> the report (`report.rs`: markdown or JSON) and the exit code. Same-run
+//! comparisons are paired (repeat `i` of each side ran next to each other); comparisons against a
+//! stored baseline are not, and use the weaker independent-samples interval.
 
 use serde::{Deserialize, Serialize};
 

@@ -1,7 +1,9 @@
 //! `harness compare`: the performance-regression gate. Runs a baseline and a candidate server in
 //! the same session, interleaved (A B B A ...), with the same load, and says per metric
-//! (throughput, p50, p99, and the server's CPU time per request) whether the candidate `regressed`, `improved`, showed `no change`, or
-//! whether the runs were too noisy to tell (`inconclusive`).
+//! (throughput, p50, p99, and the server's CPU time per request) whether the candidate
+//! `regressed`, `improved`, showed `no change`, or whether the runs were too noisy to tell
+//! (`inconclusive`). A round with a failed run (a stalled machine) is run again, at most twice
+//! per session.
 //!
 //! Where it sits: flags or a sweep spec -> load points -> **session** (`session.rs`: interleaved
 //! rounds, each run one server + one loadgen via the harness's runner) -> **analysis**
@@ -9,14 +11,13 @@
 //! counts (`callgrind.rs`) -> **report** (`report.rs`: markdown or `--json`) -> exit code.
 //!
 //! Exit codes: 0 no metric regressed, 1 at least one regressed (the gate fails), 2 the comparison
-//! could not be made (bad flags, a server that does not start, a stored baseline that does not
-//! match). Progress goes to stderr, so stdout is only the table (or the JSON).
+//! could not be made (bad flags, a server that does not start or keeps failing, a stored
+//! baseline that does not match). Progress goes to stderr, so stdout is only the table (or the JSON).
 //!
 //! Why the default threshold is 5%: a verdict needs the *whole* 95% interval past the threshold,
-//! so a slowdown exactly at the threshold is caught only half the time. To catch a real 10%
-//! slowdown reliably the threshold must sit well below it; at 5% the paired intervals of a few
-//! 2-second runs on a quiet 2-core machine (about ±2%) put a 10% slowdown wholly past it, and keep
-//! a self-comparison wholly within it.
+//! so a slowdown exactly at the threshold is caught only about half the time. To catch a real 10%
+//! slowdown the threshold must sit well below 10%; how often it is caught then depends on how
+//! noisy the machine is (the interval's width), which the report shows next to every verdict.
 
 pub mod analysis;
 mod point_runner;

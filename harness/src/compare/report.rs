@@ -224,6 +224,23 @@ mod tests {
     }
 
     #[test]
+    fn instruction_counts_are_shown_with_their_delta() {
+        let count = |per_message| crate::callgrind::InstructionCount {
+            instructions_per_message: per_message,
+            short_total: 1_000_000,
+            long_total: 1_000_000 + (per_message * 10_000.0) as u64,
+            messages: 10_000,
+        };
+        let mut with_counts = report(1.0, Evidence::SameRunPaired);
+        with_counts.callgrind = Some(CallgrindComparison::new(count(1500.0), count(1530.0)));
+        let text = with_counts.to_markdown();
+        assert!(
+            text.contains("baseline 1500, candidate 1530, **+2.00%**"),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn json_round_trips() {
         let original = report(0.97, Evidence::SameRunPaired);
         let parsed: CompareReport = serde_json::from_str(&original.to_json()).unwrap();
