@@ -34,10 +34,17 @@
 //! ```
 //!
 //! # Data path
-//! accept ([`acceptor`](crate) thread) -> balance ([`Balancer`]) -> the loop registers the
-//! socket -> readable -> read into the loop's 64 KiB scratch buffer -> [`Protocol::unpack`]
-//! -> [`Handler::on_message`] -> [`Protocol::pack`] into the connection's output buffer ->
-//! written once per loop iteration -> close. Files are named after these steps.
+//! accept (`acceptor.rs`, thread `gev-acceptor`) -> balance ([`Balancer`], `balance.rs`) -> the
+//! loop registers the socket (`event_loop.rs`, threads `gev-loop-N`) -> readable -> read into
+//! the loop's 64 KiB scratch buffer -> [`Protocol::unpack`] (`protocol/`; only an incomplete
+//! frame is copied into the connection's [`RingBuffer`]) -> [`Handler::on_message`]
+//! (`handler.rs`) -> [`Protocol::pack`] into the connection's output buffer
+//! (`output_buffer.rs`, `connection.rs`) -> written once per loop iteration -> close.
+//! Cross-thread work ([`ConnHandle`], [`LoopHandle`]) enters a loop through its task queue
+//! (`task_queue.rs`); timers live in `timer.rs`; limits in [`ServerOptions`] (`options.rs`).
+//!
+//! When implementing [`Handler::on_message`], write the types as [`MessageOf`] and [`ReplyOf`]
+//! (see [`Handler`] for why).
 //!
 //! # Dependencies
 //! `mio` (readiness polling and wakers), `socket2` (listener options: backlog, `SO_REUSEPORT`),

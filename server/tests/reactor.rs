@@ -526,3 +526,13 @@ fn large_upload_then_half_close_is_fully_echoed() {
     assert_eq!(rec.closes.recv_timeout(WAIT).unwrap(), CloseReason::Peer);
     server.stop().unwrap();
 }
+
+#[test]
+fn handles_are_send_and_sync() {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+    send_sync::<ConnHandle<Raw>>();
+    send_sync::<gev::LoopHandle<Raw>>();
+    send::<ServerHandle<Raw>>();
+    send_sync::<ServerOptions>();
+}
