@@ -644,6 +644,25 @@ mod tests {
     }
 
     #[test]
+    fn a_server_that_hangs_silently_times_out_and_is_killed() {
+        let server = ServerSpec {
+            // `sleep 30 0` sleeps 30 s and never prints the line.
+            command: "sleep 30 {port}".into(),
+            ..shell("hanging", "exit")
+        };
+        let mut options = options();
+        options.startup_timeout = Duration::from_millis(300);
+        let started = Instant::now();
+        let error = match ServerProcess::start(&server, 1, &options) {
+            Err(error) => error.to_string(),
+            Ok(_) => panic!("a silent server was accepted"),
+        };
+        assert!(error.contains("within 300ms"), "{error}");
+        // The guard killed and reaped it rather than waiting out the sleep.
+        assert!(started.elapsed() < Duration::from_secs(10));
+    }
+
+    #[test]
     fn a_missing_program_is_a_spawn_error() {
         let server = ServerSpec {
             command: "/nonexistent/server --port {port}".into(),
