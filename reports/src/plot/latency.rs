@@ -156,7 +156,11 @@ impl LatencyPlot {
         for (index, (name, _)) in PERCENTILES.iter().enumerate() {
             chart
                 .draw_series(std::iter::empty::<Circle<(f64, f64), i32>>())?
-                .label(*name)
+                .label(if index == 2 {
+                    format!("{name} (dashed)")
+                } else {
+                    name.to_string()
+                })
                 .legend(move |(x, y)| legend_marker(index, (x + 12, y)));
         }
         chart

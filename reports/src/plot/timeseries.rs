@@ -14,6 +14,9 @@ use super::style::{self, series_color};
 use super::{load_groups, load_label, load_stem, DrawFailure, PlotData, PlotJob, PlotKind};
 use crate::model::{rates_equal, Report, TimeSample};
 
+/// Runs with at most this many samples get a marker on each one.
+const MARKER_LIMIT: usize = 20;
+
 /// One run's samples.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RunLine {
@@ -138,7 +141,11 @@ impl TimeseriesPlot {
                 .filter(|s| s.t_secs.is_finite() && s.rps.is_finite())
                 .map(|s| (s.t_secs, s.rps))
                 .collect();
-            let series = rps.draw_series(LineSeries::new(points, color.stroke_width(2)))?;
+            // Short runs get a marker per second so single samples are visible.
+            if points.len() <= MARKER_LIMIT {
+                rps.draw_series(points.iter().map(|p| Circle::new(*p, 3, color.filled())))?;
+            }
+            let series = rps.draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))?;
             // One legend entry per loop count: its repeats share the colour.
             if !labelled.contains(&run.loops) {
                 labelled.push(run.loops);
@@ -192,7 +199,10 @@ impl TimeseriesPlot {
                 .filter(|s| s.t_secs.is_finite() && s.p99_us.is_finite() && s.p99_us > 0.0)
                 .map(|s| (s.t_secs, s.p99_us))
                 .collect();
-            p99.draw_series(LineSeries::new(points, color.stroke_width(2)))?;
+            p99.draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))?;
+            if points.len() <= MARKER_LIMIT {
+                p99.draw_series(points.iter().map(|p| Circle::new(*p, 3, color.filled())))?;
+            }
         }
         Ok(())
     }
