@@ -6,13 +6,18 @@
 use gev::ws::{AcceptAll, Decoded, WebSocketConfig, WsDecoder, WsEncoder};
 use libfuzzer_sys::fuzz_target;
 
-const UPGRADE: &[u8] = b"GET / HTTP/1.1\r\nHost: f\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+const UPGRADE: &[u8] =
+    b"GET / HTTP/1.1\r\nHost: f\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
 Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
 Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n";
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&chunk, frames)) = data.split_first() else { return };
-    let config = WebSocketConfig::default().max_frame_size(1 << 16).max_message_size(1 << 18);
+    let Some((&chunk, frames)) = data.split_first() else {
+        return;
+    };
+    let config = WebSocketConfig::default()
+        .max_frame_size(1 << 16)
+        .max_message_size(1 << 18);
     let mut decoder = WsDecoder::default();
     let mut encoder = WsEncoder::default();
     let mut input = UPGRADE.to_vec();

@@ -10,7 +10,13 @@ fuzz_target!(|data: &[u8]| {
         if let Ok(Some((request, consumed))) = parse_request(&data[..cut], 8192, 64) {
             assert!(consumed <= cut);
             let mut out = Vec::new();
-            write_accept(&mut out, &request, request.subprotocols.first().map(|s| s.as_str()), None, &[]);
+            write_accept(
+                &mut out,
+                &request,
+                request.subprotocols.first().map(|s| s.as_str()),
+                None,
+                &[],
+            );
             assert!(out.starts_with(b"HTTP/1.1 101 ") && out.ends_with(b"\r\n\r\n"));
         }
     }
