@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs what the test suite needs beyond Rust: `wrk` (Debian package) for the HTTP comparison,
+# Installs what the test suite needs beyond the Rust toolchain: `wrk` (Debian package) for the
+# HTTP comparison, cargo-fuzz,
 # and a Python virtualenv at .venv-test/ with pinned test peers: the Autobahn fuzzing client port
 # (kosoku), two WebSocket client libraries and the Prometheus text parser. Idempotent.
 set -euo pipefail
@@ -10,6 +11,13 @@ if ! command -v wrk >/dev/null 2>&1; then
   if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq wrk >/dev/null
+fi
+
+# cargo-fuzz runs the WebSocket fuzz targets for a bounded time in the test suite
+# (server/tests/ws_fuzz.rs); stable rustc takes its nightly flags with RUSTC_BOOTSTRAP=1.
+if [ "$(cargo fuzz --version 2>/dev/null)" != "cargo-fuzz 0.13.2" ]; then
+  echo "setup-test-deps: installing cargo-fuzz 0.13.2" >&2
+  cargo install --quiet --locked cargo-fuzz --version 0.13.2
 fi
 
 venv="$root/.venv-test"
