@@ -15,8 +15,8 @@
 //! (RSV1 set: a valid deflate stream with no back-references, so no window is used at all). That
 //! respects any window limit while still reading the client's compressed messages. (Sending them
 //! uncompressed with RSV1 clear would also conform to RFC 7692 §6, but kosoku 0.1.0's client
-//! fails on uncompressed messages of a deflate connection.) Offers with unknown, duplicated or out-of-range
-//! parameters are declined (RFC 7692 §5.1), and the next offer is tried.
+//! fails on uncompressed messages of a deflate connection.) Offers with unknown, duplicated or
+//! out-of-range parameters are declined (RFC 7692 §5.1), and the next offer is tried.
 
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
 
@@ -179,7 +179,7 @@ impl Inflater {
             }
             let output_full = out.len() == out.capacity();
             if status == Status::StreamEnd {
-                // A final block (BFINAL) ends the deflate stream; the next message starts a new one.
+                // A final block (BFINAL) ends the stream; the next message starts a new one.
                 self.inner.reset(false);
                 return Ok(());
             }

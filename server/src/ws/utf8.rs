@@ -89,7 +89,7 @@ mod tests {
     #[test]
     fn fails_on_first_invalid_byte_mid_code_point() {
         let mut v = Utf8Validator::new();
-        // "κόσμε" then F4 90: 0x90 after F4 is out of range, detected before the code point ends.
+        // "κόσμε", F4 90: 0x90 after F4 is out of range, caught before the code point ends.
         v.feed("κόσμε".as_bytes()).unwrap();
         v.feed(&[0xf4]).unwrap();
         assert_eq!(v.feed(&[0x90]), Err(InvalidUtf8));
