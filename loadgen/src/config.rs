@@ -1,6 +1,6 @@
 //! The validated options of one run: what the command line asked for, checked and with defaults
 //! applied. Workers read it, never the raw arguments. `cli` builds it; the summary echoes it as
-//! [`RunConfig`](crate::summary::RunConfig).
+//! [`RunConfig`].
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

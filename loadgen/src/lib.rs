@@ -7,7 +7,7 @@
 //! (HdrHistograms per thread, merged at the end) -> [`summary`] / [`printer`] (report).
 //! Around it: [`cli`] and [`config`] (arguments), [`target`], [`payload`], [`conn`] (one
 //! connection's state), [`error_kind`] (what is counted when things fail), [`monitor`] (live
-//! progress), [`hdr_log`] (`--hdr-log`), [`env`] (machine description), [`sys`] (rlimit, timerfd,
+//! progress), [`hdr_log`] (`--hdr-log`), [`mod@env`] (machine description), [`sys`] (rlimit, timerfd,
 //! thread CPU time) and [`run`] (threads and collection).
 //!
 //! The harness reads one thing from this crate: [`Summary`], the typed form of `loadgen --json`.

@@ -1,11 +1,12 @@
 //! The run summary: the one plain-data result of a load generator run (schema `gev-loadgen/1`).
 //!
 //! This is the last step of the data path (schedule -> encode -> write -> read -> decode ->
-//! record -> **report**): `record` merges the per-thread histograms and counters, builds a
-//! [`Summary`], and `printer` renders it as text or as one JSON object (`--json`). The harness
+//! record -> **report**): `run` merges the per-thread recorders (`record`) into a [`Summary`],
+//! and `printer` renders it as text or `main` prints it as one JSON object (`--json`). The harness
 //! runs `loadgen --json` and deserialises stdout into this type, so every field here is a
 //! contract (docs/design.md, "Load generator JSON"). Add fields with `#[serde(default)]` so older
-//! files still read; change the meaning of a field only together with [`SCHEMA`].
+//! files still read (and tell the crates that build `Summary` values in their tests); change the
+//! meaning of a field only together with [`SCHEMA`].
 //!
 //! Units are in the field names: `_us` is microseconds (fractional, converted from the
 //! nanosecond histograms), `_secs` seconds, `_per_sec` per second of the measured window (after
