@@ -9,9 +9,10 @@
 //!   message, no re-arming);
 //! - a read shorter than the scratch buffer means the socket was drained, so the extra read
 //!   that would only return `EAGAIN` is skipped (unless the peer hung up, to see the EOF);
-//! - replies are appended to the output buffer and written once per iteration, so all replies
-//!   of one read go out in one write; a short write means the send buffer is full, so the next
-//!   write waits for the writable edge.
+//! - replies are appended to the output buffer and written once per read turn (all replies of
+//!   one read go out in one write, right after it, so the loop reuses one pooled buffer); output
+//!   produced elsewhere (handles, timers) is written once at the end of the iteration; a short
+//!   write means the send buffer is full, so the next write waits for the writable edge.
 
 use std::io::{self, Read, Write};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -245,9 +246,22 @@ impl<P: Protocol, H: Handler<P>> EventLoop<P, H> {
                 conn.core.peer_hung_up = true;
             }
         }
-        let outcome = self.read_and_deliver(key);
-        match outcome {
-            ReadOutcome::Keep => self.after_callback(key),
+        match self.read_and_deliver(key) {
+            ReadOutcome::Keep => {
+                // The replies of this read turn go out now, in one write: the output buffer is
+                // back in the pool before the next connection is read, so a loop serving many
+                // connections reuses one warm buffer instead of allocating (and faulting in)
+                // one per connection. Output from elsewhere waits for the end of the iteration.
+                let has_output = self
+                    .conns
+                    .get(key)
+                    .is_some_and(|c| !c.core.output.is_empty());
+                if has_output {
+                    self.flush_connection(key);
+                } else {
+                    self.after_callback(key);
+                }
+            }
             ReadOutcome::CloseNow(reason) => self.close_now(key, reason),
         }
     }
