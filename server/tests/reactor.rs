@@ -262,14 +262,14 @@ fn timers_run_on_the_loop_thread_and_cancel() {
 fn idle_connections_are_closed_active_ones_kept() {
     let (handler, rec) = recorder(echo);
     let (server, addr) = start(
-        options(1).idle_timeout(Some(Duration::from_millis(300))),
+        options(1).idle_timeout(Some(Duration::from_millis(500))),
         handler,
     );
     let mut idle = connect(addr);
     let mut active = connect(addr);
     let started = Instant::now();
     // Keep `active` busy past several idle timeouts.
-    while started.elapsed() < Duration::from_millis(900) {
+    while started.elapsed() < Duration::from_millis(1500) {
         active.write_all(b"p").unwrap();
         let mut b = [0u8];
         active.read_exact(&mut b).unwrap();
