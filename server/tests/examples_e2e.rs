@@ -551,3 +551,51 @@ fn fd_exhaustion_is_logged_once_and_recovers() {
         "expected the exhaustion logged once, log:\n{log}"
     );
 }
+
+#[test]
+fn echo_exits_on_sigterm() {
+    let mut server = ServerProcess::start(
+        "gev-echo",
+        &["--host", "127.0.0.1", "--port", "0", "--loops", "1"],
+    );
+    let mut client = connect(server.addr());
+    client.write_all(b"ping").unwrap();
+    let mut b = [0u8; 4];
+    client.read_exact(&mut b).unwrap();
+    server.signal(libc::SIGTERM);
+    let status = server
+        .wait_timeout(SIGINT_EXIT)
+        .expect("gev-echo did not exit within 1 s of SIGTERM");
+    assert!(status.success(), "exit status after SIGTERM: {status}");
+}
+
+#[test]
+fn echo_work_ns_slows_each_message() {
+    let mut server = ServerProcess::start(
+        "gev-echo",
+        &[
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--loops",
+            "1",
+            "--work-ns",
+            "20000000",
+        ],
+    );
+    let mut client = connect(server.addr());
+    let started = Instant::now();
+    for _ in 0..3 {
+        client.write_all(b"slow").unwrap();
+        let mut b = [0u8; 4];
+        client.read_exact(&mut b).unwrap();
+        assert_eq!(&b, b"slow");
+    }
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed >= Duration::from_millis(60),
+        "3 messages with 20 ms of work took {elapsed:?}"
+    );
+    assert_exits_on_sigint(&mut server);
+}
