@@ -87,6 +87,10 @@ pub(crate) struct EventLoop<P: Protocol, H: Handler<P>> {
 /// What the read path asks the loop to do with a connection.
 enum ReadOutcome {
     Keep,
+    /// Stopped reading because the output reached one read's worth: write it, then go on.
+    OutputFull,
+    /// The read budget of this turn is used up; input may be left.
+    BudgetUsed,
     CloseNow(CloseReason),
 }
 
@@ -246,27 +250,54 @@ impl<P: Protocol, H: Handler<P>> EventLoop<P, H> {
                 conn.core.peer_hung_up = true;
             }
         }
-        match self.read_and_deliver(key) {
-            ReadOutcome::Keep => {
-                // The replies of this read turn go out now, in one write: the output buffer is
-                // back in the pool before the next connection is read, so a loop serving many
-                // connections reuses one warm buffer instead of allocating (and faulting in)
-                // one per connection. Output from elsewhere waits for the end of the iteration.
-                let has_output = self
-                    .conns
-                    .get(key)
-                    .is_some_and(|c| !c.core.output.is_empty());
-                if has_output {
-                    self.flush_connection(key);
-                } else {
-                    self.after_callback(key);
+        let mut budget = MAX_READS_PER_TURN;
+        loop {
+            let outcome = self.read_and_deliver(key, &mut budget);
+            let generation = match self.conns.get(key) {
+                Some(conn) => conn.core.id.generation,
+                None => return,
+            };
+            match outcome {
+                ReadOutcome::Keep | ReadOutcome::OutputFull | ReadOutcome::BudgetUsed => {
+                    // The replies of this read turn go out now, in one write: the output buffer
+                    // is back in the pool before the next connection is read, so a loop serving
+                    // many connections reuses one warm buffer instead of allocating (and
+                    // faulting in) one per connection. Output from elsewhere waits for the end
+                    // of the iteration.
+                    if self.conns[key].core.output.is_empty() {
+                        self.after_callback(key);
+                    } else {
+                        self.flush_connection(key);
+                    }
+                }
+                ReadOutcome::CloseNow(reason) => {
+                    self.close_now(key, reason);
+                    return;
                 }
             }
-            ReadOutcome::CloseNow(reason) => self.close_now(key, reason),
+            let Some(conn) = self.conns.get(key) else {
+                return;
+            };
+            let core = &conn.core;
+            let can_continue = core.output.is_empty()
+                && core.closing.is_none()
+                && !core.reading_paused
+                && budget > 0;
+            match outcome {
+                // A streaming peer whose output was written in full: keep reading it.
+                ReadOutcome::OutputFull if can_continue => continue,
+                ReadOutcome::OutputFull | ReadOutcome::BudgetUsed => {
+                    if core.closing.is_none() && !core.reading_paused {
+                        self.read_again.push((key, generation));
+                    }
+                }
+                _ => {}
+            }
+            return;
         }
     }
 
-    fn read_and_deliver(&mut self, key: usize) -> ReadOutcome {
+    fn read_and_deliver(&mut self, key: usize, budget: &mut usize) -> ReadOutcome {
         let EventLoop {
             conns,
             scratch,
@@ -275,7 +306,6 @@ impl<P: Protocol, H: Handler<P>> EventLoop<P, H> {
             handler,
             shared,
             settings,
-            read_again,
             now,
             ..
         } = self;
@@ -283,7 +313,8 @@ impl<P: Protocol, H: Handler<P>> EventLoop<P, H> {
             return ReadOutcome::Keep;
         };
         let metrics = shared.metrics.as_deref();
-        for _ in 0..MAX_READS_PER_TURN {
+        while *budget > 0 {
+            *budget -= 1;
             if conn.core.closing.is_some() || conn.core.reading_paused {
                 return ReadOutcome::Keep;
             }
@@ -384,16 +415,13 @@ impl<P: Protocol, H: Handler<P>> EventLoop<P, H> {
                 return ReadOutcome::Keep;
             }
             if conn.core.output.pending() >= scratch.len() {
-                // A streaming peer: write what is pending (end of this iteration) before reading
-                // more, so output stays about one read in size (no buffer growth, no reallocation
-                // copies) and stays in cache.
-                read_again.push((key, conn.core.id.generation));
-                return ReadOutcome::Keep;
+                // A streaming peer: write what is pending before reading more, so output stays
+                // about one read in size (no buffer growth, no reallocation copies, in cache).
+                return ReadOutcome::OutputFull;
             }
         }
         // Budget used up with data possibly left: continue next iteration.
-        read_again.push((key, conn.core.id.generation));
-        ReadOutcome::Keep
+        ReadOutcome::BudgetUsed
     }
 
     // ----- write path ------------------------------------------------------------------------
