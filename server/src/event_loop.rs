@@ -286,10 +286,12 @@ impl<P: Protocol, H: Handler<P>> EventLoop<P, H> {
             match outcome {
                 // A streaming peer whose output was written in full: keep reading it.
                 ReadOutcome::OutputFull if can_continue => continue,
-                ReadOutcome::OutputFull | ReadOutcome::BudgetUsed => {
-                    if core.closing.is_none() && !core.reading_paused {
-                        self.read_again.push((key, generation));
-                    }
+                // Input may be left: read it next iteration (a paused or closing connection is
+                // read again when it resumes, or never).
+                ReadOutcome::OutputFull | ReadOutcome::BudgetUsed
+                    if core.closing.is_none() && !core.reading_paused =>
+                {
+                    self.read_again.push((key, generation));
                 }
                 _ => {}
             }
