@@ -97,7 +97,8 @@ where
             let round = match round {
                 Ok(round) => round,
                 Err(error) if retried.len() < plan.round_retries => {
-                    retried.push((rounds, error.to_string()));
+                    // `{:#}` keeps the cause chain of errors that have one (anyhow).
+                    retried.push((rounds, format!("{error:#}")));
                     continue;
                 }
                 Err(error) => return Err(error),
