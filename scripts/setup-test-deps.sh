@@ -1,16 +1,21 @@
 #!/usr/bin/env bash
-# Installs what the test suite needs beyond the Rust toolchain: `wrk` (Debian package) for the
-# HTTP comparison, cargo-fuzz for the bounded fuzz runs, and a Python virtualenv at .venv-test/
+# Installs what the test suite needs beyond the Rust toolchain: `wrk` and `valgrind` (Debian
+# packages) for the HTTP comparison and the callgrind gate, cargo-fuzz for the bounded fuzz runs, and a Python virtualenv at .venv-test/
 # with pinned test peers: the Autobahn fuzzing client port (kosoku), two WebSocket client
 # libraries and the Prometheus text parser. Idempotent.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 
-if ! command -v wrk >/dev/null 2>&1; then
-  echo "setup-test-deps: installing wrk with apt-get" >&2
+# wrk: loadgen is checked against it; valgrind: the gate's callgrind instruction counts.
+missing=""
+command -v wrk >/dev/null 2>&1 || missing="$missing wrk"
+command -v valgrind >/dev/null 2>&1 || missing="$missing valgrind"
+if [ -n "$missing" ]; then
+  echo "setup-test-deps: installing$missing with apt-get" >&2
   if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi
   $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq wrk >/dev/null
+  # shellcheck disable=SC2086 # the list is meant to split into package names
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq $missing >/dev/null
 fi
 
 # cargo-fuzz runs the WebSocket fuzz targets for a bounded time in the test suite
