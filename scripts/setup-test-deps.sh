@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs beyond the Rust toolchain: `wrk` and `valgrind` (Debian
-# packages) for the HTTP comparison and the callgrind gate, cargo-fuzz for the bounded fuzz runs, and a Python virtualenv at .venv-test/
-# with pinned test peers: the Autobahn fuzzing client port (kosoku), two WebSocket client
-# libraries and the Prometheus text parser. Idempotent.
+# packages) for the HTTP comparison and the callgrind gate, cargo-fuzz for the bounded fuzz runs,
+# and a Python virtualenv at .venv-test/ with pinned test peers: the Autobahn fuzzing client port
+# (kosoku), two WebSocket client libraries and the Prometheus text parser. Idempotent.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 
