@@ -86,3 +86,24 @@ pub fn wait_for_signal() -> anyhow::Result<i32> {
         .next()
         .unwrap_or(signal_hook::consts::SIGTERM))
 }
+
+/// Runs `server` until SIGINT/SIGTERM, the life of every example binary: start the loops,
+/// install the signal handlers, print `listening on ADDR` on stdout (how tests and the harness
+/// learn the port), wait for a signal, then stop gracefully.
+pub fn serve_until_signal<P, H>(server: crate::Server<P, H>) -> anyhow::Result<()>
+where
+    P: crate::Protocol,
+    H: crate::Handler<P>,
+{
+    use std::io::Write;
+    let addr = server.local_addr();
+    let running = server.start().context("starting the server threads")?;
+    install_shutdown_signals()?;
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "listening on {addr}").and_then(|()| stdout.flush())?;
+    drop(stdout);
+    let signal = wait_for_signal()?;
+    tracing::info!(signal, "stopping");
+    running.stop().context("stopping the server")?;
+    Ok(())
+}

@@ -5,14 +5,13 @@
 //! message to simulate handler cost.
 
 use std::borrow::Cow;
-use std::io::Write;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Parser;
-use gev::example::{init_tracing, install_shutdown_signals, wait_for_signal, ExampleArgs};
+use gev::example::{init_tracing, serve_until_signal, ExampleArgs};
 use gev::{Conn, Handler, MessageOf, Raw, ReplyOf, Server};
 
 #[derive(Debug, Parser)]
@@ -68,7 +67,6 @@ fn main() -> anyhow::Result<()> {
     let options = args.common.server_options();
     let server = Server::new(options, Raw, handler)
         .with_context(|| format!("starting gev-echo on {}", args.common.addr()))?;
-    let addr = server.local_addr();
     let loops = server.loops();
     loops[0].run_every(Duration::from_secs(2), move || {
         tracing::info!(
@@ -76,13 +74,5 @@ fn main() -> anyhow::Result<()> {
             "connections"
         );
     });
-    let running = server.start().context("starting the server threads")?;
-    install_shutdown_signals()?;
-    let mut stdout = std::io::stdout().lock();
-    writeln!(stdout, "listening on {addr}").and_then(|()| stdout.flush())?;
-    drop(stdout);
-    let signal = wait_for_signal()?;
-    tracing::info!(signal, "stopping");
-    running.stop().context("stopping the server")?;
-    Ok(())
+    serve_until_signal(server)
 }

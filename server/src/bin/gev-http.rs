@@ -16,7 +16,7 @@ use std::io::Write;
 
 use anyhow::Context;
 use clap::Parser;
-use gev::example::{init_tracing, install_shutdown_signals, wait_for_signal, ExampleArgs};
+use gev::example::{init_tracing, serve_until_signal, ExampleArgs};
 use gev::{Conn, Handler, MessageOf, Protocol, ProtocolError, ReplyOf, Server, Unpacked};
 
 #[derive(Debug, Parser)]
@@ -280,17 +280,7 @@ fn main() -> anyhow::Result<()> {
     let options = args.common.server_options();
     let server = Server::new(options, protocol, Hello)
         .with_context(|| format!("starting gev-http on {}", args.common.addr()))?;
-    let addr = server.local_addr();
-    let running = server.start().context("starting the server threads")?;
-    // Installed before the `listening on` line, so a signal right after it is not lost.
-    install_shutdown_signals()?;
-    let mut stdout = std::io::stdout().lock();
-    writeln!(stdout, "listening on {addr}").and_then(|()| stdout.flush())?;
-    drop(stdout);
-    let signal = wait_for_signal()?;
-    tracing::info!(signal, "stopping");
-    running.stop().context("stopping the server")?;
-    Ok(())
+    serve_until_signal(server)
 }
 
 #[cfg(test)]

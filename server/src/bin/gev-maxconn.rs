@@ -5,13 +5,12 @@
 //! Prints `listening on ADDR` once bound and exits 0 within a second of SIGINT/SIGTERM.
 
 use std::borrow::Cow;
-use std::io::Write;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Parser;
-use gev::example::{init_tracing, install_shutdown_signals, wait_for_signal, ExampleArgs};
+use gev::example::{init_tracing, serve_until_signal, ExampleArgs};
 use gev::{Conn, Handler, MessageOf, Raw, ReplyOf, Server};
 
 #[derive(Debug, Parser)]
@@ -64,14 +63,5 @@ fn main() -> anyhow::Result<()> {
     };
     let server = Server::new(options, Raw, handler)
         .with_context(|| format!("starting gev-maxconn on {}", args.common.addr()))?;
-    let addr = server.local_addr();
-    let running = server.start().context("starting the server threads")?;
-    install_shutdown_signals()?;
-    let mut stdout = std::io::stdout().lock();
-    writeln!(stdout, "listening on {addr}").and_then(|()| stdout.flush())?;
-    drop(stdout);
-    let signal = wait_for_signal()?;
-    tracing::info!(signal, "stopping");
-    running.stop().context("stopping the server")?;
-    Ok(())
+    serve_until_signal(server)
 }

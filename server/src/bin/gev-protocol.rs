@@ -4,11 +4,10 @@
 //! Prints `listening on ADDR` once bound and exits 0 within a second of SIGINT/SIGTERM.
 
 use std::borrow::Cow;
-use std::io::Write;
 
 use anyhow::Context;
 use clap::Parser;
-use gev::example::{init_tracing, install_shutdown_signals, wait_for_signal, ExampleArgs};
+use gev::example::{init_tracing, serve_until_signal, ExampleArgs};
 use gev::{Conn, Handler, LengthPrefixed, MessageOf, ReplyOf, Server};
 
 #[derive(Debug, Parser)]
@@ -48,14 +47,5 @@ fn main() -> anyhow::Result<()> {
     let options = args.common.server_options();
     let server = Server::new(options, LengthPrefixed::new(args.max_frame), FrameEcho)
         .with_context(|| format!("starting gev-protocol on {}", args.common.addr()))?;
-    let addr = server.local_addr();
-    let running = server.start().context("starting the server threads")?;
-    install_shutdown_signals()?;
-    let mut stdout = std::io::stdout().lock();
-    writeln!(stdout, "listening on {addr}").and_then(|()| stdout.flush())?;
-    drop(stdout);
-    let signal = wait_for_signal()?;
-    tracing::info!(signal, "stopping");
-    running.stop().context("stopping the server")?;
-    Ok(())
+    serve_until_signal(server)
 }

@@ -4,12 +4,11 @@
 //! Prints `listening on ADDR` once bound and exits 0 within a second of SIGINT/SIGTERM.
 
 use std::borrow::Cow;
-use std::io::Write;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
-use gev::example::{init_tracing, install_shutdown_signals, wait_for_signal, ExampleArgs};
+use gev::example::{init_tracing, serve_until_signal, ExampleArgs};
 use gev::{Conn, Handler, MessageOf, Raw, ReplyOf, Server};
 
 #[derive(Debug, Parser)]
@@ -49,7 +48,6 @@ fn main() -> anyhow::Result<()> {
     let options = args.common.server_options();
     let server = Server::new(options, Raw, EchoAndPush)
         .with_context(|| format!("starting gev-push on {}", args.common.addr()))?;
-    let addr = server.local_addr();
     let payload: &'static [u8] = format!("{}\n", args.message).into_bytes().leak();
     for handle in server.loops() {
         let on_loop = handle.clone();
@@ -57,13 +55,5 @@ fn main() -> anyhow::Result<()> {
             on_loop.for_each_conn(move |conn| conn.send(Cow::Borrowed(payload)));
         });
     }
-    let running = server.start().context("starting the server threads")?;
-    install_shutdown_signals()?;
-    let mut stdout = std::io::stdout().lock();
-    writeln!(stdout, "listening on {addr}").and_then(|()| stdout.flush())?;
-    drop(stdout);
-    let signal = wait_for_signal()?;
-    tracing::info!(signal, "stopping");
-    running.stop().context("stopping the server")?;
-    Ok(())
+    serve_until_signal(server)
 }
