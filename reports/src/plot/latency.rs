@@ -8,19 +8,14 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::style::{self, series_color};
-use super::{load_groups, load_label, load_stem, DrawFailure, PlotData, PlotJob, PlotKind};
-use crate::model::{rates_equal, LatencySummary, Report};
+use super::{
+    load_groups, load_label, load_stem, series_by_loops, DrawFailure, PlotData, PlotJob, PlotKind,
+    ServerSeries,
+};
+use crate::model::{LatencySummary, Report};
 
 /// One server's latency percentiles at each loop count.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct ServerLatency {
-    /// Server name (legend label).
-    pub server: String,
-    /// Index of the server in the report's server order (fixes its colour).
-    pub color_index: usize,
-    /// `(loops, percentiles)` sorted by loops.
-    pub points: Vec<(u32, LatencySummary)>,
-}
+pub type ServerLatency = ServerSeries<LatencySummary>;
 
 /// The data of one latency plot.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -44,28 +39,8 @@ pub fn plan(report: &Report, servers: &[String]) -> Vec<PlotJob> {
     load_groups(report)
         .into_iter()
         .filter_map(|(workload, rate)| {
-            let lines: Vec<ServerLatency> = servers
-                .iter()
-                .enumerate()
-                .filter_map(|(color_index, server)| {
-                    let mut points: Vec<(u32, LatencySummary)> = report
-                        .points
-                        .iter()
-                        .filter(|p| {
-                            &p.key.server == server
-                                && p.key.workload == workload
-                                && rates_equal(p.key.offered_rate, rate)
-                        })
-                        .map(|p| (p.key.loops, p.latency_us))
-                        .collect();
-                    points.sort_by_key(|(loops, _)| *loops);
-                    (!points.is_empty()).then(|| ServerLatency {
-                        server: server.clone(),
-                        color_index,
-                        points,
-                    })
-                })
-                .collect();
+            let lines: Vec<ServerLatency> =
+                series_by_loops(report, servers, &workload, rate, |p| p.latency_us);
             if lines.is_empty() {
                 return None;
             }

@@ -134,6 +134,50 @@ pub fn plan(report: &Report) -> Vec<PlotJob> {
     jobs
 }
 
+/// One server's values at each loop count, for the plots drawn against loops.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ServerSeries<T> {
+    /// Server name (legend label).
+    pub server: String,
+    /// Index of the server in the report's server order (fixes its colour).
+    pub color_index: usize,
+    /// `(loops, value)` sorted by loops.
+    pub points: Vec<(u32, T)>,
+}
+
+/// For one load (workload × offered rate), each server's value picked by `pick` at every loop
+/// count it was measured at; servers with no point at this load are left out.
+pub fn series_by_loops<T>(
+    report: &Report,
+    servers: &[String],
+    workload: &str,
+    rate: Option<f64>,
+    pick: impl Fn(&crate::model::PointSummary) -> T,
+) -> Vec<ServerSeries<T>> {
+    servers
+        .iter()
+        .enumerate()
+        .filter_map(|(color_index, server)| {
+            let mut points: Vec<(u32, T)> = report
+                .points
+                .iter()
+                .filter(|p| {
+                    &p.key.server == server
+                        && p.key.workload == workload
+                        && rates_equal(p.key.offered_rate, rate)
+                })
+                .map(|p| (p.key.loops, pick(p)))
+                .collect();
+            points.sort_by_key(|(loops, _)| *loops);
+            (!points.is_empty()).then(|| ServerSeries {
+                server: server.clone(),
+                color_index,
+                points,
+            })
+        })
+        .collect()
+}
+
 /// The distinct loads of a report (workload × offered rate), in order of first appearance within
 /// each workload, rates ascending with closed loop first.
 pub fn load_groups(report: &Report) -> Vec<(String, Option<f64>)> {

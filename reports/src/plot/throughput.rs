@@ -8,19 +8,14 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::style::{self, series_color};
-use super::{load_groups, load_label, load_stem, DrawFailure, PlotData, PlotJob, PlotKind};
-use crate::model::{rates_equal, Estimate, Report};
+use super::{
+    load_groups, load_label, load_stem, series_by_loops, DrawFailure, PlotData, PlotJob, PlotKind,
+    ServerSeries,
+};
+use crate::model::{Estimate, Report};
 
 /// One server's throughput at each loop count.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct ServerThroughput {
-    /// Server name (legend label).
-    pub server: String,
-    /// Index of the server in the report's server order (fixes its colour).
-    pub color_index: usize,
-    /// `(loops, estimate)` sorted by loops.
-    pub points: Vec<(u32, Estimate)>,
-}
+pub type ServerThroughput = ServerSeries<Estimate>;
 
 /// The data of one throughput plot.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -34,28 +29,8 @@ pub fn plan(report: &Report, servers: &[String]) -> Vec<PlotJob> {
     load_groups(report)
         .into_iter()
         .filter_map(|(workload, rate)| {
-            let lines: Vec<ServerThroughput> = servers
-                .iter()
-                .enumerate()
-                .filter_map(|(color_index, server)| {
-                    let mut points: Vec<(u32, Estimate)> = report
-                        .points
-                        .iter()
-                        .filter(|p| {
-                            &p.key.server == server
-                                && p.key.workload == workload
-                                && rates_equal(p.key.offered_rate, rate)
-                        })
-                        .map(|p| (p.key.loops, p.throughput))
-                        .collect();
-                    points.sort_by_key(|(loops, _)| *loops);
-                    (!points.is_empty()).then(|| ServerThroughput {
-                        server: server.clone(),
-                        color_index,
-                        points,
-                    })
-                })
-                .collect();
+            let lines: Vec<ServerThroughput> =
+                series_by_loops(report, servers, &workload, rate, |p| p.throughput);
             // A load seen only in run time series has no summary to plot here.
             if lines.is_empty() {
                 return None;
