@@ -35,6 +35,8 @@ pub const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(5);
 pub const DEFAULT_LOADGEN_GRACE: Duration = Duration::from_secs(30);
 /// How long the start-up check keeps a server running before stopping it.
 const PROBE_HOLD: Duration = Duration::from_millis(300);
+/// How often a run checks on its loadgens.
+const POLL: Duration = Duration::from_millis(10);
 /// How much of a failing process's stderr an error message quotes.
 const STDERR_TAIL: usize = 2048;
 
@@ -318,84 +320,150 @@ pub fn probe(
     Ok(process.stop(options.stop_timeout))
 }
 
-/// Runs one point: the server at `point.loops` loops, loadgen with the point's load.
+/// Runs one server at one point: start it, drive it with loadgen, stop it.
 pub fn run_point(
     server: &ServerSpec,
     point: &PointParams,
     repeat: u32,
     options: &RunOptions,
 ) -> Result<RunRecord, RunError> {
-    let mut process = ServerProcess::start(server, point.loops, options)?;
-    let target = server.framing.target(process.addr());
-    let metrics_before = process.scrape_metrics();
+    let mut records = run_side_by_side(std::slice::from_ref(server), point, repeat, options)?;
+    Ok(records.remove(0))
+}
 
-    let mut command = Command::new(&options.loadgen);
-    command
-        .arg(&target)
-        .args(loadgen_args(server.framing, point, options.loadgen_threads))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    options.pinning.apply_loadgen(&mut command);
-    let mut loadgen = ChildGuard(command.spawn().map_err(|source| RunError::LoadgenSpawn {
-        path: options.loadgen.clone(),
-        source,
-    })?);
-    let stdout = drain(loadgen.0.stdout.take());
-    let stderr = drain(loadgen.0.stderr.take());
+/// Runs several servers at one point **at the same time**: all are started (pinned to the
+/// server cores, so they share them), each gets its own loadgen with the same settings (pinned
+/// to the loadgen cores), the loadgens start together, and each server's CPU time is read over
+/// the same measured window. Whatever else the machine does during the window weighs on every
+/// server alike, which is what `harness compare --schedule side-by-side` builds on. One record
+/// per server, in the order given; any failed run fails the whole call.
+pub fn run_side_by_side(
+    servers: &[ServerSpec],
+    point: &PointParams,
+    repeat: u32,
+    options: &RunOptions,
+) -> Result<Vec<RunRecord>, RunError> {
+    let mut processes = servers
+        .iter()
+        .map(|server| ServerProcess::start(server, point.loops, options))
+        .collect::<Result<Vec<_>, _>>()?;
+    let targets: Vec<String> = servers
+        .iter()
+        .zip(&processes)
+        .map(|(server, process)| server.framing.target(process.addr()))
+        .collect();
+    let metrics_before: Vec<Option<String>> = processes
+        .iter()
+        .map(ServerProcess::scrape_metrics)
+        .collect();
+
+    let mut loadgens = Vec::with_capacity(servers.len());
+    for (server, target) in servers.iter().zip(&targets) {
+        let mut command = Command::new(&options.loadgen);
+        command
+            .arg(target)
+            .args(loadgen_args(server.framing, point, options.loadgen_threads))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        options.pinning.apply_loadgen(&mut command);
+        let mut child = ChildGuard(command.spawn().map_err(|source| RunError::LoadgenSpawn {
+            path: options.loadgen.clone(),
+            source,
+        })?);
+        let stdout = drain(child.0.stdout.take());
+        let stderr = drain(child.0.stderr.take());
+        loadgens.push((child, stdout, stderr));
+    }
 
     let started = Instant::now();
     let warmup = Duration::from_secs_f64(point.warmup_secs.max(0.0));
     let limit =
         warmup + Duration::from_secs_f64(point.duration_secs.max(0.0)) + options.loadgen_grace;
-    let mut cpu_at_warmup_end = None;
-    let status = loop {
-        if let Some(status) = loadgen.0.try_wait().map_err(RunError::Wait)? {
-            break status;
+    let mut cpu_at_warmup_end: Option<Vec<Option<u64>>> = None;
+    let mut statuses: Vec<Option<ExitStatus>> = vec![None; loadgens.len()];
+    loop {
+        for ((child, _, _), status) in loadgens.iter_mut().zip(statuses.iter_mut()) {
+            if status.is_none() {
+                *status = child.0.try_wait().map_err(RunError::Wait)?;
+            }
         }
-        if cpu_at_warmup_end.is_none() && started.elapsed() >= warmup {
-            cpu_at_warmup_end = Some(server_cpu_ns(process.pid()));
+        if statuses.iter().all(Option::is_some) {
+            break;
         }
-        if started.elapsed() >= limit {
-            return Err(RunError::LoadgenTimeout { target, limit });
+        let elapsed = started.elapsed();
+        if cpu_at_warmup_end.is_none() && elapsed >= warmup {
+            cpu_at_warmup_end = Some(processes.iter().map(|p| server_cpu_ns(p.pid())).collect());
         }
-        thread::sleep(Duration::from_millis(10));
-    };
-    let cpu_at_end = server_cpu_ns(process.pid());
-    let metrics_after = process.scrape_metrics();
-    let early_exit = process.exited();
-    let server_exit = process.stop(options.stop_timeout);
-    let stdout = stdout.join().unwrap_or_default();
-    let stderr = stderr.join().unwrap_or_default();
-    if !status.success() {
-        return Err(RunError::LoadgenFailed {
-            target,
-            status: status.to_string(),
-            server: early_exit.map_or(String::new(), |s| format!("; the server had exited ({s})")),
-            stderr: last_line(&String::from_utf8_lossy(&stderr)),
+        if elapsed >= limit {
+            let waiting = statuses.iter().position(Option::is_none).unwrap_or(0);
+            return Err(RunError::LoadgenTimeout {
+                target: targets[waiting].clone(),
+                limit,
+            });
+        }
+        // Wake right at the end of the warm-up, so the CPU window matches loadgen's.
+        let nap = match cpu_at_warmup_end {
+            None => warmup.saturating_sub(elapsed).min(POLL),
+            Some(_) => POLL,
+        };
+        thread::sleep(nap.max(Duration::from_millis(1)));
+    }
+    let cpu_at_end: Vec<Option<u64>> = processes.iter().map(|p| server_cpu_ns(p.pid())).collect();
+    let metrics_after: Vec<Option<String>> = processes
+        .iter()
+        .map(ServerProcess::scrape_metrics)
+        .collect();
+    let early_exits: Vec<Option<ExitStatus>> =
+        processes.iter_mut().map(ServerProcess::exited).collect();
+    let server_exits: Vec<ServerExit> = processes
+        .into_iter()
+        .map(|process| process.stop(options.stop_timeout))
+        .collect();
+
+    let mut records = Vec::with_capacity(servers.len());
+    for (index, ((_child, stdout, stderr), status)) in
+        loadgens.into_iter().zip(statuses).enumerate()
+    {
+        let target = targets[index].clone();
+        let stdout = stdout.join().unwrap_or_default();
+        let stderr = stderr.join().unwrap_or_default();
+        let status =
+            status.ok_or_else(|| RunError::Wait(std::io::Error::other("no exit status")))?;
+        if !status.success() {
+            return Err(RunError::LoadgenFailed {
+                target,
+                status: status.to_string(),
+                server: early_exits[index]
+                    .map_or(String::new(), |s| format!("; the server had exited ({s})")),
+                stderr: last_line(&String::from_utf8_lossy(&stderr)),
+            });
+        }
+        let summary =
+            Summary::from_json(String::from_utf8_lossy(&stdout).trim()).map_err(|error| {
+                RunError::BadSummary {
+                    target: target.clone(),
+                    reason: error.to_string(),
+                }
+            })?;
+        let start = cpu_at_warmup_end.as_ref().and_then(|cpu| cpu[index]);
+        let server_cpu_secs = match (start, cpu_at_end[index]) {
+            (Some(start), Some(end)) if end >= start => Some((end - start) as f64 / 1e9),
+            _ => None,
+        };
+        records.push(RunRecord {
+            server: servers[index].name.clone(),
+            point: point.clone(),
+            repeat,
+            addr: target,
+            summary,
+            server_cpu_secs,
+            metrics_before: metrics_before[index].clone(),
+            metrics_after: metrics_after[index].clone(),
+            server_exit: server_exits[index].clone(),
         });
     }
-    let summary = Summary::from_json(String::from_utf8_lossy(&stdout).trim()).map_err(|error| {
-        RunError::BadSummary {
-            target: target.clone(),
-            reason: error.to_string(),
-        }
-    })?;
-    let server_cpu_secs = match (cpu_at_warmup_end.flatten(), cpu_at_end) {
-        (Some(start), Some(end)) if end >= start => Some((end - start) as f64 / 1e9),
-        _ => None,
-    };
-    Ok(RunRecord {
-        server: server.name.clone(),
-        point: point.clone(),
-        repeat,
-        addr: target,
-        summary,
-        server_cpu_secs,
-        metrics_before,
-        metrics_after,
-        server_exit,
-    })
+    Ok(records)
 }
 
 /// loadgen's flags for a point (the target comes first, separately).

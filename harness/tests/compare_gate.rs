@@ -2,8 +2,9 @@
 //!
 //! They check the gate's two promises on this (shared, noisy) machine at a scale a test can
 //! afford: a server compared with itself passes (exit 0, nothing `regressed`), and a server made
-//! much slower (`gev-echo --work-ns`) fails (exit 1, throughput `regressed`). Also: stored
-//! baselines round-trip and are labelled weaker evidence, and bad flags are one-line errors.
+//! much slower (`gev-echo --work-ns`) fails (exit 1, throughput `regressed`) whether the two run
+//! side by side (the default) or alternating. Also: stored baselines round-trip and are labelled
+//! weaker evidence, and bad flags are one-line errors.
 //! Every harness process is bounded by a timeout and killed on failure.
 
 use std::io::Read;
@@ -164,6 +165,8 @@ fn gev_echo_against_itself_passes() {
     );
     assert_eq!(report["regressed"], false);
     assert_eq!(report["evidence"], "same_run_paired");
+    // Side by side is the default: both servers at once, sharing the server cores.
+    assert_eq!(report["schedule"], "side-by-side");
     assert_eq!(report["repeats"], 3);
     let readings = verdicts(&report);
     let metrics: Vec<&str> = readings.iter().map(|(m, _)| m.as_str()).collect();
@@ -186,34 +189,42 @@ fn gev_echo_against_itself_passes() {
 }
 
 #[test]
-fn a_much_slower_candidate_is_regressed_and_fails_the_gate() {
+fn a_much_slower_candidate_is_regressed_and_fails_the_gate_on_either_schedule() {
     let fast = echo_cmd("");
     // 200 µs of spinning per message caps one loop near 5 000 req/s, far below plain echo.
     let slow = echo_cmd(" --work-ns 200000");
-    let mut args = vec![
-        "--baseline-cmd",
-        &fast,
-        "--candidate-cmd",
-        &slow,
-        "--repeats",
-        "3",
-        "--json",
-    ];
-    args.extend_from_slice(SHORT_POINT);
-    let output = harness(&args);
-    let report = report_of(&output);
-    assert_eq!(
-        output.status.code(),
-        Some(1),
-        "stderr: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert_eq!(report["regressed"], true);
-    let throughput = verdicts(&report)
-        .into_iter()
-        .find(|(m, _)| m == "throughput")
-        .expect("a throughput reading");
-    assert_eq!(throughput.1, "regressed");
+    for schedule in ["side-by-side", "alternating"] {
+        let mut args = vec![
+            "--baseline-cmd",
+            &fast,
+            "--candidate-cmd",
+            &slow,
+            "--schedule",
+            schedule,
+            "--repeats",
+            "3",
+            "--json",
+        ];
+        args.extend_from_slice(SHORT_POINT);
+        let output = harness(&args);
+        let report = report_of(&output);
+        assert_eq!(
+            output.status.code(),
+            Some(1),
+            "{schedule}: stderr: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert_eq!(report["regressed"], true);
+        assert_eq!(report["schedule"], schedule);
+        let readings = verdicts(&report);
+        for metric in ["throughput", "p50"] {
+            let reading = readings
+                .iter()
+                .find(|(m, _)| m == metric)
+                .unwrap_or_else(|| panic!("{schedule}: no {metric} reading in {readings:?}"));
+            assert_eq!(reading.1, "regressed", "{schedule}: {readings:?}");
+        }
+    }
 }
 
 #[test]
@@ -323,6 +334,28 @@ fn bad_flags_are_one_line_errors() {
                 "0",
             ],
             "--max-regression",
+        ),
+        (
+            vec![
+                "--candidate-cmd",
+                echo.as_str(),
+                "--baseline-cmd",
+                echo.as_str(),
+                "--save-baseline",
+                "main",
+            ],
+            "--schedule alternating",
+        ),
+        (
+            vec![
+                "--candidate-cmd",
+                echo.as_str(),
+                "--baseline-cmd",
+                echo.as_str(),
+                "--schedule",
+                "sideways",
+            ],
+            "sideways",
         ),
     ] {
         let output = harness(&args);

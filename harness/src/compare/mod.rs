@@ -39,7 +39,7 @@ use crate::spec::{CommandEntry, Context as SpecContext, Spec};
 use analysis::{Evidence, RunFigures};
 use point_runner::PointRunner;
 use report::{CompareReport, PointReport};
-use session::{Plan, Side};
+use session::{Plan, Schedule, Side};
 
 /// Rounds per session that may be run again after a failed run (see `session::Plan`).
 const ROUND_RETRIES: usize = 2;
@@ -66,6 +66,12 @@ pub struct CompareArgs {
     /// this (and improved only when wholly better).
     #[arg(long, value_name = "PERCENT", default_value_t = 5.0)]
     pub max_regression: f64,
+    /// How each round runs the two servers: `side-by-side` (both at once, sharing the server
+    /// cores, each with its own loadgen: the machine's noise hits both alike, so the ratios are
+    /// tight on a noisy machine) or `alternating` (one after the other, A B B A …, each alone:
+    /// absolute figures, noisier ratios).
+    #[arg(long, value_name = "SCHEDULE", value_enum, default_value_t = Schedule::SideBySide)]
+    pub schedule: Schedule,
     /// Runs of each server per point before the first reading.
     #[arg(long, value_name = "N", default_value_t = 5)]
     pub repeats: usize,
@@ -169,6 +175,7 @@ fn compare(args: &CompareArgs) -> anyhow::Result<i32> {
         Mode::MeasureOnly => return measure_only(args, &points, &runner),
     };
     let plan = Plan {
+        schedule: args.schedule,
         repeats: args.repeats,
         until_confident: args.until_confident,
         max_repeats: args.max_repeats.max(args.repeats),
@@ -185,28 +192,36 @@ fn compare(args: &CompareArgs) -> anyhow::Result<i32> {
         &plan,
         points.len(),
         stored.as_ref().map(|(_, runs)| runs.as_slice()),
-        |side, index, round| {
-            let (name, command) = match side {
-                Side::Baseline => ("baseline", &baseline_cmd),
-                Side::Candidate => ("candidate", &args.candidate_cmd),
-            };
+        |sides, index, round| {
+            let servers: Vec<(&str, &str)> = sides
+                .iter()
+                .map(|side| match side {
+                    Side::Baseline => ("baseline", baseline_cmd.as_str()),
+                    Side::Candidate => ("candidate", args.candidate_cmd.as_str()),
+                })
+                .collect();
             let point = &points[index];
+            let names: Vec<&str> = servers.iter().map(|(name, _)| *name).collect();
             let (figures, run_host) = runner
-                .run(name, command, &point.params, round as u32)
-                .with_context(|| format!("{name} run {} at {}", round + 1, point.label))?;
+                .run_side_by_side(&servers, &point.params, round as u32)
+                .with_context(|| {
+                    format!("{} run {} at {}", names.join(" + "), round + 1, point.label)
+                })?;
             host.get_or_insert(run_host);
-            eprintln!(
-                "harness compare: round {} {} {name}: {:.0} req/s, p50 {:.0} µs, p99 {:.0} µs, \
-                 server CPU {} µs/req",
-                round + 1,
-                point.label,
-                figures.throughput_rps,
-                figures.p50_us,
-                figures.p99_us,
-                figures
-                    .server_cpu_us_per_request
-                    .map_or("?".to_string(), |cpu| format!("{cpu:.2}"))
-            );
+            for ((name, _), figures) in servers.iter().zip(&figures) {
+                eprintln!(
+                    "harness compare: round {} {} {name}: {:.0} req/s, p50 {:.0} µs, p99 {:.0} \
+                     µs, server CPU {} µs/req",
+                    round + 1,
+                    point.label,
+                    figures.throughput_rps,
+                    figures.p50_us,
+                    figures.p99_us,
+                    figures
+                        .server_cpu_us_per_request
+                        .map_or("?".to_string(), |cpu| format!("{cpu:.2}"))
+                );
+            }
             Ok(figures)
         },
     )?;
@@ -240,6 +255,7 @@ fn compare(args: &CompareArgs) -> anyhow::Result<i32> {
             "instruction counts need a baseline server to run (--baseline-cmd); skipped".into(),
         );
     }
+    let schedule = stored.is_none().then_some(args.schedule);
     let (evidence, baseline_label) = match &stored {
         Some((stored, _)) => (
             Evidence::StoredBaseline,
@@ -272,6 +288,7 @@ fn compare(args: &CompareArgs) -> anyhow::Result<i32> {
     let report = CompareReport {
         schema: report::SCHEMA.to_string(),
         evidence,
+        schedule,
         baseline: baseline_label,
         candidate: args.candidate_cmd.clone(),
         threshold_percent: args.max_regression,
@@ -316,6 +333,16 @@ fn validate(args: &CompareArgs) -> anyhow::Result<Mode> {
             "--max-repeats ({}) must be at least --repeats ({})",
             args.max_repeats,
             args.repeats
+        );
+    }
+    if args.save_baseline.is_some()
+        && args.baseline_cmd.is_some()
+        && args.schedule == Schedule::SideBySide
+    {
+        bail!(
+            "--save-baseline next to --baseline-cmd needs --schedule alternating: side-by-side \
+             runs share the machine with the baseline, so their figures would not match a later \
+             run of the candidate alone"
         );
     }
     if args.callgrind_messages == 0 {

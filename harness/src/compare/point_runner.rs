@@ -1,12 +1,14 @@
-//! One run of one server at one load point, for `harness compare`, through the harness's shared
-//! runner (`runner.rs`: start the server on a free port, run `loadgen --json`, stop the server
-//! with SIGINT, read its CPU time), checked for what makes a run unusable as gate evidence.
+//! One run of one server (or of both servers side by side) at one load point, for
+//! `harness compare`, through the harness's shared runner (`runner.rs`: start the server on a
+//! free port, run `loadgen --json`, stop the server with SIGINT, read its CPU time), checked for
+//! what makes a run unusable as gate evidence.
 //!
-//! Where it sits: `session.rs` asks for a run -> **this** -> `runner::run_point` -> processes
-//! (server and loadgen on disjoint cores, `pinning.rs`) -> the run's gate figures.
+//! Where it sits: `session.rs` asks for a run, or for both sides side by side -> **this** ->
+//! `runner::run_side_by_side` -> processes (servers and loadgens on disjoint cores,
+//! `pinning.rs`) -> each run's gate figures.
 
 use anyhow::bail;
-use gev_reports::results::{PointParams, ServerExit};
+use gev_reports::results::{PointParams, RunRecord, ServerExit};
 
 use super::analysis::RunFigures;
 use crate::framing::Framing;
@@ -43,14 +45,45 @@ impl PointRunner {
         point: &PointParams,
         repeat: u32,
     ) -> anyhow::Result<(RunFigures, String)> {
-        let server = ServerSpec {
-            name: name.to_string(),
-            command: command.to_string(),
-            framing: self.framing,
-            reference: false,
-            metrics: false,
-        };
-        let record = runner::run_point(&server, point, repeat, &self.options)?;
+        let (mut figures, host) = self.run_side_by_side(&[(name, command)], point, repeat)?;
+        Ok((figures.remove(0), host))
+    }
+
+    /// Runs every `(name, command)` at `point` at the same time, sharing the server cores (see
+    /// `runner::run_side_by_side`): one set of gate figures per server, in order, and a host
+    /// line. Any run that completed no request, or whose server did not exit cleanly, fails all.
+    pub fn run_side_by_side(
+        &self,
+        servers: &[(&str, &str)],
+        point: &PointParams,
+        repeat: u32,
+    ) -> anyhow::Result<(Vec<RunFigures>, String)> {
+        let specs: Vec<ServerSpec> = servers
+            .iter()
+            .map(|(name, command)| ServerSpec {
+                name: name.to_string(),
+                command: command.to_string(),
+                framing: self.framing,
+                reference: false,
+                metrics: false,
+            })
+            .collect();
+        let records = runner::run_side_by_side(&specs, point, repeat, &self.options)?;
+        let mut host = String::new();
+        let mut all = Vec::with_capacity(records.len());
+        for (record, (_, command)) in records.iter().zip(servers) {
+            all.push(self.figures(record, command)?);
+            let env = &record.summary.env;
+            host = format!(
+                "{}, {} cores, Linux {}",
+                env.cpu_model, env.cores, env.kernel
+            );
+        }
+        Ok((all, host))
+    }
+
+    /// The gate figures of one run, or why the run is unusable as evidence.
+    fn figures(&self, record: &RunRecord, command: &str) -> anyhow::Result<RunFigures> {
         let summary = &record.summary;
         match &record.server_exit {
             ServerExit::Clean { .. } => {}
@@ -72,10 +105,6 @@ impl PointRunner {
         figures.server_cpu_us_per_request = record
             .server_cpu_secs
             .map(|cpu| cpu * 1e6 / summary.requests.completed as f64);
-        let host = format!(
-            "{}, {} cores, Linux {}",
-            summary.env.cpu_model, summary.env.cores, summary.env.kernel
-        );
-        Ok((figures, host))
+        Ok(figures)
     }
 }

@@ -9,6 +9,7 @@ use std::fmt::Write as _;
 use serde::{Deserialize, Serialize};
 
 use super::analysis::{Evidence, MetricComparison, RunFigures};
+use super::session::Schedule;
 use crate::callgrind::CallgrindComparison;
 use crate::stats::Verdict;
 
@@ -21,6 +22,10 @@ pub struct CompareReport {
     /// Always [`SCHEMA`].
     pub schema: String,
     pub evidence: Evidence,
+    /// How the two servers' runs were placed in time (absent against a stored baseline, where
+    /// only the candidate runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<Schedule>,
     /// What the baseline was: a command run here, or a stored baseline's description.
     pub baseline: String,
     /// The candidate's command.
@@ -75,12 +80,21 @@ impl CompareReport {
         let _ = writeln!(out, "## gev performance gate: {headline}\n");
         match self.evidence {
             Evidence::SameRunPaired => {
+                let placement = match self.schedule {
+                    Some(Schedule::Alternating) | None => {
+                        "one after the other, interleaved (A B B A …)"
+                    }
+                    Some(Schedule::SideBySide) => {
+                        "side by side (both at once on the same cores, each with its own \
+                         loadgen; the figures are each server's share of the machine)"
+                    }
+                };
                 let _ = writeln!(
                     out,
-                    "Baseline `{}` and candidate `{}` ran in the same session, interleaved \
-                     (A B B A …), {} runs each per point. Ratio = candidate / baseline, geometric \
-                     mean of the paired runs with a 95% t interval. Threshold ±{}%: a verdict \
-                     needs the whole interval past (or within) it.\n",
+                    "Baseline `{}` and candidate `{}` ran in the same session, {placement}, \
+                     {} rounds per point. Ratio = candidate / baseline, geometric mean of the \
+                     paired runs with a 95% t interval. Threshold ±{}%: a verdict needs the \
+                     whole interval past (or within) it.\n",
                     self.baseline, self.candidate, self.repeats, self.threshold_percent
                 );
             }
@@ -184,6 +198,7 @@ mod tests {
         CompareReport {
             schema: SCHEMA.to_string(),
             evidence,
+            schedule: (evidence == Evidence::SameRunPaired).then_some(Schedule::SideBySide),
             baseline: "gev-echo (old)".to_string(),
             candidate: "gev-echo (new)".to_string(),
             threshold_percent: 5.0,
@@ -214,7 +229,14 @@ mod tests {
 
         let same = report(1.0, Evidence::SameRunPaired);
         assert!(!same.regressed);
-        assert!(same.to_markdown().contains("✅ no regression"));
+        let text = same.to_markdown();
+        assert!(text.contains("✅ no regression"), "{text}");
+        assert!(text.contains("side by side"), "{text}");
+        let alternating = CompareReport {
+            schedule: Some(Schedule::Alternating),
+            ..same
+        };
+        assert!(alternating.to_markdown().contains("(A B B A …)"));
     }
 
     #[test]

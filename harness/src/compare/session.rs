@@ -1,9 +1,10 @@
-//! The measuring schedule of `harness compare`: interleaved rounds of baseline and candidate runs
-//! (A B, then B A, ...), and `--until-confident`, which adds rounds while any verdict is
-//! inconclusive, up to a cap.
+//! The measuring schedule of `harness compare`: rounds of baseline and candidate runs, either
+//! side by side (both servers at once, sharing the same cores, started A B then B A) or
+//! alternating (A B, then B A, ...), and `--until-confident`, which adds rounds while any verdict
+//! is inconclusive, up to a cap.
 //!
 //! Where it sits: `compare::run` builds a [`Plan`] and hands in a function that runs one point of
-//! one side (a real server and loadgen, via the runner) -> **this schedule** -> per-point runs and
+//! a group of sides together (real servers and loadgens, via the runner) -> **this schedule** -> per-point runs and
 //! readings (`analysis.rs`) -> the report. Taking the run function as a parameter keeps the
 //! schedule testable with synthetic figures, without processes.
 
@@ -17,9 +18,38 @@ pub enum Side {
     Candidate,
 }
 
+/// How the two servers' runs of a round are placed in time.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Schedule {
+    /// Both servers run at the same time on the same server cores, each driven by its own
+    /// loadgen with the same settings on the same loadgen cores. Whatever else the machine does
+    /// during the window slows both alike, so the per-round ratios are tight even on a noisy
+    /// machine; the absolute figures are each server's share of the machine, not what it does
+    /// alone.
+    SideBySide,
+    /// One server after the other (A B, then B A, ...), each alone on the machine: absolute
+    /// figures, but every change in the machine between two runs is noise in the ratio.
+    Alternating,
+}
+
+impl Schedule {
+    /// The name on the command line and in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Schedule::SideBySide => "side-by-side",
+            Schedule::Alternating => "alternating",
+        }
+    }
+}
+
 /// How many runs to take and how to read them.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
+    /// How a round's two runs are placed in time (a stored baseline runs only the candidate).
+    pub schedule: Schedule,
     /// Rounds before the first reading (each round runs every point once per side).
     pub repeats: usize,
     /// Add rounds (two at a time, keeping the A B / B A balance) while any verdict is
@@ -60,12 +90,14 @@ pub struct Outcome {
 ///
 /// `stored` holds a stored baseline's runs per point (then only the candidate is run and the
 /// readings are unpaired); `None` runs both sides, interleaved, and pairs round `i` of each.
-/// `run_one(side, point_index, round)` measures one run.
+/// `run_group(sides, point_index, round)` runs the given sides at one point together (side by
+/// side: at the same time, in that start order; alternating: always a single side) and returns
+/// one figure set per side, in the same order.
 pub fn run_session<E>(
     plan: &Plan,
     point_count: usize,
     stored: Option<&[Vec<RunFigures>]>,
-    mut run_one: impl FnMut(Side, usize, usize) -> Result<RunFigures, E>,
+    mut run_group: impl FnMut(&[Side], usize, usize) -> Result<Vec<RunFigures>, E>,
 ) -> Result<Outcome, E>
 where
     E: From<StatsError> + std::fmt::Display,
@@ -88,10 +120,12 @@ where
             // A round is kept whole or not at all, so pair `i` of every point stays aligned.
             let round = (0..point_count)
                 .map(|point| {
-                    round_order(rounds, stored.is_some())
-                        .into_iter()
-                        .map(|side| Ok((side, run_one(side, point, rounds)?)))
-                        .collect::<Result<Vec<_>, E>>()
+                    let mut runs = Vec::with_capacity(2);
+                    for group in round_groups(rounds, stored.is_some(), plan.schedule) {
+                        let figures = run_group(&group, point, rounds)?;
+                        runs.extend(group.into_iter().zip(figures));
+                    }
+                    Ok(runs)
                 })
                 .collect::<Result<Vec<_>, E>>();
             let round = match round {
@@ -149,13 +183,19 @@ where
     }
 }
 
-/// Round `i` runs A B when `i` is even and B A when odd, so a linear drift over the session
-/// weighs on both sides alike. Without a baseline to run, only the candidate.
-fn round_order(round: usize, stored_baseline: bool) -> Vec<Side> {
-    match (stored_baseline, round % 2) {
-        (true, _) => vec![Side::Candidate],
-        (false, 0) => vec![Side::Baseline, Side::Candidate],
-        (false, _) => vec![Side::Candidate, Side::Baseline],
+/// The groups of sides round `i` runs, in order. Round `i` puts A first when `i` is even and B
+/// first when odd, so a linear drift over the session (alternating) or an edge of starting
+/// first (side by side) weighs on both sides alike. Without a baseline to run, only the
+/// candidate.
+fn round_groups(round: usize, stored_baseline: bool, schedule: Schedule) -> Vec<Vec<Side>> {
+    let order = match (stored_baseline, round % 2) {
+        (true, _) => return vec![vec![Side::Candidate]],
+        (false, 0) => [Side::Baseline, Side::Candidate],
+        (false, _) => [Side::Candidate, Side::Baseline],
+    };
+    match schedule {
+        Schedule::SideBySide => vec![order.to_vec()],
+        Schedule::Alternating => order.iter().map(|&side| vec![side]).collect(),
     }
 }
 
@@ -174,6 +214,7 @@ mod tests {
 
     fn plan(repeats: usize, until_confident: bool, max_repeats: usize) -> Plan {
         Plan {
+            schedule: Schedule::Alternating,
             repeats,
             until_confident,
             max_repeats,
@@ -182,13 +223,63 @@ mod tests {
         }
     }
 
+    /// Runs each side of a group through `run_one`, one after the other.
+    fn each<E>(
+        mut run_one: impl FnMut(Side, usize, usize) -> Result<RunFigures, E>,
+    ) -> impl FnMut(&[Side], usize, usize) -> Result<Vec<RunFigures>, E> {
+        move |sides, point, round| {
+            sides
+                .iter()
+                .map(|&side| run_one(side, point, round))
+                .collect()
+        }
+    }
+
+    #[test]
+    fn side_by_side_rounds_run_both_sides_together_and_swap_who_starts() {
+        let mut groups = Vec::new();
+        let side_by_side = Plan {
+            schedule: Schedule::SideBySide,
+            ..plan(3, false, 3)
+        };
+        let outcome = run_session::<StatsError>(&side_by_side, 1, None, |sides, _, _| {
+            groups.push(sides.to_vec());
+            // The candidate is 10% slower in every round, whatever the order.
+            Ok(sides
+                .iter()
+                .map(|side| match side {
+                    Side::Baseline => figures(1000.0),
+                    Side::Candidate => figures(900.0),
+                })
+                .collect())
+        })
+        .unwrap();
+        use Side::{Baseline as A, Candidate as B};
+        assert_eq!(groups, vec![vec![A, B], vec![B, A], vec![A, B]]);
+        let point = &outcome.points[0];
+        assert!(point
+            .baseline_runs
+            .iter()
+            .all(|r| r.throughput_rps == 1000.0));
+        assert!(point
+            .candidate_runs
+            .iter()
+            .all(|r| r.throughput_rps == 900.0));
+        assert_eq!(point.metrics[0].verdict, Verdict::Regressed);
+    }
+
     #[test]
     fn rounds_alternate_a_b_then_b_a() {
         let mut order = Vec::new();
-        let outcome = run_session::<StatsError>(&plan(4, false, 4), 1, None, |side, _, round| {
-            order.push(side);
-            Ok(figures(1000.0 + round as f64))
-        })
+        let outcome = run_session::<StatsError>(
+            &plan(4, false, 4),
+            1,
+            None,
+            each(|side, _, round| {
+                order.push(side);
+                Ok(figures(1000.0 + round as f64))
+            }),
+        )
         .unwrap();
         use Side::{Baseline as A, Candidate as B};
         assert_eq!(order, vec![A, B, B, A, A, B, B, A]);
@@ -208,11 +299,11 @@ mod tests {
                 _ => 1000.0,
             }))
         };
-        let fixed = run_session(&plan(3, false, 20), 1, None, noisy).unwrap();
+        let fixed = run_session(&plan(3, false, 20), 1, None, each(noisy)).unwrap();
         assert_eq!(fixed.rounds, 3);
         assert_eq!(fixed.points[0].metrics[0].verdict, Verdict::Inconclusive);
 
-        let confident = run_session(&plan(3, true, 20), 1, None, noisy).unwrap();
+        let confident = run_session(&plan(3, true, 20), 1, None, each(noisy)).unwrap();
         assert!(
             confident.rounds > 3 && confident.rounds < 20,
             "{}",
@@ -224,7 +315,7 @@ mod tests {
             .iter()
             .all(|m| m.verdict == Verdict::NoChange));
 
-        let capped = run_session(&plan(3, true, 4), 1, None, noisy).unwrap();
+        let capped = run_session(&plan(3, true, 4), 1, None, each(noisy)).unwrap();
         assert_eq!(capped.rounds, 4);
         assert!(capped.capped_while_inconclusive);
     }
@@ -233,12 +324,16 @@ mod tests {
     fn a_stored_baseline_runs_only_the_candidate() {
         let stored = vec![vec![figures(1000.0), figures(990.0), figures(1010.0)]];
         let mut sides = Vec::new();
-        let outcome =
-            run_session::<StatsError>(&plan(3, false, 3), 1, Some(&stored), |side, _, _| {
+        let outcome = run_session::<StatsError>(
+            &plan(3, false, 3),
+            1,
+            Some(&stored),
+            each(|side, _, _| {
                 sides.push(side);
                 Ok(figures(800.0))
-            })
-            .unwrap();
+            }),
+        )
+        .unwrap();
         assert!(sides.iter().all(|s| *s == Side::Candidate));
         assert_eq!(sides.len(), 3);
         assert_eq!(outcome.points[0].metrics[0].verdict, Verdict::Regressed);
@@ -270,15 +365,20 @@ mod tests {
             round_retries: 1,
             ..plan(2, false, 2)
         };
-        let outcome = run_session(&retrying, 1, None, |side, _, round| {
-            calls.push((round, side));
-            // The candidate's first run of round 1 fails once.
-            if round == 1 && side == Side::Candidate && failures_left > 0 {
-                failures_left -= 1;
-                return Err(Failure::Server);
-            }
-            Ok(figures(1000.0 + round as f64))
-        })
+        let outcome = run_session(
+            &retrying,
+            1,
+            None,
+            each(|side, _, round| {
+                calls.push((round, side));
+                // The candidate's first run of round 1 fails once.
+                if round == 1 && side == Side::Candidate && failures_left > 0 {
+                    failures_left -= 1;
+                    return Err(Failure::Server);
+                }
+                Ok(figures(1000.0 + round as f64))
+            }),
+        )
         .unwrap();
         assert_eq!(outcome.rounds, 2);
         assert_eq!(outcome.retried, vec![(1, "Server".to_string())]);
@@ -289,21 +389,29 @@ mod tests {
         assert_eq!(calls, vec![(0, A), (0, B), (1, B), (1, B), (1, A)]);
 
         // A server that always fails uses the retries up, then ends the session.
-        let result = run_session(&retrying, 1, None, |_, _, _| {
-            Err::<RunFigures, _>(Failure::Server)
-        });
+        let result = run_session(
+            &retrying,
+            1,
+            None,
+            each(|_, _, _| Err::<RunFigures, _>(Failure::Server)),
+        );
         assert!(matches!(result, Err(Failure::Server)));
     }
 
     #[test]
     fn a_failed_run_stops_the_session() {
-        let result = run_session(&plan(3, false, 3), 2, None, |_, point, round| {
-            if point == 1 && round == 1 {
-                Err(Failure::Server)
-            } else {
-                Ok(figures(1000.0))
-            }
-        });
+        let result = run_session(
+            &plan(3, false, 3),
+            2,
+            None,
+            each(|_, point, round| {
+                if point == 1 && round == 1 {
+                    Err(Failure::Server)
+                } else {
+                    Ok(figures(1000.0))
+                }
+            }),
+        );
         assert!(matches!(result, Err(Failure::Server)));
     }
 }
