@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The performance-regression gate for CI: builds BASE_REF's gev-echo in a temporary git worktree
-# and the working tree's gev-echo, runs `harness compare` between them in one interleaved session,
+# and the working tree's gev-echo, runs `harness compare` between them in one session (side by side),
 # prints the markdown table on stdout, and exits with the gate's status.
 #
 # Usage: scripts/ci-bench.sh [BASE_REF] [-- EXTRA HARNESS COMPARE ARGS...]

@@ -31,8 +31,9 @@ pub enum Command {
     /// Re-render the plots, report.md and index.html of an output directory from its
     /// results.json alone.
     Report(ReportArgs),
-    /// Regression gate: run a baseline and a candidate server interleaved and say, per metric,
-    /// whether the candidate regressed (exit 1), or not (exit 0).
+    /// Regression gate: run a baseline and a candidate server in the same session (side by
+    /// side, or alternating) and say, per metric, whether the candidate regressed (exit 1), or
+    /// not (exit 0).
     Compare(CompareArgs),
 }
 

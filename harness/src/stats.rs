@@ -7,8 +7,8 @@
 //! so it is tested on synthetic samples with known answers.
 //!
 //! Two kinds of ratio are offered, because two kinds of evidence exist:
-//! - [`paired_ratio_ci`]: baseline and candidate ran in the same session, interleaved (A B B A),
-//!   so repeat `i` of each saw the same machine state. The per-pair log ratios cancel that drift;
+//! - [`paired_ratio_ci`]: baseline and candidate ran in the same session, side by side or
+//!   interleaved (A B B A), so repeat `i` of each saw the same machine state. The per-pair log ratios cancel that drift;
 //!   the interval is a Student-t interval on their mean (a paired t-test on log ratios). A
 //!   percentile bootstrap is *not* used here: at the 4–12 repeats a CI job can afford it
 //!   undercovers badly (it uses the normal quantile and the biased spread; about 85% real

@@ -2,7 +2,7 @@
 //! of throughput, p50 and p99 latency (and the server's CPU time per request, when the runner
 //! could read it), its 95% interval, and the verdict.
 //!
-//! Where it sits in `harness compare`: interleaved runs -> [`RunFigures`] per run -> **this
+//! Where it sits in `harness compare`: paired runs -> [`RunFigures`] per run -> **this
 //! analysis** -> the report (`report.rs`: markdown or JSON) and the exit code. Same-run
 //! comparisons are paired (repeat `i` of each side ran next to each other); comparisons against a
 //! stored baseline are not, and use the weaker independent-samples interval.
@@ -91,7 +91,8 @@ impl Metric {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Evidence {
-    /// Both servers ran in this session, interleaved: paired t interval on log ratios.
+    /// Both servers ran in this session (side by side or interleaved): paired t interval on
+    /// log ratios.
     SameRunPaired,
     /// The baseline was read from a stored file (another session, maybe another machine state):
     /// bootstrap interval of the ratio of medians. Weaker evidence.

@@ -1,18 +1,28 @@
 //! `harness compare`: the performance-regression gate. Runs a baseline and a candidate server in
-//! the same session, interleaved (A B B A ...), with the same load, and says per metric
-//! (throughput, p50, p99, and the server's CPU time per request) whether the candidate
-//! `regressed`, `improved`, showed `no change`, or whether the runs were too noisy to tell
-//! (`inconclusive`). A round with a failed run (a stalled machine) is run again, at most twice
-//! per session.
+//! the same session, with the same load, and says per metric (throughput, p50, p99, and the
+//! server's CPU time per request) whether the candidate `regressed`, `improved`, showed
+//! `no change`, or whether the runs were too noisy to tell (`inconclusive`). A round with a failed
+//! run (a stalled machine) is run again, at most twice per session.
 //!
-//! Where it sits: flags or a sweep spec -> load points -> **session** (`session.rs`: interleaved
-//! rounds, each run one server + one loadgen via the harness's runner) -> **analysis**
+//! Where it sits: flags or a sweep spec -> load points -> **session** (`session.rs`: rounds of
+//! both servers, side by side or alternating, each through the harness's runner) -> **analysis**
 //! (`analysis.rs`: paired ratio intervals and verdicts, over `stats.rs`) -> optional instruction
 //! counts (`callgrind.rs`) -> **report** (`report.rs`: markdown or `--json`) -> exit code.
 //!
+//! Why side by side is the default schedule: on a shared VM the speed of a core drifts by 10–20%
+//! from one second to the next (other tenants, the host), so two runs one after the other differ
+//! by that much even for the same binary, and a 10% slowdown drowns unless the session runs for
+//! minutes. Run at the same moment on the same cores, both servers see the same drift, and the
+//! per-round ratio moves by about 1% (server CPU per request: well under 1%). The price: each
+//! server gets a share of the machine, so the absolute figures are not what it does alone, and
+//! p99 includes the scheduler switching between the two. `--schedule alternating` keeps the
+//! one-after-the-other runs (A B B A ...) for absolute figures; stored baselines are always
+//! measured alone.
+//!
 //! Exit codes: 0 no metric regressed, 1 at least one regressed (the gate fails), 2 the comparison
 //! could not be made (bad flags, a server that does not start or keeps failing, a stored
-//! baseline that does not match). Progress goes to stderr, so stdout is only the table (or the JSON).
+//! baseline that does not match). Progress goes to stderr, so stdout is only the table (or the
+//! JSON).
 //!
 //! Why the default threshold is 5%: a verdict needs the *whole* 95% interval past the threshold,
 //! so a slowdown exactly at the threshold is caught only about half the time. To catch a real 10%
@@ -72,8 +82,9 @@ pub struct CompareArgs {
     /// absolute figures, noisier ratios).
     #[arg(long, value_name = "SCHEDULE", value_enum, default_value_t = Schedule::SideBySide)]
     pub schedule: Schedule,
-    /// Runs of each server per point before the first reading.
-    #[arg(long, value_name = "N", default_value_t = 5)]
+    /// Rounds (runs of each server) per point before the first reading. Even, so each server
+    /// goes first equally often.
+    #[arg(long, value_name = "N", default_value_t = 6)]
     pub repeats: usize,
     /// While any verdict is inconclusive, add runs (two rounds at a time) up to --max-repeats.
     #[arg(long)]
@@ -135,7 +146,7 @@ pub fn run(args: CompareArgs) -> anyhow::Result<i32> {
 /// What the flags ask for.
 #[derive(Debug, Clone, PartialEq)]
 enum Mode {
-    /// Run both servers here, interleaved.
+    /// Run both servers here (side by side or alternating, by `--schedule`).
     SameRun { baseline_cmd: String },
     /// Run the candidate; read the baseline's runs from a stored file.
     AgainstStored { name: String },

@@ -1,0 +1,121 @@
+#!/usr/bin/env python3
+"""How well `harness compare` tells a real slowdown from noise on THIS machine: its false-alarm
+rate and its detection power, measured, not assumed. Run it on the CI runner you gate on.
+
+It runs, each a full `harness compare` of gev-echo (1 loop, loopback) with the flags given after
+`--` (default: the gate's defaults):
+
+  calibrate  how much throughput `gev-echo --work-ns N` really costs each planted slowdown when the
+             server runs alone (`--schedule alternating`, many repeats): the size of the planted
+             slowdown in the terms users care about;
+  self       gev-echo against itself, --self times: every `regressed` or `improved` verdict is a
+             false alarm;
+  planted    gev-echo against gev-echo --work-ns PLANTED, --planted times: how often the gate fails
+             (exit 1) as it should;
+  small      gev-echo against gev-echo --work-ns SMALL (a ~3% slowdown), --small times: it must
+             never be reported as `improved`.
+
+Usage (from the workspace root, after `cargo build --release --workspace --bins`):
+  scripts/gate-power.py [--self 20] [--planted 10] [--small 10] [--planted-ns 600]
+                        [--small-ns 180] [--calibrate-repeats 30] [-- EXTRA COMPARE FLAGS]
+Every comparison is bounded (repeats and duration are fixed; a run that hangs is killed by the
+harness), and traffic goes to loopback only. Exit 0 when the targets hold (at most 1 false
+verdict in 20 self-comparisons, the planted slowdown caught in at least 9 of 10, the small one
+never `improved`), 1 when they do not, 2 on a usage or harness error."""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+HARNESS = "target/release/harness"
+ECHO = "target/release/gev-echo --host 127.0.0.1 --port {port} --loops {loops}"
+
+
+def compare(candidate_extra, flags):
+    """One `harness compare` of gev-echo against gev-echo + candidate_extra: (exit code, report)."""
+    command = [HARNESS, "compare", "--baseline-cmd", ECHO,
+               "--candidate-cmd", ECHO + candidate_extra, "--json"] + flags
+    done = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if done.returncode not in (0, 1):
+        last = done.stderr.strip().splitlines()[-1:] or ["(no output)"]
+        sys.exit(f"gate-power: harness compare failed (exit {done.returncode}): {last[0]}")
+    return done.returncode, json.loads(done.stdout)
+
+
+def readings(report):
+    return {m["metric"]: m for m in report["points"][0]["metrics"]}
+
+
+def show(report):
+    return "  ".join(
+        f"{name} {m['ratio']['point']:.3f} [{m['ratio']['low']:.3f}, {m['ratio']['high']:.3f}] {m['verdict']}"
+        for name, m in readings(report).items())
+
+
+def scenario(title, count, candidate_extra, flags):
+    """Runs `count` comparisons; prints each; returns the list of (exit, verdicts)."""
+    results = []
+    for i in range(count):
+        started = time.time()
+        code, report = compare(candidate_extra, flags)
+        verdicts = {name: m["verdict"] for name, m in readings(report).items()}
+        results.append((code, verdicts))
+        print(f"{title} {i + 1}/{count}: exit {code}, {report['repeats']} rounds, "
+              f"{time.time() - started:.0f} s: {show(report)}", flush=True)
+    return results
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--self", dest="self_runs", type=int, default=20)
+    parser.add_argument("--planted", type=int, default=10)
+    parser.add_argument("--small", type=int, default=10)
+    parser.add_argument("--planted-ns", type=int, default=600)
+    parser.add_argument("--small-ns", type=int, default=180)
+    parser.add_argument("--calibrate-repeats", type=int, default=30,
+                        help="alternating runs per side to size the planted slowdowns (0: skip)")
+    parser.add_argument("flags", nargs="*", help="extra `harness compare` flags, after --")
+    args = parser.parse_args()
+    for name in ("self_runs", "planted", "small", "planted_ns", "small_ns", "calibrate_repeats"):
+        if getattr(args, name) < 0:
+            parser.error(f"--{name.replace('_', '-')} must not be negative")
+    if not os.access(HARNESS, os.X_OK):
+        sys.exit(f"gate-power: {HARNESS} is missing: run `cargo build --release --workspace --bins` "
+                 "from the workspace root first")
+
+    if args.calibrate_repeats:
+        for ns in (args.planted_ns, args.small_ns):
+            _, report = compare(f" --work-ns {ns}", [
+                "--schedule", "alternating", "--repeats", str(args.calibrate_repeats),
+                "--duration", "1s", "--warmup", "300ms"])
+            print(f"calibrate --work-ns {ns} alone (alternating, {report['repeats']} runs each): "
+                  f"{show(report)}", flush=True)
+
+    self_results = scenario("self", args.self_runs, "", args.flags)
+    planted = scenario(f"planted {args.planted_ns} ns", args.planted, f" --work-ns {args.planted_ns}",
+                       args.flags)
+    small = scenario(f"small {args.small_ns} ns", args.small, f" --work-ns {args.small_ns}", args.flags)
+
+    false_verdicts = sum(
+        sum(v in ("regressed", "improved") for v in verdicts.values()) for _, verdicts in self_results)
+    false_runs = sum(
+        any(v in ("regressed", "improved") for v in verdicts.values()) for _, verdicts in self_results)
+    caught = sum(code == 1 for code, _ in planted)
+    small_improved = sum(any(v == "improved" for v in verdicts.values()) for _, verdicts in small)
+    small_caught = sum(code == 1 for code, _ in small)
+    print()
+    print(f"self-comparisons: {false_runs}/{len(self_results)} with a false regressed/improved "
+          f"verdict ({false_verdicts} such verdicts over all metrics)")
+    print(f"planted --work-ns {args.planted_ns}: caught (exit 1) in {caught}/{len(planted)}")
+    print(f"small --work-ns {args.small_ns}: reported improved in {small_improved}/{len(small)}, "
+          f"failed the gate in {small_caught}/{len(small)}")
+    met = (false_runs * 20 <= max(len(self_results), 1)
+           and caught * 10 >= 9 * len(planted) and small_improved == 0)
+    print("targets (≤1/20 false, ≥9/10 caught, small never improved):", "met" if met else "NOT met")
+    return 0 if met else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
