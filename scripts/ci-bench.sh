@@ -5,12 +5,15 @@
 #
 # Usage: scripts/ci-bench.sh [BASE_REF] [-- EXTRA HARNESS COMPARE ARGS...]
 #   BASE_REF defaults to origin/main when that ref exists, else HEAD~1.
-#   Extra arguments go to `harness compare` (e.g. -- --repeats 8 --callgrind).
+#   Extra arguments go to `harness compare` (e.g. -- --repeats 8 --callgrind). The gate always
+#   runs with --until-confident: while a verdict is inconclusive it adds rounds, up to
+#   --max-repeats (default 15), so a noisy stretch costs time rather than a missed regression.
 #
 # Exit status: 0 no regression, 1 regression (the gate failed), 2 usage or build error.
 # Progress and build logs go to stderr, so `scripts/ci-bench.sh > table.md` keeps only the table.
 # Environment: CI_BENCH_TARGET_DIR keeps the base build's target dir across runs (default: a
-# temporary one, removed on exit).
+# temporary one, removed on exit); CI_BENCH_PROFILE is the cargo profile both sides are built
+# with (default release; the test suite uses fast).
 set -euo pipefail
 
 die() {
@@ -50,31 +53,38 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 base_target=${CI_BENCH_TARGET_DIR:-"$work/target"}
+profile=${CI_BENCH_PROFILE:-release}
+[[ $profile =~ ^[A-Za-z0-9_-]+$ ]] || die "CI_BENCH_PROFILE '$profile' is not a cargo profile name (e.g. release)"
+# Where cargo puts a profile's binaries: its own name, except the dev profile's `debug`.
+profile_dir=$profile
+[[ $profile == dev ]] && profile_dir=debug
 
 echo "ci-bench: base $base_ref ($(git rev-parse --short "$base_commit")) vs working tree ($(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . 2>/dev/null || echo ', with local changes'))" >&2
 git worktree add --detach "$base_tree" "$base_commit" >&2 || die "cannot create a worktree for $base_ref"
 
-echo "ci-bench: building the base gev binaries (release) in $base_tree" >&2
-(cd "$base_tree" && CARGO_TARGET_DIR="$base_target" cargo build --release -p gev --bins) >&2 ||
+echo "ci-bench: building the base gev binaries ($profile) in $base_tree" >&2
+(cd "$base_tree" && CARGO_TARGET_DIR="$base_target" cargo build --profile "$profile" -p gev --bins) >&2 ||
     die "building gev at $base_ref failed (see the log above)"
-base_echo="$base_target/release/gev-echo"
+base_echo="$base_target/$profile_dir/gev-echo"
 [[ -x $base_echo ]] || die "$base_ref has no gev-echo binary (looked for $base_echo); pick a newer base ref"
 
-echo "ci-bench: building the working tree's gev, loadgen and harness (release)" >&2
-cargo build --release -p gev -p gev-loadgen -p gev-harness --bins >&2 ||
+# The whole workspace's binaries, as scripts/test.sh builds them: the same feature set, so a
+# build the test suite already made is reused as it is.
+echo "ci-bench: building the working tree's gev, loadgen and harness ($profile)" >&2
+cargo build --profile "$profile" --workspace --bins >&2 ||
     die "building the working tree failed (see the log above)"
 target_dir=$(cargo metadata --format-version 1 --no-deps 2>/dev/null |
     sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
 target_dir=${target_dir:-"$root/target"}
-candidate_echo="$target_dir/release/gev-echo"
-harness="$target_dir/release/harness"
+candidate_echo="$target_dir/$profile_dir/gev-echo"
+harness="$target_dir/$profile_dir/harness"
 [[ -x $candidate_echo ]] || die "the working tree has no gev-echo binary ($candidate_echo)"
 
 set +e
 "$harness" compare \
     --baseline-cmd "$base_echo --host 127.0.0.1 --port {port} --loops {loops}" \
     --candidate-cmd "$candidate_echo --host 127.0.0.1 --port {port} --loops {loops}" \
-    "$@"
+    --until-confident "$@"
 status=$?
 set -e
 case $status in

@@ -15,16 +15,24 @@ It runs, each a full `harness compare` of gev-echo (1 loop, loopback) with the f
   small      gev-echo against gev-echo --work-ns SMALL (a ~3% slowdown), --small times: it must
              never be reported as `improved`.
 
+With --noise K it also starts K busy-loop processes, unpinned, each switching between spinning
+and sleeping for random 50-500 ms stretches, so the gate is measured on a machine that other
+work disturbs the way a shared CI runner is disturbed. They stop when this script ends.
+
 Usage (from the workspace root, after `cargo build --release --workspace --bins`):
-  scripts/gate-power.py [--self 20] [--planted 10] [--small 10] [--planted-ns 600]
-                        [--small-ns 180] [--calibrate-repeats 30] [-- EXTRA COMPARE FLAGS]
+  scripts/gate-power.py [--self 20] [--planted 10] [--small 10] [--planted-ns 900]
+                        [--small-ns 300] [--calibrate-repeats 24] [--calibrate-duration 4s]
+                        [--noise 0]
+                        [-- EXTRA COMPARE FLAGS]
 Every comparison is bounded (repeats and duration are fixed; a run that hangs is killed by the
 harness), and traffic goes to loopback only. Exit 0 when the targets hold (at most 1 false
 verdict in 20 self-comparisons, the planted slowdown caught in at least 9 of 10, the small one
 never `improved`), 1 when they do not, 2 on a usage or harness error."""
 import argparse
 import json
+import multiprocessing
 import os
+import random
 import subprocess
 import sys
 import time
@@ -67,29 +75,56 @@ def scenario(title, count, candidate_extra, flags):
     return results
 
 
+def disturb(parent, seed):
+    """One noise process: spin and sleep in random 50-500 ms stretches while the parent lives."""
+    rng = random.Random(seed)
+    while os.getppid() == parent:
+        until = time.time() + rng.uniform(0.05, 0.5)
+        while time.time() < until:
+            pass
+        time.sleep(rng.uniform(0.05, 0.5))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--self", dest="self_runs", type=int, default=20)
     parser.add_argument("--planted", type=int, default=10)
     parser.add_argument("--small", type=int, default=10)
-    parser.add_argument("--planted-ns", type=int, default=600)
-    parser.add_argument("--small-ns", type=int, default=180)
-    parser.add_argument("--calibrate-repeats", type=int, default=30,
+    parser.add_argument("--planted-ns", type=int, default=900)
+    parser.add_argument("--small-ns", type=int, default=300)
+    parser.add_argument("--noise", type=int, default=0,
+                        help="busy-loop processes that disturb the machine while it measures")
+    parser.add_argument("--calibrate-repeats", type=int, default=24,
                         help="alternating runs per side to size the planted slowdowns (0: skip)")
+    parser.add_argument("--calibrate-duration", default="4s",
+                        help="measured time of each calibration run")
     parser.add_argument("flags", nargs="*", help="extra `harness compare` flags, after --")
     args = parser.parse_args()
-    for name in ("self_runs", "planted", "small", "planted_ns", "small_ns", "calibrate_repeats"):
+    for name in ("self_runs", "planted", "small", "planted_ns", "small_ns", "calibrate_repeats",
+                 "noise"):
         if getattr(args, name) < 0:
             parser.error(f"--{name.replace('_', '-')} must not be negative")
     if not os.access(HARNESS, os.X_OK):
         sys.exit(f"gate-power: {HARNESS} is missing: run `cargo build --release --workspace --bins` "
                  "from the workspace root first")
 
+    noise = [multiprocessing.Process(target=disturb, args=(os.getpid(), i), daemon=True)
+             for i in range(args.noise)]
+    for process in noise:
+        process.start()
+    try:
+        return measure(args)
+    finally:
+        for process in noise:
+            process.terminate()
+
+
+def measure(args):
     if args.calibrate_repeats:
         for ns in (args.planted_ns, args.small_ns):
             _, report = compare(f" --work-ns {ns}", [
                 "--schedule", "alternating", "--repeats", str(args.calibrate_repeats),
-                "--duration", "1s", "--warmup", "300ms"])
+                "--duration", args.calibrate_duration, "--warmup", "500ms"])
             print(f"calibrate --work-ns {ns} alone (alternating, {report['repeats']} runs each): "
                   f"{show(report)}", flush=True)
 

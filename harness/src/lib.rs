@@ -4,8 +4,9 @@
 //! server process + `loadgen --json` ([`runner`], cores placed by [`pinning`]) -> summaries
 //! ([`summarize`] over [`stats`]) -> `reports/out/<timestamp>/` ([`output`]: results.json,
 //! results.csv, env.txt) -> plots and pages (`gev_reports::render`). `harness compare`
-//! ([`compare`]) runs a baseline and a candidate through the same [`runner`] and gates on the
-//! ratios. The reference servers (`ref-tokio-echo`, `ref-mio-echo`, `ref-tokio-ws-echo`) are
+//! ([`compare`]) runs a baseline and a candidate through the same [`runner`] (by default side by
+//! side, both at once on the same cores, so the machine's drift cancels in the ratio) and gates
+//! on the ratios. The reference servers (`ref-tokio-echo`, `ref-mio-echo`, `ref-tokio-ws-echo`) are
 //! binaries of this crate; [`builtin`] names every server a spec may use.
 //!
 //! ```

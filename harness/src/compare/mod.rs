@@ -86,7 +86,8 @@ pub struct CompareArgs {
     /// goes first equally often.
     #[arg(long, value_name = "N", default_value_t = 6)]
     pub repeats: usize,
-    /// While any verdict is inconclusive, add runs (two rounds at a time) up to --max-repeats.
+    /// While any verdict is inconclusive, add runs (two rounds at a time) up to --max-repeats;
+    /// stops early once a metric has regressed (the gate has failed either way).
     #[arg(long)]
     pub until_confident: bool,
     /// The cap on runs per server per point with --until-confident.

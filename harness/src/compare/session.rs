@@ -53,7 +53,7 @@ pub struct Plan {
     /// Rounds before the first reading (each round runs every point once per side).
     pub repeats: usize,
     /// Add rounds (two at a time, keeping the A B / B A balance) while any verdict is
-    /// inconclusive.
+    /// inconclusive and none has regressed (a regressed metric already fails the gate).
     pub until_confident: bool,
     /// The cap on rounds with `until_confident`.
     pub max_repeats: usize,
@@ -161,7 +161,13 @@ where
             .iter()
             .flatten()
             .any(|m| m.verdict == Verdict::Inconclusive);
-        if !plan.until_confident || !inconclusive || rounds >= plan.max_repeats {
+        // Once a metric has regressed the gate has failed; more rounds would only refine the
+        // other readings, and CI time is better spent elsewhere.
+        let failed = readings
+            .iter()
+            .flatten()
+            .any(|m| m.verdict == Verdict::Regressed);
+        if !plan.until_confident || !inconclusive || failed || rounds >= plan.max_repeats {
             let points = readings
                 .into_iter()
                 .zip(baseline_runs)
@@ -175,7 +181,7 @@ where
             return Ok(Outcome {
                 rounds,
                 points,
-                capped_while_inconclusive: plan.until_confident && inconclusive,
+                capped_while_inconclusive: plan.until_confident && inconclusive && !failed,
                 retried,
             });
         }
@@ -318,6 +324,32 @@ mod tests {
         let capped = run_session(&plan(3, true, 4), 1, None, each(noisy)).unwrap();
         assert_eq!(capped.rounds, 4);
         assert!(capped.capped_while_inconclusive);
+    }
+
+    #[test]
+    fn until_confident_stops_once_a_metric_has_regressed() {
+        // Throughput 20% down from the first round: regressed at once, while the other
+        // metrics' noise would keep them inconclusive for many rounds.
+        let slower = |side: Side, _point: usize, round: usize| -> Result<RunFigures, StatsError> {
+            let (rps, jitter) = match side {
+                Side::Baseline => (1000.0, 1.0),
+                Side::Candidate => (800.0, if round % 2 == 0 { 1.3 } else { 0.7 }),
+            };
+            Ok(RunFigures {
+                p99_us: figures(rps).p99_us * jitter,
+                ..figures(rps)
+            })
+        };
+        let outcome = run_session(&plan(2, true, 20), 1, None, each(slower)).unwrap();
+        assert_eq!(outcome.rounds, 2);
+        assert!(!outcome.capped_while_inconclusive);
+        let verdicts: Vec<Verdict> = outcome.points[0]
+            .metrics
+            .iter()
+            .map(|m| m.verdict)
+            .collect();
+        assert_eq!(verdicts[0], Verdict::Regressed);
+        assert!(verdicts.contains(&Verdict::Inconclusive), "{verdicts:?}");
     }
 
     #[test]

@@ -1,0 +1,161 @@
+//! End-to-end test of `scripts/ci-bench.sh`, the gate as a pull request runs it: it checks out a
+//! base commit in a git worktree, builds its gev-echo, builds the working tree, and runs
+//! `harness compare` between the two. Here the base is `HEAD` and the build profile is the one
+//! this test was built with (`fast` under `scripts/test.sh`), so the working tree's build is the
+//! one the suite already made; the base's is a fresh build in a temporary target directory.
+//!
+//! Runs alone (see `.config/nextest.toml`): it compiles while it runs. Bounded: the script and
+//! everything it started are killed as a process group after [`TIMEOUT`].
+
+use std::io::Read;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// A fresh build of the gev crate plus a few short comparison rounds, with room for a slow
+/// machine.
+const TIMEOUT: Duration = Duration::from_secs(900);
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the harness crate sits in the workspace")
+        .to_path_buf()
+}
+
+/// The cargo profile this test binary was built with, from target/<profile dir>/deps/<test>.
+fn cargo_profile() -> String {
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .and_then(Path::file_name)
+        .and_then(|name| name.to_str())
+        .expect("profile directory")
+        .to_string();
+    if dir == "debug" {
+        "dev".to_string()
+    } else {
+        dir
+    }
+}
+
+/// Kills the script's whole process group (cargo, harness, servers) if it is still running.
+struct GroupGuard(Child);
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            // SAFETY: the child was started as the leader of its own process group, not yet
+            // reaped (the guard holds it), so the negative pid names only that group.
+            unsafe {
+                libc::kill(-(self.0.id() as libc::pid_t), libc::SIGKILL);
+            }
+            let _ = self.0.wait();
+        }
+    }
+}
+
+fn ci_bench(args: &[&str], base_target: &Path) -> Output {
+    let child = Command::new("bash")
+        .arg(workspace_root().join("scripts/ci-bench.sh"))
+        .args(args)
+        .current_dir(workspace_root())
+        .env("CI_BENCH_PROFILE", cargo_profile())
+        .env("CI_BENCH_TARGET_DIR", base_target)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .expect("spawn scripts/ci-bench.sh");
+    let mut guard = GroupGuard(child);
+    let mut stdout = guard.0.stdout.take().expect("piped stdout");
+    let mut stderr = guard.0.stderr.take().expect("piped stderr");
+    let stdout_reader = std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = stdout.read_to_end(&mut bytes);
+        bytes
+    });
+    let stderr_reader = std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = stderr.read_to_end(&mut bytes);
+        bytes
+    });
+    let deadline = Instant::now() + TIMEOUT;
+    let status = loop {
+        if let Some(status) = guard.0.try_wait().expect("wait for ci-bench") {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "scripts/ci-bench.sh {args:?} ran longer than {TIMEOUT:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    Output {
+        status,
+        stdout: stdout_reader.join().expect("stdout reader"),
+        stderr: stderr_reader.join().expect("stderr reader"),
+    }
+}
+
+#[test]
+fn ci_bench_builds_the_base_commit_and_gates_the_working_tree_against_it() {
+    let base_target = tempfile::tempdir().expect("temporary directory");
+    let output = ci_bench(
+        &[
+            "HEAD",
+            "--",
+            "--repeats",
+            "2",
+            "--max-repeats",
+            "2",
+            "--connections",
+            "8",
+            "--duration",
+            "500ms",
+            "--warmup",
+            "200ms",
+            "--json",
+        ],
+        base_target.path(),
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let report: Value = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("stdout is not a compare report ({e}):\n{stdout}\n{stderr}"));
+    assert_eq!(report["schema"], "gev-compare/1");
+    assert_eq!(report["evidence"], "same_run_paired");
+    assert_eq!(report["schedule"], "side-by-side");
+    // The base is the worktree build in the given target dir; the candidate the working tree's.
+    let baseline = report["baseline"].as_str().expect("baseline command");
+    assert!(
+        baseline.starts_with(&base_target.path().display().to_string()),
+        "{baseline}"
+    );
+    assert!(report["candidate"]
+        .as_str()
+        .expect("candidate command")
+        .contains("gev-echo"));
+    assert_eq!(report["repeats"], 2);
+    // The same commit on both sides (up to local edits while developing): the gate must not
+    // fail. With two rounds the verdicts are mostly inconclusive; none may be `regressed`.
+    assert_eq!(report["regressed"], false, "{report}");
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("ci-bench: base HEAD"), "{stderr}");
+}
+
+#[test]
+fn a_base_ref_that_does_not_exist_is_one_clear_line_and_exit_2() {
+    let base_target = tempfile::tempdir().expect("temporary directory");
+    let output = ci_bench(&["no-such-ref-gev"], base_target.path());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("no-such-ref-gev"), "{stderr}");
+    assert!(stderr.contains("does not exist"), "{stderr}");
+    assert!(output.stdout.is_empty());
+}
