@@ -1,0 +1,120 @@
+//! End-to-end test of `scripts/gate-power.py`, the tool that measures the gate's false-alarm rate
+//! and detection power on a machine: a tiny run (one self-comparison and one grossly slower
+//! planted candidate, two short rounds each) against the binaries this test was built with,
+//! checking the per-comparison lines, the tallies and the exit code; and its one-line errors.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the harness crate sits in the workspace")
+        .to_path_buf()
+}
+
+/// target/<profile>, where this test's binaries were built.
+fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("profile directory")
+        .to_path_buf()
+}
+
+fn gate_power(args: &[&str]) -> Output {
+    // Bounded by the arguments: every comparison has a fixed number of short rounds, and the
+    // harness kills any server or loadgen that overruns.
+    Command::new("python3")
+        .arg(workspace_root().join("scripts/gate-power.py"))
+        .args(args)
+        .current_dir(workspace_root())
+        .output()
+        .expect("run python3 scripts/gate-power.py")
+}
+
+#[test]
+fn a_tiny_run_tallies_self_comparisons_and_a_caught_planted_slowdown() {
+    let bin_dir = bin_dir();
+    let bin_dir = bin_dir.to_str().expect("utf-8 path");
+    let output = gate_power(&[
+        "--self",
+        "1",
+        "--planted",
+        "1",
+        // 200 µs per message: far beyond any noise, so the single comparison must catch it.
+        "--planted-ns",
+        "200000",
+        "--small",
+        "0",
+        "--calibrate-repeats",
+        "0",
+        "--bin-dir",
+        bin_dir,
+        "--",
+        "--repeats",
+        "2",
+        "--connections",
+        "8",
+        "--duration",
+        "300ms",
+        "--warmup",
+        "100ms",
+    ]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(stdout.contains("self 1/1: exit 0, 2 rounds"), "{stdout}");
+    assert!(
+        stdout.contains("planted 200000 ns 1/1: exit 1, 2 rounds"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("self-comparisons: 0/1 with a false regressed/improved verdict"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("planted --work-ns 200000: caught (exit 1) in 1/1"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("target small never improved: not measured"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn errors_are_one_line_and_exit_2() {
+    let missing = gate_power(&["--bin-dir", "/nonexistent-gev-bin-dir"]);
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert_eq!(missing.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("/nonexistent-gev-bin-dir/harness is missing"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+
+    let negative = gate_power(&["--self", "-1"]);
+    let stderr = String::from_utf8_lossy(&negative.stderr);
+    assert_eq!(negative.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--self must not be negative"), "{stderr}");
+
+    let bin_dir = bin_dir();
+    let bad_flag = gate_power(&[
+        "--self",
+        "1",
+        "--planted",
+        "0",
+        "--small",
+        "0",
+        "--calibrate-repeats",
+        "0",
+        "--bin-dir",
+        bin_dir.to_str().expect("utf-8 path"),
+        "--",
+        "--no-such-flag",
+    ]);
+    let stderr = String::from_utf8_lossy(&bad_flag.stderr);
+    assert_eq!(bad_flag.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--no-such-flag"), "{stderr}");
+}
