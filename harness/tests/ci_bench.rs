@@ -7,11 +7,13 @@
 //! Runs alone (see `.config/nextest.toml`): it compiles while it runs. Bounded: the script and
 //! everything it started are killed as a process group after [`TIMEOUT`].
 
-use std::io::Read;
-use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use common::Finished;
 
 use serde_json::Value;
 
@@ -19,20 +21,10 @@ use serde_json::Value;
 /// machine.
 const TIMEOUT: Duration = Duration::from_secs(900);
 
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("the harness crate sits in the workspace")
-        .to_path_buf()
-}
-
 /// The cargo profile this test binary was built with, from target/<profile dir>/deps/<test>.
 fn cargo_profile() -> String {
-    let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .and_then(Path::file_name)
+    let dir = common::bin_dir()
+        .file_name()
         .and_then(|name| name.to_str())
         .expect("profile directory")
         .to_string();
@@ -43,64 +35,20 @@ fn cargo_profile() -> String {
     }
 }
 
-/// Kills the script's whole process group (cargo, harness, servers) if it is still running.
-struct GroupGuard(Child);
-
-impl Drop for GroupGuard {
-    fn drop(&mut self) {
-        if let Ok(None) = self.0.try_wait() {
-            // SAFETY: the child was started as the leader of its own process group, not yet
-            // reaped (the guard holds it), so the negative pid names only that group.
-            unsafe {
-                libc::kill(-(self.0.id() as libc::pid_t), libc::SIGKILL);
-            }
-            let _ = self.0.wait();
-        }
-    }
-}
-
-fn ci_bench(args: &[&str], base_target: &Path) -> Output {
-    let child = Command::new("bash")
-        .arg(workspace_root().join("scripts/ci-bench.sh"))
+fn ci_bench(args: &[&str], base_target: &Path) -> Finished {
+    let mut command = Command::new("bash");
+    command
+        .arg(common::workspace_root().join("scripts/ci-bench.sh"))
         .args(args)
-        .current_dir(workspace_root())
+        .current_dir(common::workspace_root())
         .env("CI_BENCH_PROFILE", cargo_profile())
-        .env("CI_BENCH_TARGET_DIR", base_target)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .spawn()
-        .expect("spawn scripts/ci-bench.sh");
-    let mut guard = GroupGuard(child);
-    let mut stdout = guard.0.stdout.take().expect("piped stdout");
-    let mut stderr = guard.0.stderr.take().expect("piped stderr");
-    let stdout_reader = std::thread::spawn(move || {
-        let mut bytes = Vec::new();
-        let _ = stdout.read_to_end(&mut bytes);
-        bytes
-    });
-    let stderr_reader = std::thread::spawn(move || {
-        let mut bytes = Vec::new();
-        let _ = stderr.read_to_end(&mut bytes);
-        bytes
-    });
-    let deadline = Instant::now() + TIMEOUT;
-    let status = loop {
-        if let Some(status) = guard.0.try_wait().expect("wait for ci-bench") {
-            break status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "scripts/ci-bench.sh {args:?} ran longer than {TIMEOUT:?}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    };
-    Output {
-        status,
-        stdout: stdout_reader.join().expect("stdout reader"),
-        stderr: stderr_reader.join().expect("stderr reader"),
-    }
+        .env("CI_BENCH_TARGET_DIR", base_target);
+    common::run_within(
+        command,
+        &format!("scripts/ci-bench.sh {args:?}"),
+        TIMEOUT,
+        true,
+    )
 }
 
 #[test]
@@ -124,9 +72,8 @@ fn ci_bench_builds_the_base_commit_and_gates_the_working_tree_against_it() {
         ],
         base_target.path(),
     );
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    let report: Value = serde_json::from_str(&stdout)
+    let (stdout, stderr) = (&output.stdout, &output.stderr);
+    let report: Value = serde_json::from_str(stdout)
         .unwrap_or_else(|e| panic!("stdout is not a compare report ({e}):\n{stdout}\n{stderr}"));
     assert_eq!(report["schema"], "gev-compare/1");
     assert_eq!(report["evidence"], "same_run_paired");
@@ -153,7 +100,7 @@ fn ci_bench_builds_the_base_commit_and_gates_the_working_tree_against_it() {
 fn a_base_ref_that_does_not_exist_is_one_clear_line_and_exit_2() {
     let base_target = tempfile::tempdir().expect("temporary directory");
     let output = ci_bench(&["no-such-ref-gev"], base_target.path());
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = &output.stderr;
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("no-such-ref-gev"), "{stderr}");
     assert!(stderr.contains("does not exist"), "{stderr}");

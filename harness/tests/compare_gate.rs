@@ -7,10 +7,10 @@
 //! weaker evidence, and bad flags are one-line errors.
 //! Every harness process is bounded by a timeout and killed on failure.
 
-use std::io::Read;
-use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+mod common;
+
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -29,79 +29,26 @@ const SHORT_POINT: &[&str] = &[
     "300ms",
 ];
 
-fn binary(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    // target/<profile>/deps/<test> -> target/<profile>/<name>
-    let path = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("profile directory")
-        .join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: run `cargo build --profile fast --workspace --bins`",
-        path.display()
-    );
-    path
-}
-
 fn echo_cmd(extra: &str) -> String {
     format!(
         "{} --host 127.0.0.1 --port {{port}} --loops {{loops}}{extra}",
-        binary("gev-echo").display()
+        common::binary("gev-echo").display()
     )
 }
 
-/// Kills the harness (and so its servers) if a test fails before it exits.
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        if let Ok(None) = self.0.try_wait() {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-}
-
 fn harness(args: &[&str]) -> Output {
-    let child = Command::new(binary("harness"))
-        .arg("compare")
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn harness");
-    let mut guard = Guard(child);
-    // Drain both pipes while waiting, so a chatty harness never blocks on a full pipe.
-    let mut stdout = guard.0.stdout.take().expect("piped stdout");
-    let mut stderr = guard.0.stderr.take().expect("piped stderr");
-    let stdout_reader = std::thread::spawn(move || {
-        let mut bytes = Vec::new();
-        let _ = stdout.read_to_end(&mut bytes);
-        bytes
-    });
-    let stderr_reader = std::thread::spawn(move || {
-        let mut bytes = Vec::new();
-        let _ = stderr.read_to_end(&mut bytes);
-        bytes
-    });
-    let deadline = Instant::now() + RUN_TIMEOUT;
-    let status = loop {
-        if let Some(status) = guard.0.try_wait().expect("wait for harness") {
-            break status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "harness compare {args:?} ran longer than {RUN_TIMEOUT:?}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let mut command = Command::new(common::binary("harness"));
+    command.arg("compare").args(args);
+    let finished = common::run_within(
+        command,
+        &format!("harness compare {args:?}"),
+        RUN_TIMEOUT,
+        false,
+    );
     Output {
-        status,
-        stdout: stdout_reader.join().expect("stdout reader"),
-        stderr: stderr_reader.join().expect("stderr reader"),
+        status: finished.status,
+        stdout: finished.stdout.into_bytes(),
+        stderr: finished.stderr.into_bytes(),
     }
 }
 

@@ -3,39 +3,24 @@
 //! planted candidate, two short rounds each) against the binaries this test was built with,
 //! checking the per-comparison lines, the tallies and the exit code; and its one-line errors.
 
-use std::path::{Path, PathBuf};
+mod common;
+
 use std::process::{Command, Output};
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("the harness crate sits in the workspace")
-        .to_path_buf()
-}
-
-/// target/<profile>, where this test's binaries were built.
-fn bin_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    exe.parent()
-        .and_then(Path::parent)
-        .expect("profile directory")
-        .to_path_buf()
-}
 
 fn gate_power(args: &[&str]) -> Output {
     // Bounded by the arguments: every comparison has a fixed number of short rounds, and the
     // harness kills any server or loadgen that overruns.
     Command::new("python3")
-        .arg(workspace_root().join("scripts/gate-power.py"))
+        .arg(common::workspace_root().join("scripts/gate-power.py"))
         .args(args)
-        .current_dir(workspace_root())
+        .current_dir(common::workspace_root())
         .output()
         .expect("run python3 scripts/gate-power.py")
 }
 
 #[test]
 fn a_tiny_run_tallies_self_comparisons_and_a_caught_planted_slowdown() {
-    let bin_dir = bin_dir();
+    let bin_dir = common::bin_dir();
     let bin_dir = bin_dir.to_str().expect("utf-8 path");
     let output = gate_power(&[
         "--self",
@@ -99,7 +84,7 @@ fn errors_are_one_line_and_exit_2() {
     assert_eq!(negative.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("--self must not be negative"), "{stderr}");
 
-    let bin_dir = bin_dir();
+    let bin_dir = common::bin_dir();
     let bad_flag = gate_power(&[
         "--self",
         "1",
