@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The performance-regression gate for CI: builds BASE_REF's gev-echo in a temporary git worktree
-# and the working tree's gev-echo, runs `harness compare` between them in one session (side by side),
-# prints the markdown table on stdout, and exits with the gate's status.
+# and the working tree's gev-echo, runs `harness compare` between them in one session (side by
+# side), prints the markdown table on stdout, and exits with the gate's status.
 #
 # Usage: scripts/ci-bench.sh [BASE_REF] [-- EXTRA HARNESS COMPARE ARGS...]
 #   BASE_REF defaults to origin/main when that ref exists, else HEAD~1.

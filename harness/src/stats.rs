@@ -8,11 +8,11 @@
 //!
 //! Two kinds of ratio are offered, because two kinds of evidence exist:
 //! - [`paired_ratio_ci`]: baseline and candidate ran in the same session, side by side or
-//!   interleaved (A B B A), so repeat `i` of each saw the same machine state. The per-pair log ratios cancel that drift;
-//!   the interval is a Student-t interval on their mean (a paired t-test on log ratios). A
-//!   percentile bootstrap is *not* used here: at the 4–12 repeats a CI job can afford it
-//!   undercovers badly (it uses the normal quantile and the biased spread; about 85% real
-//!   coverage at n = 5), which is exactly what makes benchmark gates cry wolf.
+//!   interleaved (A B B A), so repeat `i` of each saw the same machine state. The per-pair log
+//!   ratios cancel that drift; the interval is a Student-t interval on their mean (a paired
+//!   t-test on log ratios). A percentile bootstrap is *not* used here: at the 4–12 repeats a CI
+//!   job can afford it undercovers badly (it uses the normal quantile and the biased spread;
+//!   about 85% real coverage at n = 5), which is exactly what makes benchmark gates cry wolf.
 //! - [`ratio_of_medians_ci`]: the two samples come from different runs (a stored baseline), so
 //!   nothing pairs them; the interval is a bootstrap of the ratio of medians. It is weaker
 //!   evidence and `compare` labels it so.

@@ -4,9 +4,9 @@
 //! is inconclusive, up to a cap.
 //!
 //! Where it sits: `compare::run` builds a [`Plan`] and hands in a function that runs one point of
-//! a group of sides together (real servers and loadgens, via the runner) -> **this schedule** -> per-point runs and
-//! readings (`analysis.rs`) -> the report. Taking the run function as a parameter keeps the
-//! schedule testable with synthetic figures, without processes.
+//! a group of sides together (real servers and loadgens, via the runner) -> **this schedule** ->
+//! per-point runs and readings (`analysis.rs`) -> the report. Taking the run function as a
+//! parameter keeps the schedule testable with synthetic figures, without processes.
 
 use super::analysis::{compare_runs, Evidence, MetricComparison, RunFigures};
 use crate::stats::{StatsError, Verdict};
@@ -33,16 +33,6 @@ pub enum Schedule {
     /// One server after the other (A B, then B A, ...), each alone on the machine: absolute
     /// figures, but every change in the machine between two runs is noise in the ratio.
     Alternating,
-}
-
-impl Schedule {
-    /// The name on the command line and in reports.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Schedule::SideBySide => "side-by-side",
-            Schedule::Alternating => "alternating",
-        }
-    }
 }
 
 /// How many runs to take and how to read them.
@@ -89,7 +79,7 @@ pub struct Outcome {
 /// Runs the plan over `point_count` points.
 ///
 /// `stored` holds a stored baseline's runs per point (then only the candidate is run and the
-/// readings are unpaired); `None` runs both sides, interleaved, and pairs round `i` of each.
+/// readings are unpaired); `None` runs both sides and pairs round `i` of each.
 /// `run_group(sides, point_index, round)` runs the given sides at one point together (side by
 /// side: at the same time, in that start order; alternating: always a single side) and returns
 /// one figure set per side, in the same order.
