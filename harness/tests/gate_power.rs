@@ -5,17 +5,22 @@
 
 mod common;
 
-use std::process::{Command, Output};
+use std::process::Command;
+use std::time::Duration;
 
-fn gate_power(args: &[&str]) -> Output {
-    // Bounded by the arguments: every comparison has a fixed number of short rounds, and the
-    // harness kills any server or loadgen that overruns.
-    Command::new("python3")
+use common::Finished;
+
+/// A tiny run is a few seconds; room for a loaded machine.
+const TIMEOUT: Duration = Duration::from_secs(120);
+
+fn gate_power(args: &[&str]) -> Finished {
+    let mut command = Command::new("python3");
+    command
         .arg(common::workspace_root().join("scripts/gate-power.py"))
         .args(args)
-        .current_dir(common::workspace_root())
-        .output()
-        .expect("run python3 scripts/gate-power.py")
+        .current_dir(common::workspace_root());
+    // The script's harness runs are killed with it (process group) if it overruns.
+    common::run_within(command, &format!("gate-power.py {args:?}"), TIMEOUT, true)
 }
 
 #[test]
@@ -46,8 +51,7 @@ fn a_tiny_run_tallies_self_comparisons_and_a_caught_planted_slowdown() {
         "--warmup",
         "100ms",
     ]);
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let (stdout, stderr) = (&output.stdout, &output.stderr);
     assert_eq!(output.status.code(), Some(0), "{stdout}\n{stderr}");
     assert!(stdout.contains("self 1/1: exit 0, 2 rounds"), "{stdout}");
     assert!(
@@ -71,7 +75,7 @@ fn a_tiny_run_tallies_self_comparisons_and_a_caught_planted_slowdown() {
 #[test]
 fn errors_are_one_line_and_exit_2() {
     let missing = gate_power(&["--bin-dir", "/nonexistent-gev-bin-dir"]);
-    let stderr = String::from_utf8_lossy(&missing.stderr);
+    let stderr = &missing.stderr;
     assert_eq!(missing.status.code(), Some(2), "{stderr}");
     assert!(
         stderr.contains("/nonexistent-gev-bin-dir/harness is missing"),
@@ -80,7 +84,7 @@ fn errors_are_one_line_and_exit_2() {
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
 
     let negative = gate_power(&["--self", "-1"]);
-    let stderr = String::from_utf8_lossy(&negative.stderr);
+    let stderr = &negative.stderr;
     assert_eq!(negative.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("--self must not be negative"), "{stderr}");
 
@@ -99,7 +103,7 @@ fn errors_are_one_line_and_exit_2() {
         "--",
         "--no-such-flag",
     ]);
-    let stderr = String::from_utf8_lossy(&bad_flag.stderr);
+    let stderr = &bad_flag.stderr;
     assert_eq!(bad_flag.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("--no-such-flag"), "{stderr}");
 }
