@@ -20,6 +20,7 @@ use crate::options::Backpressure;
 use crate::output_buffer::OutputBuffer;
 use crate::protocol::Protocol;
 use crate::ring_buffer::RingBuffer;
+use crate::tls::session::TlsSession;
 
 /// Identifies one connection for the server's lifetime: its loop, its slab slot and a
 /// generation unique within the loop (so a reused slot gets a different id).
@@ -74,6 +75,17 @@ pub(crate) struct Connection<P: Protocol> {
     /// Bytes of an incomplete frame (empty and unallocated most of the time).
     pub(crate) input: RingBuffer,
     pub(crate) core: ConnCore<P>,
+    /// The TLS session when the server speaks TLS (boxed: one pointer on plain TCP).
+    pub(crate) tls: Option<Box<TlsSession>>,
+}
+
+impl<P: Protocol> Connection<P> {
+    /// True while something waits to be written: packed output, or TLS records (handshake,
+    /// sealed data, alerts) rustls holds.
+    #[inline]
+    pub(crate) fn has_unsent(&self) -> bool {
+        !self.core.output.is_empty() || self.tls.as_ref().is_some_and(|tls| tls.wants_write())
+    }
 }
 
 /// The connection state a [`Conn`] may touch while the input is borrowed by a message.

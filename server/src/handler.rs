@@ -70,6 +70,12 @@ pub enum CloseReason {
     Local,
     /// A handler callback panicked while handling this connection.
     Panic,
+    /// TLS failed: the peer sent a fatal alert (e.g. it rejected our certificate), plaintext on
+    /// the TLS port, or a record rustls rejected (see [`crate::tls`]).
+    Tls,
+    /// The TLS handshake did not complete within
+    /// [`ServerOptions::tls_handshake_timeout`](crate::ServerOptions::tls_handshake_timeout).
+    HandshakeTimeout,
 }
 
 impl CloseReason {
@@ -84,6 +90,8 @@ impl CloseReason {
             CloseReason::Backpressure => "backpressure",
             CloseReason::Local => "local",
             CloseReason::Panic => "panic",
+            CloseReason::Tls => "tls",
+            CloseReason::HandshakeTimeout => "handshake_timeout",
         }
     }
 }
@@ -105,6 +113,8 @@ impl From<CloseReason> for CloseKind {
             CloseReason::Backpressure => CloseKind::Backpressure,
             CloseReason::Local => CloseKind::Local,
             CloseReason::Panic => CloseKind::Panic,
+            CloseReason::Tls => CloseKind::Tls,
+            CloseReason::HandshakeTimeout => CloseKind::HandshakeTimeout,
         }
     }
 }
@@ -124,6 +134,8 @@ mod tests {
             CloseReason::Backpressure,
             CloseReason::Local,
             CloseReason::Panic,
+            CloseReason::Tls,
+            CloseReason::HandshakeTimeout,
         ];
         for reason in all {
             assert_eq!(reason.as_str(), CloseKind::from(reason).as_str());

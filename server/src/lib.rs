@@ -70,7 +70,9 @@ mod task_queue;
 mod timer;
 
 pub mod example;
+pub mod http;
 pub mod metrics;
+pub mod tls;
 pub mod ws;
 
 pub use balance::{Balancer, LeastConnections, RoundRobin};

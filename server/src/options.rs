@@ -102,6 +102,15 @@ pub struct ServerOptions {
     pub events_capacity: usize,
     /// Serve Prometheus metrics at `http://ADDR/PATH` (see `gev::metrics`). Default `None`.
     pub metrics: Option<(SocketAddr, String)>,
+    /// Speak TLS on every connection with this rustls configuration (see [`crate::tls`];
+    /// [`crate::tls::server_config`] builds one with session resumption on). Default `None`
+    /// (plain TCP).
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// With [`tls`](Self::tls): a connection whose handshake has not completed this long after
+    /// it was accepted is closed with
+    /// [`CloseReason::HandshakeTimeout`](crate::CloseReason::HandshakeTimeout) (a client that
+    /// stalls half way, or never starts). Default 10 s.
+    pub tls_handshake_timeout: Duration,
 }
 
 impl Default for ServerOptions {
@@ -123,6 +132,8 @@ impl Default for ServerOptions {
             close_linger: Duration::from_secs(5),
             events_capacity: 1024,
             metrics: None,
+            tls: None,
+            tls_handshake_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -177,6 +188,15 @@ impl ServerOptions {
     setter!(/// Sets [`events_capacity`](Self::events_capacity).
         events_capacity: usize);
 
+    setter!(/// Sets [`tls_handshake_timeout`](Self::tls_handshake_timeout).
+        tls_handshake_timeout: Duration);
+
+    /// Speak TLS with `config` on every connection (sets [`tls`](Self::tls)).
+    pub fn tls(mut self, config: Arc<rustls::ServerConfig>) -> Self {
+        self.tls = Some(config);
+        self
+    }
+
     /// Serve Prometheus metrics on `addr` at `path` (e.g. `"/metrics"`).
     pub fn metrics(mut self, addr: SocketAddr, path: impl Into<String>) -> Self {
         self.metrics = Some((addr, path.into()));
@@ -218,6 +238,9 @@ impl ServerOptions {
         }
         if self.idle_timeout == Some(Duration::ZERO) {
             return fail("idle_timeout must be positive (use None to disable it)".into());
+        }
+        if self.tls_handshake_timeout.is_zero() {
+            return fail("tls_handshake_timeout must be positive".into());
         }
         if let Some((_, path)) = &self.metrics {
             if !path.starts_with('/') {

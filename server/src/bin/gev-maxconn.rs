@@ -55,7 +55,7 @@ fn main() -> anyhow::Result<()> {
     }
     let options = args
         .common
-        .server_options()
+        .options(&[])?
         .max_connections(args.max_connections);
     let handler = CountingEcho {
         open: Arc::new(AtomicUsize::new(0)),

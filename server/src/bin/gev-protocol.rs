@@ -44,7 +44,7 @@ impl Handler<LengthPrefixed> for FrameEcho {
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     init_tracing();
-    let options = args.common.server_options();
+    let options = args.common.options(&[])?;
     let server = Server::new(options, LengthPrefixed::new(args.max_frame), FrameEcho)
         .with_context(|| format!("starting gev-protocol on {}", args.common.addr()))?;
     serve_until_signal(server)

@@ -45,7 +45,7 @@ fn main() -> anyhow::Result<()> {
     if args.interval_ms == 0 {
         anyhow::bail!("--interval-ms must be at least 1");
     }
-    let options = args.common.server_options();
+    let options = args.common.options(&[])?;
     let server = Server::new(options, Raw, EchoAndPush)
         .with_context(|| format!("starting gev-push on {}", args.common.addr()))?;
     let payload: &'static [u8] = format!("{}\n", args.message).into_bytes().leak();

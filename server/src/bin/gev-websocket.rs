@@ -59,7 +59,7 @@ fn main() -> anyhow::Result<()> {
     // Exit within a second of a signal even if some connection does not flush.
     let options = args
         .common
-        .server_options()
+        .options(&[b"http/1.1"])?
         .stop_timeout(Duration::from_millis(800));
     let handler = WsAdapter::new(Echo, &config);
     let server = Server::new(options, WsProtocol::new(config), handler)
