@@ -6,6 +6,8 @@
 //! (`target/<profile>/deps/<test>` -> `target/<profile>/<bin>`), see docs/design.md.
 #![allow(dead_code)]
 
+pub mod tls;
+
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::PathBuf;
