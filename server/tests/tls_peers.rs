@@ -353,3 +353,31 @@ fn real_clients_rejecting_the_certificate_or_speaking_plaintext_are_counted() {
     assert!(out.contains("served"), "{out}");
     assert_eq!(closes(metrics, "handshake_timeout"), 0);
 }
+
+#[test]
+fn every_example_binary_serves_tls_with_the_shared_flags() {
+    let certs = CertFiles::new();
+    let config = common::tls::client_config(&[certs.cert.cert_der()], &[]);
+    for name in [
+        "gev-echo",
+        "gev-protocol",
+        "gev-push",
+        "gev-maxconn",
+        "gev-http",
+        "gev-websocket",
+    ] {
+        let mut args: Vec<String> = ["--host", "127.0.0.1", "--port", "0", "--loops", "1"]
+            .map(String::from)
+            .to_vec();
+        args.extend(certs.args());
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let mut server = ServerProcess::start_with(name, &args, &[("RUST_LOG", "warn")]);
+        let client = common::tls::TlsClient::connect(server.addr(), &config)
+            .unwrap_or_else(|e| panic!("{name}: TLS handshake failed: {e}"));
+        drop(client);
+        let status = server
+            .interrupt_and_wait(Duration::from_secs(5))
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(status.success(), "{name} exited with {status}");
+    }
+}
