@@ -122,7 +122,28 @@ fn openssl_s_client_echo_with_self_signed_certificate() {
         "--tls-write-cert",
         cert_path.to_str().unwrap(),
     ];
-    let server = ServerProcess::start_with("gev-echo", &args, &[("RUST_LOG", "warn")]);
+    let log_path = dir.path().join("stderr.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let server = ServerProcess::start_configured("gev-echo", &args, |command| {
+        command.env("RUST_LOG", "warn").stderr(log);
+    });
+    // The fingerprint printed is the one openssl computes from the written certificate.
+    let printed = std::fs::read_to_string(&log_path).unwrap();
+    let printed = printed
+        .lines()
+        .find_map(|l| l.strip_prefix("TLS certificate SHA-256 fingerprint: "))
+        .unwrap_or_else(|| panic!("no fingerprint line in {printed:?}"))
+        .to_owned();
+    let x509 = Command::new("openssl")
+        .args(["x509", "-noout", "-fingerprint", "-sha256", "-in"])
+        .arg(&cert_path)
+        .output()
+        .expect("openssl x509");
+    let expected_fingerprint = String::from_utf8_lossy(&x509.stdout);
+    assert_eq!(
+        expected_fingerprint.trim().rsplit('=').next(),
+        Some(printed.as_str())
+    );
     let child = Command::new("openssl")
         .args(["s_client", "-connect", &server.addr().to_string()])
         .args([

@@ -315,3 +315,42 @@ fn a_flood_of_forged_records_closes_only_that_connection() {
     std::thread::sleep(Duration::from_secs(1));
     assert!(loop_ticks() - before < 10, "the loop is busy while idle");
 }
+
+#[test]
+fn a_flood_of_abandoned_handshakes_costs_only_its_work() {
+    let certs = CertFiles::new();
+    let server = start(&certs, |o| o);
+    let config = client_config(&[certs.cert.cert_der()], &[]);
+    served_alongside(&server, &config, || {
+        // 300 connections that send a ClientHello and hang up without waiting for the answer.
+        let name = gev::tls::rustls::pki_types::ServerName::try_from("localhost").unwrap();
+        for _ in 0..300 {
+            let mut hello = Vec::new();
+            let mut conn =
+                gev::tls::rustls::ClientConnection::new(config.clone(), name.clone()).unwrap();
+            conn.write_tls(&mut hello).unwrap();
+            let mut socket = TcpStream::connect(server.addr).unwrap();
+            let _ = socket.write_all(&hello);
+        }
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while closes(server.metrics, "peer") + closes(server.metrics, "error") < 300 {
+            assert!(
+                Instant::now() < deadline,
+                "abandoned handshakes were not all closed"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    });
+    assert_eq!(closes(server.metrics, "handshake_timeout"), 0);
+    assert_eq!(
+        server.connected.load(Ordering::Relaxed),
+        1,
+        "only the good client connected"
+    );
+    let before = loop_ticks();
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(
+        loop_ticks() - before < 10,
+        "the loop is busy after the flood"
+    );
+}
