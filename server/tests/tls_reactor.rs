@@ -23,10 +23,17 @@ use rand::{Rng, SeedableRng};
 /// Echoes; replies `bye` and shuts down writing on `shutdown`, closes on `close`.
 struct Echo {
     connected: Arc<AtomicUsize>,
+    resumed: Arc<AtomicUsize>,
 }
 
 impl Handler<Raw> for Echo {
-    fn on_connect(&self, _conn: &mut Conn<'_, Raw>) {
+    fn on_connect(&self, conn: &mut Conn<'_, Raw>) {
+        // The handshake is done before the handler meets the connection.
+        let info = conn.tls().expect("TLS details set before on_connect");
+        assert_eq!(info.server_name.as_deref(), Some("localhost"));
+        if info.resumed {
+            self.resumed.fetch_add(1, Ordering::Relaxed);
+        }
         self.connected.fetch_add(1, Ordering::Relaxed);
     }
 
@@ -44,6 +51,11 @@ impl Handler<Raw> for Echo {
                 conn.close();
                 Some(Cow::Borrowed(b"bye"))
             }
+            b"alpn?" => Some(Cow::Owned(
+                conn.tls()
+                    .and_then(|info| info.alpn_protocol.clone())
+                    .unwrap_or_default(),
+            )),
             _ => Some(Cow::Borrowed(msg)),
         }
     }
@@ -54,6 +66,7 @@ struct Running {
     addr: SocketAddr,
     metrics: SocketAddr,
     connected: Arc<AtomicUsize>,
+    resumed: Arc<AtomicUsize>,
 }
 
 impl Drop for Running {
@@ -74,11 +87,13 @@ fn start(certs: &CertFiles, configure: impl FnOnce(ServerOptions) -> ServerOptio
         .metrics(metrics, "/metrics")
         .tls(Arc::new(config));
     let connected = Arc::new(AtomicUsize::new(0));
+    let resumed = Arc::new(AtomicUsize::new(0));
     let server = Server::new(
         configure(options),
         Raw,
         Echo {
             connected: connected.clone(),
+            resumed: resumed.clone(),
         },
     )
     .expect("server");
@@ -88,6 +103,7 @@ fn start(certs: &CertFiles, configure: impl FnOnce(ServerOptions) -> ServerOptio
         addr,
         metrics,
         connected,
+        resumed,
     }
 }
 
@@ -110,6 +126,10 @@ fn every_byte_is_echoed_with_random_records_and_fragments() {
                 let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
                 let mut client = TlsClient::connect(addr, &config).expect("handshake");
                 assert_eq!(client.tls.alpn_protocol(), Some(&b"echo/1"[..]));
+                // The handler sees the same ALPN protocol.
+                client.tls.writer().write_all(b"alpn?").unwrap();
+                client.flush();
+                assert_eq!(client.recv_exact(6), b"echo/1");
                 for _ in 0..30 {
                     let len = rng.gen_range(1..120_000);
                     let data: Vec<u8> = (0..len).map(|_| rng.gen()).collect();
@@ -170,6 +190,11 @@ fn resumption_is_on_by_default() {
     let mut second = TlsClient::connect(server.addr, &config).expect("resumed handshake");
     assert_eq!(second.tls.handshake_kind(), Some(HandshakeKind::Resumed));
     ping(&mut second, b"resumed");
+    assert_eq!(
+        server.resumed.load(Ordering::Relaxed),
+        1,
+        "the handler sees the resumption"
+    );
 }
 
 /// CPU ticks of the server's loop threads (in this process).
