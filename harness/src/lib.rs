@@ -56,3 +56,4 @@ pub mod stats;
 pub mod summarize;
 pub mod sweep;
 pub mod tls_cert;
+pub mod tls_run;

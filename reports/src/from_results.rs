@@ -216,6 +216,7 @@ mod tests {
             rate: None,
             duration_secs: 1.0,
             warmup_secs: 0.5,
+            tls: Default::default(),
         }
     }
 
