@@ -343,8 +343,10 @@ pub fn warnings(o: &Observed<'_>) -> Vec<String> {
 fn summarize(shared: &Shared, results: &[WorkerResult], timeseries: Vec<TimePoint>) -> Summary {
     let config = &shared.config;
     let mut merged = Recorder::default();
+    let mut tls = crate::tls::TlsRecorder::default();
     for result in results {
         merged.merge(&result.recorder);
+        tls.merge(&result.tls);
     }
     let finished = results.iter().map(|r| r.finished_ns).max().unwrap_or(0);
     let duration_ns = finished.saturating_sub(shared.measure_start).max(1);
@@ -364,6 +366,22 @@ fn summarize(shared: &Shared, results: &[WorkerResult], timeseries: Vec<TimePoin
         opened: counts.opened,
         requests: config.requests,
         completed: counts.completed,
+    });
+
+    let mut warnings = warnings;
+    let tls_summary = config.tls.as_ref().map(|settings| {
+        let failed: u64 = ErrorKind::ALL
+            .iter()
+            .filter(|k| k.is_tls())
+            .map(|k| counts.errors[k.index()])
+            .sum();
+        if failed > 0 && tls.handshakes == 0 {
+            warnings.push(format!(
+                "every TLS handshake failed ({failed}): see the tls_* errors; a certificate error needs --ca with the server's CA, the right --sni, or --insecure"
+            ));
+        }
+        let per_sec = config.handshake_only().then_some(rps);
+        tls.summary(&settings.options, failed, per_sec)
     });
 
     let mut errors = BTreeMap::new();
@@ -391,6 +409,13 @@ fn summarize(shared: &Shared, results: &[WorkerResult], timeseries: Vec<TimePoin
             record::encode_base64(&merged.loop_lag),
         ),
     ]);
+    let mut histograms = histograms;
+    if config.tls.is_some() {
+        histograms.insert(
+            "tls_handshake".to_string(),
+            record::encode_base64(&tls.handshake),
+        );
+    }
     Summary {
         schema: summary::SCHEMA.to_string(),
         config: config.run_config(),
@@ -420,6 +445,7 @@ fn summarize(shared: &Shared, results: &[WorkerResult], timeseries: Vec<TimePoin
         warnings,
         duration_secs,
         generator_cpu_percent: cpu,
+        tls: tls_summary,
     }
 }
 
