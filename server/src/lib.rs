@@ -5,7 +5,7 @@
 //! ```
 //! use std::borrow::Cow;
 //! use std::io::{Read, Write};
-//! use gev::{Conn, Handler, LengthPrefixed, MessageOf, ReplyOf, Server, ServerOptions};
+//! use gev::{Conn, Handler, LengthPrefixed, Server, ServerOptions};
 //!
 //! /// Replies to every frame with the frame reversed.
 //! struct Reverse;
@@ -13,8 +13,8 @@
 //!     fn on_message<'a>(
 //!         &self,
 //!         _: &mut Conn<'_, LengthPrefixed>,
-//!         msg: MessageOf<'a, LengthPrefixed>,
-//!     ) -> Option<ReplyOf<'a, LengthPrefixed>> {
+//!         msg: &'a [u8],
+//!     ) -> Option<Cow<'a, [u8]>> {
 //!         Some(Cow::Owned(msg.iter().rev().copied().collect()))
 //!     }
 //! }
@@ -43,8 +43,8 @@
 //! Cross-thread work ([`ConnHandle`], [`LoopHandle`]) enters a loop through its task queue
 //! (`task_queue.rs`); timers live in `timer.rs`; limits in [`ServerOptions`] (`options.rs`).
 //!
-//! When implementing [`Handler::on_message`], write the types as [`MessageOf`] and [`ReplyOf`]
-//! (see [`Handler`] for why).
+//! [`Handler::on_message`] is written with the protocol's concrete types (`&'a [u8]`,
+//! `Cow<'a, [u8]>`); a generic impl writes `&'a self` (see [`Handler`] for why).
 //!
 //! # Dependencies
 //! `mio` (readiness polling and wakers), `socket2` (listener options: backlog, `SO_REUSEPORT`),

@@ -86,11 +86,12 @@ impl<P: Protocol> LoopShared<P> {
 ///
 /// ```
 /// use std::time::Duration;
-/// use gev::{Conn, Handler, MessageOf, Raw, ReplyOf, Server, ServerOptions};
+/// use std::borrow::Cow;
+/// use gev::{Conn, Handler, Raw, Server, ServerOptions};
 ///
 /// struct Quiet;
 /// impl Handler<Raw> for Quiet {
-///     fn on_message<'a>(&self, _: &mut Conn<'_, Raw>, _: MessageOf<'a, Raw>) -> Option<ReplyOf<'a, Raw>> { None }
+///     fn on_message<'a>(&self, _: &mut Conn<'_, Raw>, _: &'a [u8]) -> Option<Cow<'a, [u8]>> { None }
 /// }
 /// let server = Server::new(ServerOptions::new("127.0.0.1:0".parse().unwrap()).loops(1), Raw, Quiet)?;
 /// let (tx, rx) = std::sync::mpsc::channel();

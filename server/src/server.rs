@@ -31,11 +31,11 @@ use crate::protocol::Protocol;
 /// ```
 /// use std::borrow::Cow;
 /// use std::io::{Read, Write};
-/// use gev::{Conn, Handler, MessageOf, Raw, ReplyOf, Server, ServerOptions};
+/// use gev::{Conn, Handler, Raw, Server, ServerOptions};
 ///
 /// struct Echo;
 /// impl Handler<Raw> for Echo {
-///     fn on_message<'a>(&self, _: &mut Conn<'_, Raw>, msg: MessageOf<'a, Raw>) -> Option<ReplyOf<'a, Raw>> {
+///     fn on_message<'a>(&self, _: &mut Conn<'_, Raw>, msg: &'a [u8]) -> Option<Cow<'a, [u8]>> {
 ///         Some(Cow::Borrowed(msg))
 ///     }
 /// }
