@@ -68,11 +68,13 @@ mod ring_buffer;
 mod server;
 mod task_queue;
 mod timer;
+mod transport;
 
 pub mod example;
 pub mod http;
 pub mod metrics;
 pub mod tls;
+pub mod udp;
 pub mod ws;
 
 pub use balance::{Balancer, LeastConnections, RoundRobin};
@@ -85,3 +87,4 @@ pub use protocol::{LengthPrefixed, Protocol, Raw, Unpacked};
 pub use ring_buffer::RingBuffer;
 pub use server::{Server, ServerHandle};
 pub use timer::TimerId;
+pub use transport::{ListenAddr, ListenAddrError};

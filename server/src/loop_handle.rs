@@ -8,8 +8,6 @@ use std::sync::{Arc, OnceLock};
 use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
-use mio::net::TcpStream;
-
 use crate::connection::{Conn, ConnId};
 use crate::handler::CloseReason;
 use crate::metrics::LoopMetrics;
@@ -25,7 +23,7 @@ pub(crate) type ConnVisitor<P> = Box<dyn FnMut(&mut Conn<'_, P>) + Send>;
 pub(crate) enum Task<P: Protocol> {
     /// A connection accepted for this loop.
     Register {
-        stream: TcpStream,
+        stream: crate::transport::Stream,
         peer: SocketAddr,
     },
     Send {
