@@ -304,6 +304,11 @@ impl Args {
         }
         let mut target = target;
         target.tls |= self.tls;
+        if target.tls && target.transport != crate::target::Transport::Tcp {
+            return Err(bad(format!(
+                "--tls does not fit TARGET {target}: TLS runs over TCP only; drop --tls"
+            )));
+        }
         let tls = self.tls_settings(&target, kind)?;
         let candidates = target.resolve().map_err(|e| bad(e.to_string()))?;
         let framing = FramingOptions {

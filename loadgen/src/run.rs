@@ -61,6 +61,13 @@ pub enum RunError {
 /// the first resolved address that does (`localhost` may resolve to `::1` while the server
 /// listens on 127.0.0.1 only).
 pub fn probe(config: &mut Config) -> Result<(), RunError> {
+    if let crate::target::Transport::Unix(path) = &config.target.transport {
+        return crate::unix::probe(path).map_err(|source| RunError::Unreachable {
+            target: config.target_text.clone(),
+            addr: config.addr,
+            source,
+        });
+    }
     let timeout = config.timeout.min(Duration::from_secs(3));
     let mut first_error = None;
     for &addr in &config.candidates {
