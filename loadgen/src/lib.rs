@@ -50,6 +50,7 @@ pub mod summary;
 pub mod sys;
 pub mod target;
 pub mod tls;
+pub mod udp;
 pub mod unix;
 pub mod worker;
 
