@@ -377,6 +377,7 @@ mod tests {
             duration_secs: 5.0,
             generator_cpu_percent: vec![12.5],
             tls: None,
+            datagrams: None,
         }
     }
 
