@@ -282,7 +282,8 @@ impl Args {
         };
         // A raw echo of zero bytes is no reply at all; every other framing frames empty
         // payloads.
-        if kind == FramingKind::Raw && min == 0 {
+        // (A handshake-only run sends no payload at all.)
+        if kind == FramingKind::Raw && min == 0 && !self.handshake_only {
             return Err(bad(
                 "raw framing needs a payload of at least 1 byte; give --size 1 or more, a --size-range starting at 1, or a non-empty --payload",
             ));

@@ -19,6 +19,7 @@ use crate::output_buffer::OutputBuffer;
 use crate::protocol::Protocol;
 use crate::ring_buffer::RingBuffer;
 use crate::tls::session::TlsSession;
+pub use crate::tls::TlsInfo;
 
 /// Identifies one connection for the server's lifetime: its loop, its slab slot and a
 /// generation unique within the loop (so a reused slot gets a different id).
@@ -105,6 +106,8 @@ pub(crate) struct ConnCore<P: Protocol> {
     pub(crate) peer_hung_up: bool,
     pub(crate) in_flush_list: bool,
     pub(crate) linger_armed: bool,
+    /// What the TLS handshake agreed (set when it completed; `None` on plain TCP).
+    pub(crate) tls_info: Option<Box<TlsInfo>>,
 }
 
 impl<P: Protocol> ConnCore<P> {
@@ -123,6 +126,7 @@ impl<P: Protocol> ConnCore<P> {
             peer_hung_up: false,
             in_flush_list: false,
             linger_armed: false,
+            tls_info: None,
         }
     }
 
@@ -213,6 +217,12 @@ impl<'c, P: Protocol> Conn<'c, P> {
     /// True once the connection is closing (no more input will be delivered).
     pub fn is_closing(&self) -> bool {
         self.core.closing.is_some()
+    }
+
+    /// What the TLS handshake agreed (ALPN protocol, server name, version, resumption), or
+    /// `None` on plain TCP. Set before `on_connect` runs.
+    pub fn tls(&self) -> Option<&TlsInfo> {
+        self.core.tls_info.as_deref()
     }
 
     /// Bytes packed but not yet written to the socket.

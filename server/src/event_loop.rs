@@ -1022,10 +1022,11 @@ fn deliver_tls<P: Protocol, H: Handler<P>>(
         failure: None,
     };
     let mut connected = tls.connected;
-    let fed = tls.feed(ciphertext, plaintext, |data| {
+    let fed = tls.feed(ciphertext, plaintext, |data, session| {
         if !connected {
             // The handshake completed in this read and application data followed it.
             connected = true;
+            core.tls_info = Some(Box::new(session.info()));
             if let Err(reason) = announce(handler, protocol, shared, core) {
                 total.failure = Some(reason);
                 return false;
@@ -1051,6 +1052,7 @@ fn deliver_tls<P: Protocol, H: Handler<P>>(
     }
     if !connected && total.failure.is_none() && !tls.is_handshaking() {
         connected = true;
+        core.tls_info = Some(Box::new(tls.info()));
         if let Err(reason) = announce(handler, protocol, shared, core) {
             total.failure = Some(reason);
         }

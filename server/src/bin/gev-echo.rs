@@ -45,7 +45,7 @@ fn self_signed_config(
     write_cert: Option<&PathBuf>,
 ) -> anyhow::Result<gev::tls::rustls::ServerConfig> {
     let cert = gev::tls::SelfSigned::generate(&["localhost", "127.0.0.1", "::1"])?;
-    tracing::info!(sha256 = %cert.fingerprint(), "generated a self-signed certificate");
+    // On stderr whatever RUST_LOG says: stdout carries only the `listening on` line.
     eprintln!(
         "TLS certificate SHA-256 fingerprint: {}",
         cert.fingerprint()

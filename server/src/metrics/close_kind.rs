@@ -105,11 +105,11 @@ mod tests {
     }
 
     #[test]
-    fn label_values_are_distinct_lowercase() {
+    fn label_values_are_distinct_snake_case() {
         let mut labels: Vec<&str> = CloseKind::ALL.iter().map(|k| k.as_str()).collect();
         assert!(labels
             .iter()
-            .all(|l| l.chars().all(|c| c.is_ascii_lowercase())));
+            .all(|l| l.chars().all(|c| c.is_ascii_lowercase() || c == '_')));
         labels.sort_unstable();
         labels.dedup();
         assert_eq!(labels.len(), CloseKind::COUNT);

@@ -52,6 +52,7 @@ pub use config::{
 };
 pub use error::TlsError;
 pub use self_signed::{sha256_fingerprint, SelfSigned};
+pub use session::TlsInfo;
 
 /// The rustls crate gev is built with, so users name the same `ServerConfig` type.
 pub use rustls;

@@ -22,6 +22,19 @@ use std::sync::Arc;
 
 use rustls::{ServerConfig, ServerConnection};
 
+/// What a connection's TLS handshake agreed, as handlers see it ([`Conn::tls`](crate::Conn::tls)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsInfo {
+    /// The ALPN protocol chosen (from the client's offer and `ServerConfig::alpn_protocols`).
+    pub alpn_protocol: Option<Vec<u8>>,
+    /// The server name the client asked for (SNI).
+    pub server_name: Option<String>,
+    /// TLS 1.2 or 1.3.
+    pub protocol_version: Option<rustls::ProtocolVersion>,
+    /// The handshake resumed an earlier session (ticket or session id).
+    pub resumed: bool,
+}
+
 /// How feeding one read's ciphertext ended.
 #[derive(Debug)]
 pub(crate) enum Fed {
@@ -91,13 +104,14 @@ impl TlsSession {
 
     /// Feeds `ciphertext` (one socket read) to rustls and calls `deliver` with the decrypted
     /// plaintext, batched into `plain` (the loop's shared plaintext buffer; the whole read is
-    /// usually one call). `deliver` returns false to stop (the connection is closing).
+    /// usually one call; it also gets this session, e.g. for [`info`](Self::info)). `deliver`
+    /// returns false to stop (the connection is closing).
     /// Plaintext decrypted before a TLS failure is delivered before the failure is returned.
     pub(crate) fn feed(
         &mut self,
         ciphertext: &[u8],
         plain: &mut [u8],
-        mut deliver: impl FnMut(&mut [u8]) -> bool,
+        mut deliver: impl FnMut(&mut [u8], &TlsSession) -> bool,
     ) -> Fed {
         let mut rest = ciphertext;
         let mut filled = 0;
@@ -136,7 +150,7 @@ impl TlsSession {
                 return Fed::Stopped;
             }
         }
-        if filled > 0 && !deliver(&mut plain[..filled]) {
+        if filled > 0 && !deliver(&mut plain[..filled], self) {
             return Fed::Stopped;
         }
         match failure {
@@ -151,11 +165,11 @@ impl TlsSession {
         &mut self,
         plain: &mut [u8],
         filled: &mut usize,
-        deliver: &mut impl FnMut(&mut [u8]) -> bool,
+        deliver: &mut impl FnMut(&mut [u8], &TlsSession) -> bool,
     ) -> Drained {
         loop {
             if *filled == plain.len() {
-                if !deliver(&mut plain[..*filled]) {
+                if !deliver(&mut plain[..*filled], self) {
                     return Drained::Stopped;
                 }
                 *filled = 0;
@@ -193,6 +207,16 @@ impl TlsSession {
         if !self.close_notify_queued {
             self.close_notify_queued = true;
             self.conn.send_close_notify();
+        }
+    }
+
+    /// What the completed handshake agreed.
+    pub(crate) fn info(&self) -> TlsInfo {
+        TlsInfo {
+            alpn_protocol: self.conn.alpn_protocol().map(<[u8]>::to_vec),
+            server_name: self.conn.server_name().map(str::to_owned),
+            protocol_version: self.conn.protocol_version(),
+            resumed: self.conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed),
         }
     }
 
@@ -270,7 +294,7 @@ mod tests {
         let mut start = 0;
         let mut closed = false;
         for cut in cuts {
-            match server.feed(&bytes[start..cut], plain, |data| {
+            match server.feed(&bytes[start..cut], plain, |data, _| {
                 got.extend_from_slice(data);
                 true
             }) {
@@ -303,7 +327,14 @@ mod tests {
     fn handshake_alpn_data_and_close_notify() {
         let (mut server, mut client) = pair();
         handshake(&mut server, &mut client);
-        assert_eq!(server.conn.alpn_protocol(), Some(&b"gev-test"[..]));
+        let info = server.info();
+        assert_eq!(info.alpn_protocol.as_deref(), Some(&b"gev-test"[..]));
+        assert_eq!(info.server_name.as_deref(), Some("localhost"));
+        assert_eq!(
+            info.protocol_version,
+            Some(rustls::ProtocolVersion::TLSv1_3)
+        );
+        assert!(!info.resumed);
         client.writer().write_all(b"hello over tls").unwrap();
         client.send_close_notify();
         let bytes = client_output(&mut client);
@@ -327,7 +358,9 @@ mod tests {
     fn plaintext_on_the_tls_port_fails_with_an_alert() {
         let (mut server, _client) = pair();
         let mut plain = vec![0u8; 64];
-        let fed = server.feed(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", &mut plain, |_| true);
+        let fed = server.feed(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", &mut plain, |_, _| {
+            true
+        });
         assert!(matches!(fed, Fed::Failed(_)), "{fed:?}");
         assert!(server.wants_write(), "an alert is queued");
     }
@@ -343,7 +376,7 @@ mod tests {
         bytes.extend((0..64u8).map(|i| i.wrapping_mul(37)));
         let mut plain = vec![0u8; 64];
         let mut got = Vec::new();
-        let fed = server.feed(&bytes, &mut plain, |d| {
+        let fed = server.feed(&bytes, &mut plain, |d, _| {
             got.extend_from_slice(d);
             true
         });
@@ -362,7 +395,7 @@ mod tests {
         let bytes = client_output(&mut client);
         let mut plain = vec![0u8; 16];
         let mut calls = 0;
-        let fed = server.feed(&bytes, &mut plain, |_| {
+        let fed = server.feed(&bytes, &mut plain, |_, _| {
             calls += 1;
             false
         });

@@ -6,6 +6,8 @@
 //! (`target/<profile>/deps/<test>` -> `target/<profile>/<bin>`), see docs/design.md.
 #![allow(dead_code)]
 
+pub mod tls;
+
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -249,4 +251,32 @@ pub fn rss_kib(pid: u32) -> u64 {
         .find_map(|l| l.strip_prefix("VmRSS:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .expect("VmRSS in /proc/PID/status")
+}
+
+/// A client process (e.g. `openssl s_client`) killed on drop unless taken back with
+/// [`ChildGuard::take`], so a failing test never leaves it running.
+pub struct ChildGuard(Option<Child>);
+
+impl ChildGuard {
+    pub fn new(child: Child) -> ChildGuard {
+        ChildGuard(Some(child))
+    }
+
+    pub fn child(&mut self) -> &mut Child {
+        self.0.as_mut().expect("child taken")
+    }
+
+    /// The child, no longer killed on drop (wait for it yourself).
+    pub fn take(mut self) -> Child {
+        self.0.take().expect("child taken")
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
 }
