@@ -305,6 +305,28 @@ impl Args {
         }
         let mut target = target;
         target.tls |= self.tls;
+        if target.transport == crate::target::Transport::Udp {
+            if kind != FramingKind::Raw {
+                return Err(bad(format!(
+                    "--framing {kind} does not fit a udp:// TARGET: every datagram is one request; drop --framing"
+                )));
+            }
+            let min = match &payload {
+                PayloadSpec::Generated { min, .. } => *min,
+                PayloadSpec::Fixed(bytes) => bytes.len(),
+            };
+            if min < crate::udp::SEQ_BYTES {
+                return Err(bad(format!(
+                    "a udp:// TARGET needs payloads of at least {} bytes (each datagram starts with its sequence number); raise --size",
+                    crate::udp::SEQ_BYTES
+                )));
+            }
+        }
+        if target.tls && target.transport != crate::target::Transport::Tcp {
+            return Err(bad(format!(
+                "--tls does not fit TARGET {target}: TLS runs over TCP only; drop --tls"
+            )));
+        }
         let tls = self.tls_settings(&target, kind)?;
         let candidates = target.resolve().map_err(|e| bad(e.to_string()))?;
         let framing = FramingOptions {

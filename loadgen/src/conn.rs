@@ -89,6 +89,9 @@ impl Conn {
     /// After a writable event during connect: `Ok(true)` once connected, `Ok(false)` if still in
     /// progress, `Err` with the reason it failed.
     pub fn check_connected(&mut self) -> io::Result<bool> {
+        if let Stream::Unix(unix) = &self.stream {
+            return crate::unix::check_connected(unix);
+        }
         let tcp = self.stream.tcp();
         if let Some(error) = tcp.take_error()? {
             return Err(error);

@@ -50,6 +50,8 @@ pub mod summary;
 pub mod sys;
 pub mod target;
 pub mod tls;
+pub mod udp;
+pub mod unix;
 pub mod worker;
 
 pub use summary::{

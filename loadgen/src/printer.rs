@@ -99,6 +99,13 @@ pub fn human(summary: &Summary) -> String {
     if !errors.is_empty() {
         let _ = writeln!(out, "  {:<14}{}", "errors", errors.join(", "));
     }
+    if let Some(d) = &summary.datagrams {
+        let _ = writeln!(
+            out,
+            "  {:<14}sent {}  received {}  lost {}  duplicated {}  reordered {}  late {} (loss deadline {} ms)",
+            "datagrams", d.sent, d.received, d.lost, d.duplicated, d.reordered, d.late, d.loss_deadline_ms
+        );
+    }
     if let Some(tls) = &summary.tls {
         let rate = tls
             .handshakes_per_sec

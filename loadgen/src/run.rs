@@ -61,6 +61,17 @@ pub enum RunError {
 /// the first resolved address that does (`localhost` may resolve to `::1` while the server
 /// listens on 127.0.0.1 only).
 pub fn probe(config: &mut Config) -> Result<(), RunError> {
+    if config.target.transport == crate::target::Transport::Udp {
+        // Nothing to connect to: a missing server shows as lost datagrams.
+        return Ok(());
+    }
+    if let crate::target::Transport::Unix(path) = &config.target.transport {
+        return crate::unix::probe(path).map_err(|source| RunError::Unreachable {
+            target: config.target_text.clone(),
+            addr: config.addr,
+            source,
+        });
+    }
     let timeout = config.timeout.min(Duration::from_secs(3));
     let mut first_error = None;
     for &addr in &config.candidates {
@@ -103,6 +114,9 @@ pub fn run(
     stop: Arc<AtomicBool>,
     show_progress: bool,
 ) -> Result<Summary, RunError> {
+    if config.target.transport == crate::target::Transport::Udp {
+        return crate::udp::run(config, stop);
+    }
     let mut rng = SmallRng::seed_from_u64(0x10ad_9e11);
     let payloads = Payloads::new(&config.payload, &mut rng);
     let schedule = Schedule::new(config.rate, config.connections, config.pipeline);
@@ -446,6 +460,7 @@ fn summarize(shared: &Shared, results: &[WorkerResult], timeseries: Vec<TimePoin
         duration_secs,
         generator_cpu_percent: cpu,
         tls: tls_summary,
+        datagrams: None,
     }
 }
 

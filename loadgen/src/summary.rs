@@ -68,6 +68,32 @@ pub struct Summary {
     /// TLS handshake is `tls.handshake_us`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsSummary>,
+    /// Datagram accounting of a `udp://` run (absent for stream targets); see `udp.rs`.
+    /// `requests.sent`/`requests.completed` are then datagrams sent and replies received in
+    /// time, and `latency_us` covers only those.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub datagrams: Option<DatagramSummary>,
+}
+
+/// What a UDP run counted (datagrams intended for the measured window only).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DatagramSummary {
+    /// Datagrams the kernel accepted for sending.
+    pub sent: u64,
+    /// Replies received within the loss deadline (each one latency sample).
+    pub received: u64,
+    /// Datagrams with no reply within the loss deadline (never latency samples).
+    pub lost: u64,
+    /// Extra replies to a datagram already received.
+    pub duplicated: u64,
+    /// Replies that arrived after the reply to a later datagram of the same flow.
+    pub reordered: u64,
+    /// Replies that arrived after their datagram was counted lost (still counted lost).
+    #[serde(default)]
+    pub late: u64,
+    /// The loss deadline (`--timeout`), ms.
+    #[serde(default)]
+    pub loss_deadline_ms: u64,
 }
 
 /// What a TLS run used and measured about handshakes.
@@ -351,6 +377,7 @@ mod tests {
             duration_secs: 5.0,
             generator_cpu_percent: vec![12.5],
             tls: None,
+            datagrams: None,
         }
     }
 

@@ -1,5 +1,7 @@
 //! The server under test: `host:port`, `ws://host:port/path` or `http://host:port/path`, and
-//! their TLS forms `tls://host:port`, `wss://host:port/path` and `https://host:port/path`.
+//! their TLS forms `tls://host:port`, `wss://host:port/path` and `https://host:port/path`;
+//! `unix:/path` (a Unix stream socket, any stream framing) and `udp://host:port` (datagrams,
+//! see `udp.rs`).
 //!
 //! Parsing only splits the text; [`Target::resolve`] turns the host into a socket address once,
 //! before any worker starts, so workers connect to a fixed address.
@@ -20,9 +22,23 @@ pub enum Scheme {
     Http,
 }
 
+/// What carries the bytes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Transport {
+    /// TCP (optionally under TLS).
+    #[default]
+    Tcp,
+    /// A Unix stream socket at this path (`unix:/path`).
+    Unix(std::path::PathBuf),
+    /// UDP datagrams (`udp://host:port`).
+    Udp,
+}
+
 /// A parsed target.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
+    /// TCP, Unix stream socket or UDP.
+    pub transport: Transport,
     pub scheme: Scheme,
     /// Host as written (brackets removed from IPv6 literals).
     pub host: String,
@@ -36,7 +52,7 @@ pub struct Target {
 /// Why a target string is not usable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TargetError {
-    #[error("TARGET {0:?} uses an unsupported scheme; write host:port, ws://host:port/path, http://host:port/path or their TLS forms tls://, wss://, https://")]
+    #[error("TARGET {0:?} uses an unsupported scheme; write host:port, ws://host:port/path, http://host:port/path, their TLS forms tls://, wss://, https://, unix:/path or udp://host:port")]
     Scheme(String),
     #[error("TARGET {0:?} has no port; write it as host:port, e.g. 127.0.0.1:1833")]
     NoPort(String),
@@ -50,6 +66,27 @@ pub enum TargetError {
 
 impl Target {
     pub fn parse(text: &str) -> Result<Target, TargetError> {
+        if let Some(path) = text.strip_prefix("unix:") {
+            if path.is_empty() {
+                return Err(TargetError::NoHost(text.to_string()));
+            }
+            return Ok(Target {
+                transport: Transport::Unix(path.into()),
+                scheme: Scheme::Tcp,
+                host: "localhost".into(),
+                port: 0,
+                path: "/".into(),
+                tls: false,
+            });
+        }
+        if let Some(rest) = text.strip_prefix("udp://") {
+            let mut target = Target::parse(rest)?;
+            if target.scheme != Scheme::Tcp || target.tls || target.transport != Transport::Tcp {
+                return Err(TargetError::Scheme(text.to_string()));
+            }
+            target.transport = Transport::Udp;
+            return Ok(target);
+        }
         let schemes = [
             ("ws://", Scheme::Ws, false),
             ("http://", Scheme::Http, false),
@@ -106,6 +143,7 @@ impl Target {
             (None, None) => return Err(TargetError::NoPort(text.to_string())),
         };
         Ok(Target {
+            transport: Transport::Tcp,
             scheme,
             host: host.to_string(),
             port,
@@ -138,7 +176,11 @@ impl Target {
     }
 
     /// Every address the host resolves to, in resolver order (at least one).
+    /// A Unix target has none: it yields the placeholder `0.0.0.0:0` (workers connect to the path).
     pub fn resolve(&self) -> Result<Vec<SocketAddr>, TargetError> {
+        if let Transport::Unix(_) = self.transport {
+            return Ok(vec![SocketAddr::from(([0, 0, 0, 0], 0))]);
+        }
         let resolve_error = |reason: String| TargetError::Resolve {
             host: self.host.clone(),
             reason,
@@ -156,6 +198,11 @@ impl Target {
 
 impl fmt::Display for Target {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.transport {
+            Transport::Unix(path) => return write!(f, "unix:{}", path.display()),
+            Transport::Udp => return write!(f, "udp://{}", self.host_header()),
+            Transport::Tcp => {}
+        }
         match (self.scheme, self.tls) {
             (Scheme::Tcp, false) => write!(f, "{}", self.host_header()),
             (Scheme::Tcp, true) => write!(f, "tls://{}", self.host_header()),
@@ -213,6 +260,21 @@ mod tests {
             Target::parse("tls://h"),
             Err(TargetError::NoPort(_))
         ));
+    }
+
+    #[test]
+    fn parses_unix_and_udp_targets() {
+        let unix = Target::parse("unix:/tmp/gev.sock").unwrap();
+        assert_eq!(unix.transport, Transport::Unix("/tmp/gev.sock".into()));
+        assert_eq!(unix.to_string(), "unix:/tmp/gev.sock");
+        assert_eq!(unix.default_framing(), FramingKind::Raw);
+        assert_eq!(unix.resolve().unwrap().len(), 1);
+        let udp = Target::parse("udp://127.0.0.1:9000").unwrap();
+        assert_eq!((udp.transport.clone(), udp.port), (Transport::Udp, 9000));
+        assert_eq!(udp.to_string(), "udp://127.0.0.1:9000");
+        assert!(Target::parse("unix:").is_err());
+        assert!(Target::parse("udp://ws://h:1").is_err());
+        assert!(Target::parse("udp://h").is_err());
     }
 
     #[test]

@@ -256,6 +256,8 @@ pub struct AlpnMismatch {
 pub enum Stream {
     Plain(TcpStream),
     Tls(Box<TlsStream>),
+    /// A Unix stream socket (`unix:/path` targets; see `unix.rs`). No TLS over it.
+    Unix(mio::net::UnixStream),
 }
 
 /// TCP under a rustls client connection.
@@ -296,6 +298,8 @@ impl Stream {
         match self {
             Stream::Plain(tcp) => tcp,
             Stream::Tls(tls) => &tls.tcp,
+            // Unix connections are registered and checked by `unix.rs`, never through here.
+            Stream::Unix(_) => unreachable!("tcp() on a Unix stream"),
         }
     }
 
@@ -303,19 +307,20 @@ impl Stream {
         match self {
             Stream::Plain(tcp) => tcp,
             Stream::Tls(tls) => &mut tls.tcp,
+            Stream::Unix(_) => unreachable!("tcp_mut() on a Unix stream"),
         }
     }
 
     pub fn tls(&self) -> Option<&TlsStream> {
         match self {
-            Stream::Plain(_) => None,
+            Stream::Plain(_) | Stream::Unix(_) => None,
             Stream::Tls(tls) => Some(tls),
         }
     }
 
     pub fn tls_mut(&mut self) -> Option<&mut TlsStream> {
         match self {
-            Stream::Plain(_) => None,
+            Stream::Plain(_) | Stream::Unix(_) => None,
             Stream::Tls(tls) => Some(tls),
         }
     }
@@ -333,7 +338,7 @@ impl Stream {
     /// Push queued TLS records to the socket until it would block (no-op for plain TCP).
     pub fn write_pending(&mut self) -> io::Result<()> {
         match self {
-            Stream::Plain(_) => Ok(()),
+            Stream::Plain(_) | Stream::Unix(_) => Ok(()),
             Stream::Tls(tls) => tls.write_pending(),
         }
     }
@@ -454,6 +459,7 @@ impl Read for Stream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let tls = match self {
             Stream::Plain(tcp) => return tcp.read(buf),
+            Stream::Unix(unix) => return unix.read(buf),
             Stream::Tls(tls) => tls,
         };
         let mut filled = 0;
@@ -498,6 +504,7 @@ impl Write for Stream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
             Stream::Plain(tcp) => tcp.write(buf),
+            Stream::Unix(unix) => unix.write(buf),
             Stream::Tls(tls) => {
                 let n = tls.conn.writer().write(buf)?;
                 tls.write_pending()?;
@@ -512,6 +519,7 @@ impl Write for Stream {
     fn flush(&mut self) -> io::Result<()> {
         match self {
             Stream::Plain(tcp) => tcp.flush(),
+            Stream::Unix(unix) => unix.flush(),
             Stream::Tls(tls) => tls.write_pending(),
         }
     }

@@ -379,14 +379,20 @@ impl Worker {
             }
             let seed = (self.slots[id].index as u64) << 20 ^ now;
             let codec = Codec::new(&self.shared.config.framing, seed);
-            match Conn::connect(
-                self.shared.config.addr,
-                self.shared.config.tls.as_ref(),
-                self.poll.registry(),
-                Token(id),
-                codec,
-                now,
-            ) {
+            let connected = match &self.shared.config.target.transport {
+                crate::target::Transport::Unix(path) => {
+                    Conn::connect_unix(path, self.poll.registry(), Token(id), codec, now)
+                }
+                _ => Conn::connect(
+                    self.shared.config.addr,
+                    self.shared.config.tls.as_ref(),
+                    self.poll.registry(),
+                    Token(id),
+                    codec,
+                    now,
+                ),
+            };
+            match connected {
                 Ok(conn) => {
                     self.slots[id].conn = Some(conn);
                     self.connecting += 1;
