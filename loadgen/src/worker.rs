@@ -629,6 +629,43 @@ impl Worker {
         }
         let schedule = &shared.schedule;
         let pipeline = schedule.pipeline();
+        if !schedule.is_open() {
+            // Closed loop: every request of the batch is intended and sent at `t`, is measured
+            // or not alike and has the same loop lag, so per request only pick, encode and
+            // queue remain; counting and recording happen once per batch (~2x fewer
+            // instructions per request at --pipeline 64; loadgen/bench/baseline.sh).
+            let mut batch = pipeline.saturating_sub(conn.pending.len());
+            let measured = t >= shared.measure_start;
+            if measured {
+                if let Some(quota) = slot.quota.as_mut() {
+                    batch = batch.min(usize::try_from(*quota).unwrap_or(usize::MAX));
+                    *quota -= batch as u64;
+                    *quota_left -= batch as u64;
+                }
+            }
+            if batch > 0 {
+                let before = conn.output.len();
+                for _ in 0..batch {
+                    let payload = shared.payloads.pick(rng);
+                    conn.codec
+                        .encode(shared.payloads.get(payload), &mut conn.output);
+                    conn.pending.push_back(Pending {
+                        intended: t,
+                        sent: t,
+                        payload,
+                        measured,
+                    });
+                }
+                slot.timetable.advance_by(batch as u64);
+                if measured {
+                    *measured_in_flight += batch;
+                    recorder.sent_n(batch as u64, (conn.output.len() - before) as u64);
+                    recorder.lag_n(t.saturating_sub(wake), batch as u64);
+                }
+            }
+            self.flush(id);
+            return;
+        }
         while conn.pending.len() < pipeline {
             let intended = if schedule.is_open() {
                 match slot.timetable.next_due(schedule) {
