@@ -68,6 +68,13 @@ impl Shared {
     pub fn now(&self) -> u64 {
         self.origin.elapsed().as_nanos() as u64
     }
+
+    /// Whether connections keep each outstanding request's payload: only to check replies
+    /// against them (`--verify`) or to know their lengths (raw framing with varying sizes).
+    #[inline]
+    fn keeps_payloads(&self) -> bool {
+        self.config.verify || self.payloads.min_len() != self.payloads.max_len()
+    }
 }
 
 /// One worker's share of the run.
@@ -398,7 +405,7 @@ impl Worker {
         let Some(conn) = self.slots[id].conn.take() else {
             return;
         };
-        let dropped = conn.pending.iter().filter(|p| p.measured).count();
+        let dropped = conn.pending.measured();
         self.measured_in_flight -= dropped;
         if conn.phase == Phase::Open {
             self.recorder.error(kind);
@@ -557,20 +564,30 @@ impl Worker {
             }
             let verify = shared.config.verify;
             let echo = shared.config.framing.kind.is_echo();
+            let keeps_payloads = shared.keeps_payloads();
+            let fixed_len = shared.payloads.max_len();
             while open && progress.error.is_none() && pos < data.len() {
-                let expected = pending.front().map(|p| p.payload.len as usize);
+                let expected = if keeps_payloads {
+                    pending.front_payload().map(|p| p.len as usize)
+                } else if pending.is_empty() {
+                    None
+                } else {
+                    Some(fixed_len)
+                };
                 match codec.decode(&data[pos..], expected, output) {
                     Ok(Decoded::Incomplete) => break,
                     Ok(Decoded::Skip { consumed }) => pos += consumed,
                     Ok(Decoded::Reply { consumed, body, ok }) => {
                         pos += consumed;
-                        let Some(request) = pending.pop_front() else {
+                        let Some(request) = pending.pop() else {
                             progress.error = Some(ErrorKind::Protocol);
                             break;
                         };
                         if verify {
                             let matches = if echo {
-                                body == shared.payloads.get(request.payload)
+                                request
+                                    .payload
+                                    .is_some_and(|p| body == shared.payloads.get(p))
                             } else {
                                 ok
                             };
@@ -645,17 +662,21 @@ impl Worker {
             }
             if batch > 0 {
                 let before = conn.output.len();
+                let keeps_payloads = shared.keeps_payloads();
                 for _ in 0..batch {
                     let payload = shared.payloads.pick(rng);
                     conn.codec
                         .encode(shared.payloads.get(payload), &mut conn.output);
-                    conn.pending.push_back(Pending {
-                        intended: t,
-                        sent: t,
-                        payload,
-                        measured,
-                    });
+                    if keeps_payloads {
+                        conn.pending.push_payload(payload);
+                    }
                 }
+                conn.pending.push(Pending {
+                    intended: t,
+                    sent: t,
+                    measured,
+                    count: batch as u64,
+                });
                 slot.timetable.advance_by(batch as u64);
                 if measured {
                     *measured_in_flight += batch;
@@ -700,12 +721,15 @@ impl Worker {
             let before = conn.output.len();
             conn.codec
                 .encode(shared.payloads.get(payload), &mut conn.output);
-            conn.pending.push_back(Pending {
+            conn.pending.push(Pending {
                 intended,
                 sent: t,
-                payload,
                 measured,
+                count: 1,
             });
+            if shared.keeps_payloads() {
+                conn.pending.push_payload(payload);
+            }
             slot.timetable.advance();
             if measured {
                 *measured_in_flight += 1;
@@ -762,8 +786,8 @@ impl Worker {
                 Phase::Open
                     if conn
                         .pending
-                        .front()
-                        .is_some_and(|p| now.saturating_sub(p.sent) > timeout) =>
+                        .oldest_sent()
+                        .is_some_and(|sent| now.saturating_sub(sent) > timeout) =>
                 {
                     ErrorKind::Timeout
                 }
