@@ -121,6 +121,31 @@ impl Outstanding {
         Some(answered)
     }
 
+    /// Take the `n` oldest outstanding requests (at most `len()`) and hand them to `each` as
+    /// runs (one call per run, or part of one, with its `count` taken). Their payloads, if kept,
+    /// are dropped: for the bulk path of the raw framing, which checks none.
+    #[inline]
+    pub fn pop_runs(&mut self, mut n: usize, mut each: impl FnMut(Pending)) {
+        n = n.min(self.len);
+        self.len -= n;
+        self.payloads.drain(..n.min(self.payloads.len()));
+        while n > 0 {
+            let Some(run) = self.runs.front_mut() else {
+                return;
+            };
+            let taken = run.count.min(n as u64);
+            each(Pending {
+                count: taken,
+                ..*run
+            });
+            run.count -= taken;
+            if run.count == 0 {
+                self.runs.pop_front();
+            }
+            n -= taken as usize;
+        }
+    }
+
     /// When the oldest outstanding request was sent.
     pub fn oldest_sent(&self) -> Option<u64> {
         self.runs.front().map(|run| run.sent)
@@ -283,6 +308,17 @@ mod tests {
                             payload: keep.then_some(payload),
                         });
                     }
+                } else if late == 0 {
+                    // Several at once, as the raw bulk path takes them.
+                    let mut taken = Vec::new();
+                    o.pop_runs(count as usize, |run| {
+                        taken.extend(std::iter::repeat_n((run.intended, run.sent, run.measured), run.count as usize))
+                    });
+                    let expected: Vec<_> = model
+                        .drain(..(count as usize).min(model.len()))
+                        .map(|a| (a.intended, a.sent, a.measured))
+                        .collect();
+                    prop_assert_eq!(taken, expected);
                 } else {
                     prop_assert_eq!(o.front_payload(), model.front().and_then(|a| a.payload));
                     prop_assert_eq!(o.pop(), model.pop_front());

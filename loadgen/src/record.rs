@@ -160,20 +160,26 @@ impl Recorder {
     /// [`take_interval`](Self::take_interval)) only when its latencies differ.
     #[inline]
     pub fn reply(&mut self, corrected_ns: u64, uncorrected_ns: u64) {
+        self.reply_n(corrected_ns, uncorrected_ns, 1);
+    }
+
+    /// `count` replies arrived, all with these latencies.
+    #[inline]
+    pub fn reply_n(&mut self, corrected_ns: u64, uncorrected_ns: u64, count: u64) {
         let corrected = corrected_ns.max(uncorrected_ns);
         let run = &mut self.reply_run;
         if run.corrected == corrected && run.uncorrected == uncorrected_ns {
-            run.count += 1;
+            run.count += count;
         } else {
             self.flush_replies();
             self.reply_run = ReplyRun {
                 corrected,
                 uncorrected: uncorrected_ns,
-                count: 1,
+                count,
             };
         }
-        self.counts.completed += 1;
-        self.interval_counts.completed += 1;
+        self.counts.completed += count;
+        self.interval_counts.completed += count;
     }
 
     /// Record the held-back replies.
@@ -418,11 +424,18 @@ mod tests {
             let mut index = 0;
             for (op, a, b) in events {
                 match op {
-                    0 | 1 => {
+                    0 => {
                         let (c, u) = (value(a), value(b));
                         r.reply(c, u);
                         interval.latency.push(c.max(u));
                         interval.uncorrected.push(u);
+                    }
+                    1 => {
+                        // A run of replies at once (the raw bulk path), possibly none.
+                        let (c, u, n) = (value(a), value(b), (a + b) as usize);
+                        r.reply_n(c, u, n as u64);
+                        interval.latency.extend(std::iter::repeat_n(c.max(u), n));
+                        interval.uncorrected.extend(std::iter::repeat_n(u, n));
                     }
                     2 => {
                         // One send, or a closed-loop batch of `b` (possibly none).

@@ -34,8 +34,8 @@ use crate::config::{
 };
 use crate::conn::{Conn, Pending, Phase};
 use crate::error_kind::ErrorKind;
-use crate::framing::{Codec, Decoded};
-use crate::payload::Payloads;
+use crate::framing::{Codec, Decoded, FramingKind};
+use crate::payload::{PayloadRef, Payloads};
 use crate::record::{IntervalReport, Recorder};
 use crate::schedule::{Schedule, Timetable};
 use crate::sys::{self, SendTimer};
@@ -566,6 +566,25 @@ impl Worker {
             let echo = shared.config.framing.kind.is_echo();
             let keeps_payloads = shared.keeps_payloads();
             let fixed_len = shared.payloads.max_len();
+            if open && !keeps_payloads && matches!(codec, Codec::Raw(_)) {
+                // Raw echo of one fixed size, nothing checked: the whole replies are simply the
+                // next `whole` outstanding requests, taken run by run with one record each
+                // instead of decoding and recording reply by reply. A partial reply, or bytes
+                // nobody asked for, are left to the loop below as usual.
+                let whole = ((data.len() - pos) / fixed_len).min(pending.len());
+                pos += whole * fixed_len;
+                pending.pop_runs(whole, |run| {
+                    if run.measured {
+                        *measured_in_flight -= run.count as usize;
+                        recorder.reply_n(
+                            now.saturating_sub(run.intended),
+                            now.saturating_sub(run.sent),
+                            run.count,
+                        );
+                    }
+                });
+                progress.replies += whole;
+            }
             while open && progress.error.is_none() && pos < data.len() {
                 let expected = if keeps_payloads {
                     pending.front_payload().map(|p| p.len as usize)
@@ -663,13 +682,34 @@ impl Worker {
             if batch > 0 {
                 let before = conn.output.len();
                 let keeps_payloads = shared.keeps_payloads();
-                for _ in 0..batch {
+                let raw = shared.config.framing.kind == FramingKind::Raw;
+                let mut left = batch;
+                while left > 0 {
+                    // Raw requests are the payloads back to back: with a fixed size, copy
+                    // runs of them that lie back to back in the pool in one go.
+                    if let Some((first, covered)) =
+                        raw.then(|| shared.payloads.pick_run(rng, left)).flatten()
+                    {
+                        conn.codec
+                            .encode(shared.payloads.get_run(first, covered), &mut conn.output);
+                        if keeps_payloads {
+                            for i in 0..covered as u32 {
+                                conn.pending.push_payload(PayloadRef {
+                                    offset: first.offset + i * first.len,
+                                    len: first.len,
+                                });
+                            }
+                        }
+                        left -= covered;
+                        continue;
+                    }
                     let payload = shared.payloads.pick(rng);
                     conn.codec
                         .encode(shared.payloads.get(payload), &mut conn.output);
                     if keeps_payloads {
                         conn.pending.push_payload(payload);
                     }
+                    left -= 1;
                 }
                 conn.pending.push(Pending {
                     intended: t,
