@@ -12,7 +12,8 @@
 //! different value comes or the histograms are read (`take_interval`, `merge`); `record_n(v, n)`
 //! leaves a histogram exactly as `n` times `record(v)` would. At 16 or 64 requests in flight this
 //! turns ~3 histogram records per request into a few per read (`benches/hot_path.rs`,
-//! `record/reply`).
+//! `record/reply`). A closed-loop reply's two latencies are equal; it is recorded once, in a
+//! histogram added to both interval histograms when the interval is taken.
 
 use hdrhistogram::serialization::{Serializer, V2DeflateSerializer};
 use hdrhistogram::Histogram;
@@ -81,6 +82,9 @@ pub struct Recorder {
     pub counts: Counts,
     interval_latency: Histogram<u64>,
     interval_uncorrected: Histogram<u64>,
+    /// Replies whose corrected latency equals the uncorrected one (every closed-loop reply):
+    /// recorded once here and added to both interval histograms when the interval is taken.
+    interval_same: Histogram<u64>,
     interval_counts: Counts,
     /// Replies not yet in the interval histograms, all with the same latencies.
     reply_run: ReplyRun,
@@ -111,6 +115,20 @@ impl ReplyRun {
             uncorrected.saturating_record_n(self.uncorrected, self.count);
         }
     }
+
+    /// As `record_into`, but a run whose two latencies are equal goes to `same` once.
+    fn record_split(
+        &self,
+        latency: &mut Histogram<u64>,
+        uncorrected: &mut Histogram<u64>,
+        same: &mut Histogram<u64>,
+    ) {
+        if self.count > 0 && self.corrected == self.uncorrected {
+            same.saturating_record_n(self.corrected, self.count);
+        } else {
+            self.record_into(latency, uncorrected);
+        }
+    }
 }
 
 impl LagRun {
@@ -131,6 +149,7 @@ impl Default for Recorder {
             counts: Counts::default(),
             interval_latency: new_histogram(),
             interval_uncorrected: new_histogram(),
+            interval_same: new_histogram(),
             interval_counts: Counts::default(),
             reply_run: ReplyRun::default(),
             lag_run: LagRun::default(),
@@ -185,8 +204,11 @@ impl Recorder {
     /// Record the held-back replies.
     #[inline(never)]
     fn flush_replies(&mut self) {
-        self.reply_run
-            .record_into(&mut self.interval_latency, &mut self.interval_uncorrected);
+        self.reply_run.record_split(
+            &mut self.interval_latency,
+            &mut self.interval_uncorrected,
+            &mut self.interval_same,
+        );
         self.reply_run.count = 0;
     }
 
@@ -261,6 +283,10 @@ impl Recorder {
     ) -> IntervalReport {
         self.flush_replies();
         self.flush_lag();
+        // Same bounds everywhere, so adding cannot fail.
+        let _ = self.interval_latency.add(&self.interval_same);
+        let _ = self.interval_uncorrected.add(&self.interval_same);
+        self.interval_same.reset();
         let report = IntervalReport {
             worker,
             index,
@@ -285,6 +311,8 @@ impl Recorder {
         let _ = self.latency.add(&other.interval_latency);
         let _ = self.latency_uncorrected.add(&other.latency_uncorrected);
         let _ = self.latency_uncorrected.add(&other.interval_uncorrected);
+        let _ = self.latency.add(&other.interval_same);
+        let _ = self.latency_uncorrected.add(&other.interval_same);
         other
             .reply_run
             .record_into(&mut self.latency, &mut self.latency_uncorrected);

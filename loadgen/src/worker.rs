@@ -244,8 +244,11 @@ impl Worker {
             if !draining {
                 self.open_due_connections(now);
             }
-            // Fresh time: opening connections above may have taken a while.
-            self.send_due(self.shared.now());
+            // Fresh time: opening connections above may have taken a while. (Only open-loop
+            // sends wait in the queue: a closed loop saves the clock read.)
+            if !self.send_queue.is_empty() {
+                self.send_due(self.shared.now());
+            }
             if now >= self.next_timeout_scan {
                 self.expire(now);
                 self.next_timeout_scan = now + TIMEOUT_SCAN_NS;
