@@ -219,6 +219,30 @@ impl Conn {
         }
     }
 
+    /// Write `bytes`, encoded requests that follow everything queued. When nothing is queued
+    /// they go to the socket straight from the caller's buffer (no copy into `output`; the raw
+    /// bulk path writes a batch straight from the payload pool) and only what the socket does
+    /// not take is queued. Returns the bytes the socket took.
+    pub fn send(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        if !self.output.is_empty() {
+            self.output.extend_from_slice(bytes);
+            return self.flush();
+        }
+        let mut done = 0;
+        while done < bytes.len() {
+            match self.stream.write(&bytes[done..]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => done += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        self.written = 0;
+        self.output.extend_from_slice(&bytes[done..]);
+        Ok(done)
+    }
+
     /// Write as much of the output as the socket takes; returns the bytes written. The rest
     /// waits for the next writable event.
     pub fn flush(&mut self) -> io::Result<usize> {
@@ -278,6 +302,78 @@ mod tests {
         assert!(o.is_empty());
         assert_eq!(o.pop(), None);
         assert_eq!(o.oldest_sent(), None);
+    }
+
+    /// A connected non-blocking client `Conn` and the server's end of the socket.
+    fn connected_pair() -> (Conn, std::net::TcpStream) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        client.set_nonblocking(true).unwrap();
+        let options = crate::framing::FramingOptions {
+            kind: crate::framing::FramingKind::Raw,
+            host: String::new(),
+            path: String::new(),
+            http_method: crate::framing::HttpMethod::Get,
+            ws_message: crate::framing::WsMessage::Binary,
+            max_reply: 1 << 20,
+        };
+        let conn = Conn {
+            stream: TcpStream::from_std(client),
+            phase: Phase::Open,
+            codec: Codec::new(&options, 1),
+            input: Vec::new(),
+            output: Vec::new(),
+            written: 0,
+            pending: Outstanding::default(),
+            started: 0,
+        };
+        (conn, server)
+    }
+
+    /// Read exactly `len` bytes from the server's end, flushing the client's queue as it goes.
+    fn receive(conn: &mut Conn, server: &mut std::net::TcpStream, len: usize) -> Vec<u8> {
+        use std::io::Read;
+        server
+            .set_read_timeout(Some(std::time::Duration::from_millis(50)))
+            .unwrap();
+        let mut got = Vec::new();
+        let mut buf = vec![0; 1 << 16];
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while got.len() < len && std::time::Instant::now() < deadline {
+            conn.flush().unwrap();
+            match server.read(&mut buf) {
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) => {}
+                Err(e) => panic!("{e}"),
+            }
+        }
+        got
+    }
+
+    #[test]
+    fn send_writes_directly_and_keeps_order_behind_a_queue() {
+        let (mut conn, mut server) = connected_pair();
+        // Nothing queued: straight to the socket, nothing left in `output`.
+        assert_eq!(conn.send(b"abc").unwrap(), 3);
+        assert!(conn.output.is_empty());
+        // Something queued: appended behind it.
+        conn.output.extend_from_slice(b"def");
+        conn.send(b"ghi").unwrap();
+        assert_eq!(receive(&mut conn, &mut server, 9), b"abcdefghi");
+        // More than the socket takes at once: the rest is queued and follows in order.
+        let big: Vec<u8> = (0..8 << 20).map(|i| (i % 251) as u8).collect();
+        let taken = conn.send(&big).unwrap();
+        assert_eq!(taken + conn.output.len() - conn.written, big.len());
+        conn.send(b"tail").unwrap();
+        let mut expected = big.clone();
+        expected.extend_from_slice(b"tail");
+        assert!(receive(&mut conn, &mut server, expected.len()) == expected);
+        assert!(conn.output.is_empty());
     }
 
     proptest! {

@@ -682,19 +682,27 @@ impl Worker {
                     *quota_left -= batch as u64;
                 }
             }
+            // Set when the batch went to the socket straight from the payload pool.
+            let mut direct = None;
             if batch > 0 {
-                let before = conn.output.len();
                 let keeps_payloads = shared.keeps_payloads();
                 let raw = shared.config.framing.kind == FramingKind::Raw;
+                let mut encoded = 0;
                 let mut left = batch;
                 while left > 0 {
-                    // Raw requests are the payloads back to back: with a fixed size, copy
-                    // runs of them that lie back to back in the pool in one go.
+                    // Raw requests are the payloads back to back: with a fixed size, runs of
+                    // them that lie back to back in the pool go in one copy, or none at all
+                    // when the whole batch is one run and nothing is queued before it.
                     if let Some((first, covered)) =
                         raw.then(|| shared.payloads.pick_run(rng, left)).flatten()
                     {
-                        conn.codec
-                            .encode(shared.payloads.get_run(first, covered), &mut conn.output);
+                        let bytes = shared.payloads.get_run(first, covered);
+                        encoded += bytes.len();
+                        if covered == batch && conn.output.is_empty() {
+                            direct = Some(conn.send(bytes));
+                        } else {
+                            conn.codec.encode(bytes, &mut conn.output);
+                        }
                         if keeps_payloads {
                             for i in 0..covered as u32 {
                                 conn.pending.push_payload(PayloadRef {
@@ -707,8 +715,10 @@ impl Worker {
                         continue;
                     }
                     let payload = shared.payloads.pick(rng);
+                    let before = conn.output.len();
                     conn.codec
                         .encode(shared.payloads.get(payload), &mut conn.output);
+                    encoded += conn.output.len() - before;
                     if keeps_payloads {
                         conn.pending.push_payload(payload);
                     }
@@ -723,11 +733,18 @@ impl Worker {
                 slot.timetable.advance_by(batch as u64);
                 if measured {
                     *measured_in_flight += batch;
-                    recorder.sent_n(batch as u64, (conn.output.len() - before) as u64);
+                    recorder.sent_n(batch as u64, encoded as u64);
                     recorder.lag_n(t.saturating_sub(wake), batch as u64);
                 }
             }
-            self.flush(id);
+            match direct {
+                None => self.flush(id),
+                Some(Ok(_)) => {}
+                Some(Err(e)) => {
+                    let now = self.shared.now();
+                    self.close(id, ErrorKind::from_io(&e), now);
+                }
+            }
             return;
         }
         while conn.pending.len() < pipeline {
