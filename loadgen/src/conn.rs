@@ -332,7 +332,7 @@ mod tests {
             max_reply: 1 << 20,
         };
         let conn = Conn {
-            stream: TcpStream::from_std(client),
+            stream: Stream::Plain(mio::net::TcpStream::from_std(client)),
             phase: Phase::Open,
             codec: Codec::new(&options, 1),
             input: Vec::new(),
