@@ -11,8 +11,6 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use mio::net::TcpStream;
-
 use crate::error::SendError;
 use crate::handler::CloseReason;
 use crate::loop_handle::{LoopHandle, LoopShared, Task};
@@ -71,7 +69,7 @@ pub(crate) enum WriteShutdown {
 
 /// One socket on a loop: the stream, the protocol state and the buffers.
 pub(crate) struct Connection<P: Protocol> {
-    pub(crate) stream: TcpStream,
+    pub(crate) stream: crate::transport::Stream,
     pub(crate) decoder: P::Decoder,
     /// Bytes of an incomplete frame (empty and unallocated most of the time).
     pub(crate) input: RingBuffer,

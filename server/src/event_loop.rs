@@ -775,7 +775,7 @@ impl<P: Protocol, H: Handler<P>> EventLoop<P, H> {
         }
     }
 
-    fn register(&mut self, mut stream: mio::net::TcpStream, peer: std::net::SocketAddr) {
+    fn register(&mut self, mut stream: crate::transport::Stream, peer: std::net::SocketAddr) {
         if self.stop_deadline.is_some() {
             drop(stream);
             self.shared.connections.fetch_sub(1, Ordering::Relaxed);
@@ -1091,7 +1091,7 @@ fn announce<P: Protocol, H: Handler<P>>(
 /// Writes the output buffer to the socket until it is empty or the send buffer is full (a
 /// short write: wait for the writable edge). Drained storage goes back to the pool.
 fn write_plain<P: Protocol>(
-    stream: &mio::net::TcpStream,
+    stream: &crate::transport::Stream,
     core: &mut ConnCore<P>,
     pool: &mut BufferPool,
     metrics: Option<&LoopMetrics>,
@@ -1134,7 +1134,7 @@ fn write_plain<P: Protocol>(
 /// everything is written or the socket would block. A closing connection (or one asked to
 /// shut down writing) queues `close_notify` after its last data.
 fn write_tls<P: Protocol>(
-    stream: &mio::net::TcpStream,
+    stream: &crate::transport::Stream,
     tls: &mut TlsSession,
     core: &mut ConnCore<P>,
     pool: &mut BufferPool,

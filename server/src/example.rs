@@ -17,6 +17,11 @@ pub struct ExampleArgs {
     /// Port to listen on (0: any free port; the chosen one is printed).
     #[arg(long, default_value_t = 1833)]
     pub port: u16,
+    /// Listen on this address instead of --host/--port: `unix:/path` (a Unix stream socket;
+    /// a stale socket file is reused, a live one refused), `unix:@name` (Linux abstract name)
+    /// or `ip:port`. TLS over a Unix socket works the same as over TCP.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<crate::ListenAddr>,
     /// Event loops (<= 0: one per core).
     #[arg(long, default_value_t = -1, allow_negative_numbers = true)]
     pub loops: i32,
@@ -51,6 +56,9 @@ impl ExampleArgs {
             .stop_timeout(std::time::Duration::from_millis(self.stop_timeout_ms));
         if let Some(addr) = self.metrics {
             options = options.metrics(addr, "/metrics");
+        }
+        if let Some(listen) = &self.listen {
+            options = options.listen(listen.clone());
         }
         options.tls_handshake_timeout(std::time::Duration::from_millis(
             self.tls_handshake_timeout_ms.max(1),
@@ -131,7 +139,7 @@ where
     H: crate::Handler<P>,
 {
     use std::io::Write;
-    let addr = server.local_addr();
+    let addr = server.listen_addr();
     let running = server.start().context("starting the server threads")?;
     install_shutdown_signals()?;
     let mut stdout = std::io::stdout().lock();

@@ -5,7 +5,7 @@
 //! ```
 //! use std::borrow::Cow;
 //! use std::io::{Read, Write};
-//! use gev::{Conn, Handler, LengthPrefixed, MessageOf, ReplyOf, Server, ServerOptions};
+//! use gev::{Conn, Handler, LengthPrefixed, Server, ServerOptions};
 //!
 //! /// Replies to every frame with the frame reversed.
 //! struct Reverse;
@@ -13,8 +13,8 @@
 //!     fn on_message<'a>(
 //!         &self,
 //!         _: &mut Conn<'_, LengthPrefixed>,
-//!         msg: MessageOf<'a, LengthPrefixed>,
-//!     ) -> Option<ReplyOf<'a, LengthPrefixed>> {
+//!         msg: &'a [u8],
+//!     ) -> Option<Cow<'a, [u8]>> {
 //!         Some(Cow::Owned(msg.iter().rev().copied().collect()))
 //!     }
 //! }
@@ -45,8 +45,8 @@
 //! Cross-thread work ([`ConnHandle`], [`LoopHandle`]) enters a loop through its task queue
 //! (`task_queue.rs`); timers live in `timer.rs`; limits in [`ServerOptions`] (`options.rs`).
 //!
-//! When implementing [`Handler::on_message`], write the types as [`MessageOf`] and [`ReplyOf`]
-//! (see [`Handler`] for why).
+//! [`Handler::on_message`] is written with the protocol's concrete types (`&'a [u8]`,
+//! `Cow<'a, [u8]>`); a generic impl writes `&'a self` (see [`Handler`] for why).
 //!
 //! # Dependencies
 //! `mio` (readiness polling and wakers), `socket2` (listener options: backlog, `SO_REUSEPORT`),
@@ -78,11 +78,13 @@ mod ring_buffer;
 mod server;
 mod task_queue;
 mod timer;
+mod transport;
 
 pub mod example;
 pub mod http;
 pub mod metrics;
 pub mod tls;
+pub mod udp;
 pub mod ws;
 
 pub use balance::{Balancer, LeastConnections, RoundRobin};
@@ -95,3 +97,4 @@ pub use protocol::{LengthPrefixed, Protocol, Raw, Unpacked};
 pub use ring_buffer::RingBuffer;
 pub use server::{Server, ServerHandle};
 pub use timer::TimerId;
+pub use transport::{ListenAddr, ListenAddrError};

@@ -5,6 +5,8 @@
 //! watermarks and timeouts it enforces on the data path.
 
 use std::net::SocketAddr;
+
+use crate::transport::ListenAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -65,6 +67,10 @@ impl std::fmt::Debug for LoadBalance {
 pub struct ServerOptions {
     /// Address to listen on. Default `0.0.0.0:1833`.
     pub addr: SocketAddr,
+    /// Listen on a Unix stream socket instead of [`addr`](Self::addr) (`unix:/path`, or
+    /// `unix:@name` on Linux; see [`ListenAddr`]). A `ListenAddr::Tcp` here is the same as
+    /// setting `addr`. Default `None` (TCP on `addr`).
+    pub listen: Option<ListenAddr>,
     /// Number of event loops; `<= 0` means one per available core. Default `-1`.
     pub loops: i32,
     /// Set `SO_REUSEPORT` on the listener (lets several processes share the port). Default `false`.
@@ -117,6 +123,7 @@ impl Default for ServerOptions {
     fn default() -> Self {
         ServerOptions {
             addr: SocketAddr::from(([0, 0, 0, 0], 1833)),
+            listen: None,
             loops: -1,
             reuse_port: false,
             tcp_nodelay: true,
@@ -159,6 +166,19 @@ impl ServerOptions {
 
     setter!(/// Sets [`addr`](Self::addr).
         addr: SocketAddr);
+    /// Listens on `listen`: TCP sets [`addr`](Self::addr), Unix sets
+    /// [`listen`](Self::listen).
+    pub fn listen(mut self, listen: ListenAddr) -> Self {
+        match listen {
+            ListenAddr::Tcp(addr) => {
+                self.addr = addr;
+                self.listen = None;
+            }
+            unix => self.listen = Some(unix),
+        }
+        self
+    }
+
     setter!(/// Sets [`loops`](Self::loops).
         loops: i32);
     setter!(/// Sets [`reuse_port`](Self::reuse_port).

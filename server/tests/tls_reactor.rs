@@ -38,7 +38,7 @@ impl Handler<Raw> for Echo {
     }
 
     fn on_message<'a>(
-        &self,
+        &'a self,
         conn: &mut Conn<'_, Raw>,
         msg: MessageOf<'a, Raw>,
     ) -> Option<ReplyOf<'a, Raw>> {

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::Parser;
 use gev::example::{init_tracing, serve_until_signal, ExampleArgs};
-use gev::{Conn, Handler, MessageOf, Raw, ReplyOf, Server};
+use gev::{Conn, Handler, Raw, Server};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -73,8 +73,8 @@ impl Handler<Raw> for Echo {
     fn on_message<'a>(
         &self,
         _conn: &mut Conn<'_, Raw>,
-        message: MessageOf<'a, Raw>,
-    ) -> Option<ReplyOf<'a, Raw>> {
+        message: &'a [u8],
+    ) -> Option<Cow<'a, [u8]>> {
         if !self.work.is_zero() {
             let start = Instant::now();
             while start.elapsed() < self.work {

@@ -68,7 +68,7 @@ fn main() -> anyhow::Result<()> {
     let mut signals = Signals::new([SIGINT, SIGTERM]).context("installing signal handlers")?;
     let running = server.start().context("starting the server threads")?;
     let mut stdout = std::io::stdout().lock();
-    writeln!(stdout, "listening on {}", running.local_addr()).and_then(|()| stdout.flush())?;
+    writeln!(stdout, "listening on {}", running.listen_addr()).and_then(|()| stdout.flush())?;
     drop(stdout);
     if let Some(signal) = signals.forever().next() {
         tracing::info!(signal, "stopping");

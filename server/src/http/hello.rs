@@ -3,9 +3,9 @@
 //! client asked to close (`Connection: close`, or HTTP/1.0 without keep-alive) the reply
 //! carries `Connection: close` and the connection closes once it is flushed.
 
-use crate::{CloseReason, Conn, Handler, MessageOf, ReplyOf};
+use crate::{CloseReason, Conn, Handler};
 
-use super::{HttpProtocol, Method, Response};
+use super::{HttpProtocol, Method, Request, Response};
 
 /// Answers every request with the greeting (see the module docs).
 #[derive(Debug, Clone, Copy, Default)]
@@ -15,8 +15,8 @@ impl Handler<HttpProtocol> for HelloWorld {
     fn on_message<'a>(
         &self,
         conn: &mut Conn<'_, HttpProtocol>,
-        request: MessageOf<'a, HttpProtocol>,
-    ) -> Option<ReplyOf<'a, HttpProtocol>> {
+        request: Request<'a>,
+    ) -> Option<Response<'a>> {
         let close = !request.keep_alive;
         if close {
             // The reply below is still packed and flushed before the close.

@@ -24,10 +24,11 @@
 //! ```
 //! use std::sync::Arc;
 //! use gev::{tls, Raw, Server, ServerOptions};
-//! # use gev::{Conn, Handler, MessageOf, ReplyOf};
+//! # use gev::{Conn, Handler};
+//! # use std::borrow::Cow;
 //! # struct Echo;
 //! # impl Handler<Raw> for Echo {
-//! #     fn on_message<'a>(&self, _: &mut Conn<'_, Raw>, m: MessageOf<'a, Raw>) -> Option<ReplyOf<'a, Raw>> {
+//! #     fn on_message<'a>(&self, _: &mut Conn<'_, Raw>, m: &'a [u8]) -> Option<Cow<'a, [u8]>> {
 //! #         Some(m.into())
 //! #     }
 //! # }

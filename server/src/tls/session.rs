@@ -20,7 +20,6 @@
 use std::io::{self, Read, Write};
 use std::sync::Arc;
 
-use mio::net::TcpStream;
 use rustls::{ServerConfig, ServerConnection};
 
 /// What a connection's TLS handshake agreed, as handlers see it ([`Conn::tls`](crate::Conn::tls)).
@@ -198,7 +197,7 @@ impl TlsSession {
 
     /// Writes queued records to `stream` (one `writev` of up to 64 records).
     #[inline]
-    pub(crate) fn write_to(&mut self, stream: &TcpStream) -> io::Result<usize> {
+    pub(crate) fn write_to(&mut self, stream: &crate::transport::Stream) -> io::Result<usize> {
         let mut writer = stream;
         self.conn.write_tls(&mut writer)
     }

@@ -41,6 +41,8 @@ pub fn bin_path(name: &str) -> PathBuf {
 pub struct ServerProcess {
     child: Child,
     addr: SocketAddr,
+    /// What followed `listening on ` (e.g. `127.0.0.1:4242` or `unix:/tmp/x.sock`).
+    listen_line: String,
     name: String,
     exited: Option<ExitStatus>,
 }
@@ -97,6 +99,7 @@ impl ServerProcess {
         let mut guard = ServerProcess {
             child,
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            listen_line: String::new(),
             name: name.to_string(),
             exited: None,
         };
@@ -107,6 +110,10 @@ impl ServerProcess {
                 panic!("{name} {args:?} printed no `listening on ADDR` line within {STARTUP_TIMEOUT:?} (exit status: {status:?})");
             }
         };
+        guard.listen_line = line.clone();
+        if line.starts_with("unix:") {
+            return guard;
+        }
         let mut addr: SocketAddr = line
             .parse()
             .unwrap_or_else(|e| panic!("{name} printed a bad address {line:?}: {e}"));
@@ -124,6 +131,12 @@ impl ServerProcess {
     /// Where to connect (an unspecified listening address is replaced by loopback).
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The address as printed on the `listening on` line (`unix:/path` for Unix sockets, whose
+    /// [`addr`](Self::addr) is a placeholder).
+    pub fn listen_line(&self) -> &str {
+        &self.listen_line
     }
 
     /// The process id.
