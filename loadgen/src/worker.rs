@@ -676,8 +676,8 @@ impl Worker {
         if !schedule.is_open() {
             // Closed loop: every request of the batch is intended and sent at `t`, is measured
             // or not alike and has the same loop lag, so per request only pick, encode and
-            // queue remain; counting and recording happen once per batch (~2x fewer
-            // instructions per request at --pipeline 64; loadgen/bench/baseline.sh).
+            // queue remain; counting and recording happen once per batch
+            // (`benches/hot_path.rs` batch64, `loadgen/bench/baseline.sh`).
             let mut batch = pipeline.saturating_sub(conn.pending.len());
             let measured = t >= shared.measure_start;
             if measured {
