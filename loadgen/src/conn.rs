@@ -9,18 +9,19 @@ use std::collections::VecDeque;
 use std::io::{self, Write};
 use std::net::SocketAddr;
 
-use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
 
 use crate::framing::Codec;
 use crate::payload::PayloadRef;
+use crate::tls::{Stream, TlsSettings};
 
 /// Where the connection is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
     /// Non-blocking connect in progress.
     Connecting,
-    /// TCP is up, the WebSocket upgrade is in flight.
+    /// TCP is up; the TLS handshake (when [`Stream::tls_handshaking`]) or the WebSocket
+    /// upgrade is in flight.
     Handshaking,
     /// Requests flow.
     Open,
@@ -164,7 +165,8 @@ impl Outstanding {
 /// A client connection.
 #[derive(Debug)]
 pub struct Conn {
-    pub stream: TcpStream,
+    /// Plain TCP, or TCP under TLS (see `tls`).
+    pub stream: Stream,
     pub phase: Phase,
     pub codec: Codec,
     /// Bytes read but not yet decoded (a partial reply). Usually empty: replies are decoded
@@ -183,13 +185,18 @@ impl Conn {
     /// (edge-triggered, so interest never needs changing).
     pub fn connect(
         addr: SocketAddr,
+        tls: Option<&TlsSettings>,
         registry: &Registry,
         token: Token,
         codec: Codec,
         now: u64,
     ) -> io::Result<Conn> {
-        let mut stream = TcpStream::connect(addr)?;
-        registry.register(&mut stream, token, Interest::READABLE | Interest::WRITABLE)?;
+        let mut stream = Stream::connect(addr, tls)?;
+        registry.register(
+            stream.tcp_mut(),
+            token,
+            Interest::READABLE | Interest::WRITABLE,
+        )?;
         Ok(Conn {
             stream,
             phase: Phase::Connecting,
@@ -205,13 +212,17 @@ impl Conn {
     /// After a writable event during connect: `Ok(true)` once connected, `Ok(false)` if still in
     /// progress, `Err` with the reason it failed.
     pub fn check_connected(&mut self) -> io::Result<bool> {
-        if let Some(error) = self.stream.take_error()? {
+        if let Stream::Unix(unix) = &self.stream {
+            return crate::unix::check_connected(unix);
+        }
+        let tcp = self.stream.tcp();
+        if let Some(error) = tcp.take_error()? {
             return Err(error);
         }
-        match self.stream.peer_addr() {
+        match tcp.peer_addr() {
             Ok(_) => {
                 // Small requests must leave at once, not wait for Nagle.
-                self.stream.set_nodelay(true)?;
+                tcp.set_nodelay(true)?;
                 Ok(true)
             }
             Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(false),
@@ -263,6 +274,8 @@ impl Conn {
             self.output.clear();
             self.written = 0;
         }
+        // TLS records rustls holds beyond what the socket took (no-op for plain TCP).
+        self.stream.write_pending()?;
         Ok(total)
     }
 }
@@ -319,7 +332,7 @@ mod tests {
             max_reply: 1 << 20,
         };
         let conn = Conn {
-            stream: TcpStream::from_std(client),
+            stream: Stream::Plain(mio::net::TcpStream::from_std(client)),
             phase: Phase::Open,
             codec: Codec::new(&options, 1),
             input: Vec::new(),

@@ -44,6 +44,11 @@ use crate::payload::{PayloadRef, Payloads};
 use crate::record::{IntervalReport, Recorder};
 use crate::schedule::{Schedule, Timetable};
 use crate::sys::{self, SendTimer};
+use crate::tls::TlsRecorder;
+
+// TLS handshakes and the handshake-only mode: more `impl Worker`, kept in their own file.
+#[path = "worker_tls.rs"]
+mod worker_tls;
 
 const TIMER_TOKEN: Token = Token(usize::MAX);
 /// How often outstanding requests and connects are checked against `--timeout`.
@@ -102,6 +107,8 @@ pub struct WorkerResult {
     pub cpu_percent: f64,
     /// When the worker stopped, ns on the run clock.
     pub finished_ns: u64,
+    /// TLS handshake figures (empty without TLS).
+    pub tls: TlsRecorder,
 }
 
 /// One connection slot: a connection (when up) and the state that survives reconnects.
@@ -157,6 +164,7 @@ struct Worker {
     measured_in_flight: usize,
     /// Measured requests the slots may still send in a `-n` run (0 otherwise).
     quota_left: u64,
+    tls: TlsRecorder,
 }
 
 /// Run one worker until the window ends, its quota is done, or `stop` is set.
@@ -212,6 +220,7 @@ pub fn run_worker(
         count_run: plan.quotas.is_some(),
         measured_in_flight: 0,
         quota_left: plan.quotas.as_ref().map_or(0, |q| q.iter().sum()),
+        tls: TlsRecorder::default(),
         shared,
     };
     worker.run()
@@ -314,6 +323,7 @@ impl Worker {
             recorder: self.recorder,
             cpu_percent,
             finished_ns,
+            tls: self.tls,
         })
     }
 
@@ -370,21 +380,40 @@ impl Worker {
                 return;
             }
             self.connect_queue.pop();
+            let handshake_only = self.shared.config.handshake_only();
+            let intended = if handshake_only {
+                match self.handshake_due(id, now) {
+                    Some(intended) => intended,
+                    None => continue,
+                }
+            } else {
+                now
+            };
             if let Some(interval) = self.connect_interval_ns {
                 self.next_connect_at = self.next_connect_at.max(now) + interval;
             }
             let seed = (self.slots[id].index as u64) << 20 ^ now;
             let codec = Codec::new(&self.shared.config.framing, seed);
-            match Conn::connect(
-                self.shared.config.addr,
-                self.poll.registry(),
-                Token(id),
-                codec,
-                now,
-            ) {
+            let connected = match &self.shared.config.target.transport {
+                crate::target::Transport::Unix(path) => {
+                    Conn::connect_unix(path, self.poll.registry(), Token(id), codec, now)
+                }
+                _ => Conn::connect(
+                    self.shared.config.addr,
+                    self.shared.config.tls.as_ref(),
+                    self.poll.registry(),
+                    Token(id),
+                    codec,
+                    now,
+                ),
+            };
+            match connected {
                 Ok(conn) => {
                     self.slots[id].conn = Some(conn);
                     self.connecting += 1;
+                    if handshake_only {
+                        self.handshake_begun(id, intended, now);
+                    }
                 }
                 Err(e) => {
                     self.recorder.connect_failed(ErrorKind::from_connect(&e));
@@ -449,6 +478,10 @@ impl Worker {
                 }
             }
         }
+        if self.tls_owns_event(id) {
+            self.tls_event(id, wake);
+            return;
+        }
         if readable || read_closed || error {
             self.read(id, read_closed || error, wake);
         }
@@ -461,6 +494,12 @@ impl Worker {
         let Some(conn) = self.slots[id].conn.as_mut() else {
             return;
         };
+        if let Some(tls) = conn.stream.tls_mut().filter(|t| t.handshaking()) {
+            // The TLS handshake comes first; `tls_event` resumes here when it is done.
+            tls.handshake_started = self.shared.now();
+            conn.phase = Phase::Handshaking;
+            return;
+        }
         if conn.codec.write_handshake(&mut conn.output) {
             conn.phase = Phase::Handshaking;
             self.flush(id);
@@ -814,7 +853,7 @@ impl Worker {
         let Some(conn) = self.slots[id].conn.as_mut() else {
             return;
         };
-        if conn.output.is_empty() {
+        if conn.output.is_empty() && !conn.stream.wants_write() {
             return;
         }
         if let Err(e) = conn.flush() {
@@ -843,10 +882,22 @@ impl Worker {
                 continue;
             };
             let kind = match conn.phase {
+                Phase::Handshaking
+                    if conn.stream.tls_handshaking()
+                        && now.saturating_sub(conn.started) > timeout =>
+                {
+                    ErrorKind::TlsHandshakeTimeout
+                }
                 Phase::Connecting | Phase::Handshaking
                     if now.saturating_sub(conn.started) > timeout =>
                 {
                     ErrorKind::ConnectTimeout
+                }
+                Phase::Open if self.shared.config.handshake_only() => {
+                    if now.saturating_sub(conn.started) > timeout {
+                        self.ticket_wait_expired(id, now);
+                    }
+                    continue;
                 }
                 Phase::Open
                     if conn
