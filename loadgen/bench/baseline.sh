@@ -7,14 +7,19 @@
 # more CPU per request than the floor; the target is >= 0.90). CPU per request is what matters
 # here, not req/s: on a shared machine the rates move with everyone else's load, the cost much
 # less, and each round runs both clients back to back (which one goes first alternates).
+# SCHEDULE=side-by-side runs both at the same moment instead (both on CPU 1, against the same
+# server loop), so a burst of other load on the machine hits both alike.
 #
 # Usage: loadgen/bench/baseline.sh [SECONDS=3] [CONNECTIONS=50] [ROUNDS=5] [PIPELINES="1 16 64"]
 # Env: PROFILE (default release; build with cargo build --release -p gev -p gev-loadgen --bins),
-#      LOADGEN (another loadgen binary to measure, e.g. one built from main), SIZE (default 64).
+#      LOADGEN (another loadgen binary to measure, e.g. one built from main), SIZE (default 64),
+#      SCHEDULE (alternate, the default, or side-by-side).
 PROFILE=${PROFILE:-release}
 source "$(dirname "$0")/common.sh"
 secs=${1:-3}; conns=${2:-50}; rounds=${3:-5}; pipelines=${4:-"1 16 64"}
 size=${SIZE:-64}
+schedule=${SCHEDULE:-alternate}
+case "$schedule" in alternate|side-by-side) ;; *) echo "SCHEDULE must be alternate or side-by-side, not $schedule" >&2; exit 2 ;; esac
 loadgen=${LOADGEN:-$bin/loadgen}
 baseline=$bin/pingpong-baseline
 [ -x "$baseline" ] || { echo "missing $baseline: run cargo build --profile $PROFILE -p gev -p gev-loadgen --bins" >&2; exit 1; }
@@ -35,7 +40,12 @@ run_loadgen() { # PIPELINE -> "requests cpu_secs"
 : > "$work/results"
 for round in $(seq "$rounds"); do
   for p in $pipelines; do
-    if [ $((round % 2)) -eq 1 ]; then
+    if [ "$schedule" = side-by-side ]; then
+      run_baseline "$p" > "$work/b.out" & b_pid=$!
+      run_loadgen "$p" > "$work/l.out" & l_pid=$!
+      wait "$b_pid"; wait "$l_pid"
+      b=$(cat "$work/b.out"); l=$(cat "$work/l.out")
+    elif [ $((round % 2)) -eq 1 ]; then
       b=$(run_baseline "$p"); l=$(run_loadgen "$p")
     else
       l=$(run_loadgen "$p"); b=$(run_baseline "$p")
@@ -45,17 +55,24 @@ for round in $(seq "$rounds"); do
   done
 done
 
-python3 - "$work/results" "$conns" "$size" "$secs" <<'PY'
+python3 - "$work/results" "$conns" "$size" "$secs" "$schedule" <<'PY'
 import statistics, sys
 rows = [line.split() for line in open(sys.argv[1])]
-conns, size, secs = sys.argv[2:5]
-print(f"{conns} connections, {size} B payload, {secs} s measured per run, medians over rounds")
+conns, size, secs, schedule = sys.argv[2:6]
+print(f"{conns} connections, {size} B payload, {secs} s measured per run, {schedule}, medians over rounds")
 print(f"{'pipeline':>8} {'baseline req/cpu-s':>19} {'loadgen req/cpu-s':>18} {'ratio':>6} {'ratios (per round)':>20}")
 for p in dict.fromkeys(r[0] for r in rows):
-    mine = [r for r in rows if r[0] == p]
+    # A round where either client completed nothing or used no CPU (the server starved by other
+    # load) has no ratio; it is left out and counted.
+    mine = [r for r in rows if r[0] == p and all(float(x) > 0 for x in r[1:])]
+    skipped = sum(1 for r in rows if r[0] == p) - len(mine)
+    if not mine:
+        print(f"{p:>8} no usable round ({skipped} skipped)")
+        continue
     base = [int(r[1]) / float(r[2]) for r in mine]
     lg = [int(r[3]) / float(r[4]) for r in mine]
     ratios = [l / b for l, b in zip(lg, base)]
     print(f"{p:>8} {statistics.median(base):>19,.0f} {statistics.median(lg):>18,.0f} "
-          f"{statistics.median(ratios):>6.3f} {' '.join(f'{r:.2f}' for r in ratios):>20}")
+          f"{statistics.median(ratios):>6.3f} {' '.join(f'{r:.2f}' for r in ratios):>20}"
+          + (f" ({skipped} round(s) skipped: a client completed nothing)" if skipped else ""))
 PY

@@ -6,6 +6,11 @@
 //! buffer; only a partial reply's tail is copied to the connection), decode in place, one clock
 //! read per `read`, and for the next request a copy of the payload into the connection's output
 //! buffer followed by one `write` for the whole batch. No allocation once buffers have grown.
+//! A closed-loop batch is bookkept once, not per request: one run of outstanding requests
+//! (`conn::Outstanding`), one count, one loop-lag record; with the raw framing and a fixed size
+//! it is written straight from the payload pool and its replies are taken run by run without
+//! decoding each. `loadgen/bench/baseline.sh` measures the whole against `pingpong-baseline`,
+//! the least a client can do.
 //! A short read means the socket was drained, so the worker does not spend a second `read` just
 //! to see `WouldBlock` (safe with edge-triggered epoll, which reports every new arrival).
 //! `benches/hot_path.rs` measures the non-syscall part: encode 8-20 ns, decode 4-10 ns
@@ -710,8 +715,8 @@ impl Worker {
         if !schedule.is_open() {
             // Closed loop: every request of the batch is intended and sent at `t`, is measured
             // or not alike and has the same loop lag, so per request only pick, encode and
-            // queue remain; counting and recording happen once per batch (~2x fewer
-            // instructions per request at --pipeline 64; loadgen/bench/baseline.sh).
+            // queue remain; counting and recording happen once per batch
+            // (`benches/hot_path.rs` batch64, `loadgen/bench/baseline.sh`).
             let mut batch = pipeline.saturating_sub(conn.pending.len());
             let measured = t >= shared.measure_start;
             if measured {

@@ -14,6 +14,7 @@
 
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
+use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
@@ -82,8 +83,18 @@ impl Conn {
     }
 }
 
-fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
+fn main() -> ExitCode {
+    match run(Args::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // One line, whatever RUST_BACKTRACE says.
+            eprintln!("pingpong-baseline: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: Args) -> anyhow::Result<()> {
     if args.connections == 0 || args.pipeline == 0 || args.size == 0 {
         bail!("--connections, --pipeline and --size must be at least 1");
     }
