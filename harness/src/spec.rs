@@ -19,8 +19,11 @@
 //! warmup = "1s"               # warm-up per run (default 1s)
 //! repeats = 3                 # runs per point per server (default 3)
 //! metrics = ["gev-echo"]      # servers started with --metrics and scraped (default none)
-//! loadgen_threads = 1         # loadgen worker threads (default 1)
+//! loadgen_threads = 1         # loadgen worker threads (default: per point, one per core the
+//!                             # server does not use; the server gets one core per loop)
 //! pin = true                  # pin server and loadgen to disjoint cores (default true)
+//! schedule = "alternating"    # or "side-by-side": every server of a point at once (default
+//!                             # alternating; `harness sweep --schedule` overrides it)
 //!
 //! [[command]]                 # any other server, started from a command line
 //! name = "gev-old"
@@ -36,6 +39,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::builtin;
+pub use crate::compare::session::Schedule;
 use crate::framing::Framing;
 use crate::runner::ServerSpec;
 
@@ -73,6 +77,7 @@ pub struct SpecFile {
     pub metrics: Vec<String>,
     pub loadgen_threads: Option<u32>,
     pub pin: Option<bool>,
+    pub schedule: Option<String>,
 }
 
 /// A server given by its command line (`[[command]]` in the spec, `--server-cmd` on the CLI).
@@ -100,8 +105,16 @@ pub struct Spec {
     pub duration: Duration,
     pub warmup: Duration,
     pub repeats: u32,
+    /// loadgen worker threads; with `per_point_placement`, only what a point without pinning
+    /// uses (1).
     pub loadgen_threads: u32,
     pub pin: bool,
+    /// True when the spec leaves `loadgen_threads` out (and pins): each point then gives the
+    /// server one core per loop (at most all but one) and loadgen every other core, one worker
+    /// thread per core.
+    pub per_point_placement: bool,
+    /// How the servers of a point are placed in time.
+    pub schedule: Schedule,
     /// The file the spec came from and its text, if it came from a file.
     pub source: Option<(PathBuf, String)>,
 }
@@ -272,7 +285,20 @@ impl Spec {
                 value: "0".into(),
             });
         }
+        let per_point_placement = file.loadgen_threads.is_none() && file.pin.unwrap_or(true);
         let loadgen_threads = file.loadgen_threads.unwrap_or(1);
+        let schedule = match file.schedule.as_deref() {
+            None => Schedule::Alternating,
+            Some(text) => <Schedule as clap::ValueEnum>::from_str(text, false).map_err(|_| {
+                SpecError::BadValue {
+                    path: p(),
+                    key: "schedule",
+                    message: format!(
+                        "{text:?} is not a schedule; write \"alternating\" or \"side-by-side\""
+                    ),
+                }
+            })?,
+        };
         if loadgen_threads == 0 {
             return Err(SpecError::NotPositive {
                 path: p(),
@@ -321,6 +347,8 @@ impl Spec {
             repeats,
             loadgen_threads,
             pin: file.pin.unwrap_or(true),
+            per_point_placement,
+            schedule,
             source: None,
         })
     }
@@ -604,6 +632,20 @@ mod tests {
         assert_eq!(spec.repeats, DEFAULT_REPEATS);
         assert!(spec.servers[1].reference && !spec.servers[0].reference);
         assert!(spec.servers[0].command.contains("--loops {loops}"));
+    }
+
+    #[test]
+    fn schedule_and_placement_keys() {
+        let spec = parse("servers = [\"gev-echo\"]\nschedule = \"side-by-side\"").unwrap();
+        assert_eq!(spec.schedule, Schedule::SideBySide);
+        assert!(spec.per_point_placement);
+        let fixed = parse("servers = [\"gev-echo\"]\nloadgen_threads = 2").unwrap();
+        assert_eq!(fixed.schedule, Schedule::Alternating);
+        assert!(!fixed.per_point_placement);
+        let unpinned = parse("servers = [\"gev-echo\"]\npin = false").unwrap();
+        assert!(!unpinned.per_point_placement);
+        let bad = parse("servers = [\"gev-echo\"]\nschedule = \"sideways\"").unwrap_err();
+        assert!(bad.to_string().contains("`schedule`"), "{bad}");
     }
 
     #[test]

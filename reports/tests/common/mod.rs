@@ -357,6 +357,9 @@ pub fn synthetic_results() -> gev_reports::Results {
                     },
                     errors: 0,
                     ratios: Vec::new(),
+                    server_cpu_us_per_request: None,
+                    generator_cpu_us_per_request: None,
+                    limit: None,
                 });
             }
             // Ratios to the references, as the harness computes them (with an interval).
@@ -375,6 +378,7 @@ pub fn synthetic_results() -> gev_reports::Results {
                             high: ratio * 1.05,
                             confidence: 0.95,
                         },
+                        server_cpu_per_request: None,
                     });
                 }
             }
@@ -414,6 +418,7 @@ pub fn synthetic_results() -> gev_reports::Results {
             repeats: REPEATS,
             source: Some("sweeps/synthetic.toml".into()),
             text: None,
+            schedule: None,
         },
         runs,
         summaries,
