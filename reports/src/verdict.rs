@@ -51,12 +51,23 @@ fn point_sentence(results: &Results, at_point: &[&PointSummary]) -> String {
             .ratios
             .iter()
             .filter_map(|ratio| {
-                ratio.server_cpu_per_request.map(|cpu| {
-                    format!(
-                        "{:.2}× ({:.2}–{:.2}) the CPU per request of {}",
-                        cpu.median, cpu.low, cpu.high, ratio.reference
-                    )
-                })
+                ratio
+                    .server_cpu_per_request
+                    .map(|cpu| (cpu, ratio.reference.as_str()))
+            })
+            .enumerate()
+            .map(|(index, (cpu, reference))| {
+                format!(
+                    "{:.2}× ({:.2}–{:.2}) {} of {reference}",
+                    cpu.median,
+                    cpu.low,
+                    cpu.high,
+                    if index == 0 {
+                        "the CPU per request"
+                    } else {
+                        "that"
+                    }
+                )
             })
             .collect();
         if !ratios.is_empty() {
