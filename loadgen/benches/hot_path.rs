@@ -3,9 +3,10 @@
 //! ~2-5 µs a read+write syscall pair costs, or the generator rather than the server would set
 //! the pace. Run: `cargo bench -p gev-loadgen --bench hot_path`.
 
-use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use gev_loadgen::framing::{Codec, FramingKind, FramingOptions, HttpMethod, WsMessage};
 use gev_loadgen::record::Recorder;
+use std::hint::black_box;
 
 fn options(kind: FramingKind) -> FramingOptions {
     FramingOptions {

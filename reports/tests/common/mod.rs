@@ -326,6 +326,8 @@ pub fn synthetic_results() -> gev_reports::Results {
                         addr: "127.0.0.1:40000".into(),
                         summary: loadgen_summary(Some(&histogram), rps, *rate, &samples),
                         server_cpu_secs: Some(7.5),
+                        server_cpu_window_secs: Some(8.0),
+                        placement: None,
                         metrics_before: None,
                         metrics_after: None,
                         server_exit: ServerExit::Clean { after_secs: 0.05 },
@@ -357,7 +359,13 @@ pub fn synthetic_results() -> gev_reports::Results {
                     },
                     errors: 0,
                     ratios: Vec::new(),
-                    server_cpu_us_per_request: None,
+                    // 7.5 s of server CPU over the 8 s window's requests.
+                    server_cpu_us_per_request: Some(Interval {
+                        median: 7.5e6 / (rps * 8.0),
+                        low: 7.2e6 / (rps * 8.0),
+                        high: 7.8e6 / (rps * 8.0),
+                        confidence: 0.95,
+                    }),
                     generator_cpu_us_per_request: None,
                     limit: None,
                 });
