@@ -764,6 +764,9 @@ mod tests {
         assert_eq!(full.framings.len(), 4);
         assert!(full.servers.iter().any(|s| s.metrics));
         assert!(full.source.is_some());
+        let cost = Spec::load(&sweeps.join("cost.toml"), &[], &context).unwrap();
+        assert_eq!(cost.connections, vec![50, 500]);
+        assert!(cost.per_point_placement);
     }
 
     proptest::proptest! {
