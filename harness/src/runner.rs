@@ -22,10 +22,11 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use gev_loadgen::Summary;
-use gev_reports::results::{Placement, PointParams, RunRecord, ServerExit};
+use gev_reports::results::{Placement, PointParams, PointTls, RunRecord, ServerExit};
 
 use crate::framing::Framing;
 use crate::pinning::Pinning;
+use crate::tls_run;
 
 /// Default wait for a server's `listening on` line (a cold start on a loaded machine).
 pub const DEFAULT_STARTUP_TIMEOUT: Duration = Duration::from_secs(15);
@@ -74,6 +75,8 @@ pub struct RunOptions {
     /// instead ([`Pinning::for_loops`]: the server on as many cores as it has loops, loadgen on
     /// every other core with one thread per core).
     pub per_point_cores: Option<Vec<usize>>,
+    /// The sweep's TLS certificate, for TLS points (`tls_run.rs`); `None` without TLS.
+    pub tls_cert: Option<crate::tls_cert::CertFiles>,
 }
 
 impl RunOptions {
@@ -87,6 +90,7 @@ impl RunOptions {
             stop_timeout: DEFAULT_STOP_TIMEOUT,
             loadgen_grace: DEFAULT_LOADGEN_GRACE,
             per_point_cores: None,
+            tls_cert: None,
         }
     }
 
@@ -198,8 +202,9 @@ impl ServerProcess {
         loops: u32,
         options: &RunOptions,
     ) -> Result<ServerProcess, RunError> {
-        let mut argv: Vec<String> = server
-            .command
+        // A `{tls}` placeholder not filled for a TLS point yet (start-up check): plain.
+        let command = tls_run::command_at(server, PointTls::Off, options.tls_cert.as_ref());
+        let mut argv: Vec<String> = command
             .replace("{port}", "0")
             .replace("{loops}", &loops.to_string())
             .split_whitespace()
@@ -370,6 +375,15 @@ pub fn run_side_by_side(
         loadgen_cores: loadgen.to_vec(),
         loadgen_threads: options.loadgen_threads.max(1),
     });
+    // `{tls}` filled for this point: certificate flags at TLS points.
+    let servers_at: Vec<ServerSpec> = servers
+        .iter()
+        .map(|server| ServerSpec {
+            command: tls_run::command_at(server, point.tls, options.tls_cert.as_ref()),
+            ..server.clone()
+        })
+        .collect();
+    let servers = &servers_at[..];
     let mut processes = servers
         .iter()
         .map(|server| ServerProcess::start(server, point.loops, options))
@@ -390,6 +404,7 @@ pub fn run_side_by_side(
         command
             .arg(target)
             .args(loadgen_args(server.framing, point, options.loadgen_threads))
+            .args(tls_run::loadgen_args(point, options.tls_cert.as_ref()))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -681,6 +696,7 @@ mod tests {
             rate,
             duration_secs: 1.5,
             warmup_secs: 0.25,
+            tls: Default::default(),
         }
     }
 

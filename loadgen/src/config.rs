@@ -55,6 +55,16 @@ pub struct Config {
     pub verify: bool,
     pub json: bool,
     pub hdr_log: Option<PathBuf>,
+    /// TLS client settings; `None` for plain TCP.
+    pub tls: Option<crate::tls::TlsSettings>,
+}
+
+impl Config {
+    /// Open, TLS-handshake and close connections instead of sending requests
+    /// (`--handshake-only`).
+    pub fn handshake_only(&self) -> bool {
+        self.tls.as_ref().is_some_and(|t| t.options.handshake_only)
+    }
 }
 
 impl Config {

@@ -246,50 +246,60 @@ fn split_context(note: &str) -> (&str, &str) {
     ("", note)
 }
 
-/// The message with every number replaced by `#`.
+/// The message with every number (and a unit written right after it: `ms`, `s`, `µs`, ...)
+/// replaced by `#`, so `lag 309ms` and `lag 1.1s` are the same kind.
 fn shape(message: &str) -> String {
     let mut out = String::with_capacity(message.len());
-    let mut in_number = false;
-    for c in message.chars() {
-        if c.is_ascii_digit() || (in_number && c == '.') {
-            if !in_number {
-                out.push('#');
-                in_number = true;
-            }
-        } else {
-            in_number = false;
-            out.push(c);
-        }
+    let mut rest = message;
+    while let Some(start) = rest.find(|c: char| c.is_ascii_digit()) {
+        out.push_str(&rest[..start]);
+        let (_, length) = number_at(&rest[start..]);
+        out.push('#');
+        rest = &rest[start + length..];
     }
+    out.push_str(rest);
     out
 }
 
-/// The numbers in a message, in order.
+/// The numbers in a message, in order, scaled by their time unit (`ms`, `µs`, `us`, `ns`) to
+/// seconds where they carry one, so values in different units compare.
 fn numbers_in(message: &str) -> Vec<f64> {
-    shape_tokens(message)
-        .into_iter()
-        .filter_map(|t| t.trim_end_matches('.').parse().ok())
-        .collect()
+    let mut numbers = Vec::new();
+    let mut rest = message;
+    while let Some(start) = rest.find(|c: char| c.is_ascii_digit()) {
+        let (value, length) = number_at(&rest[start..]);
+        numbers.extend(value);
+        rest = &rest[start + length..];
+    }
+    numbers
 }
 
-fn shape_tokens(message: &str) -> Vec<&str> {
-    let mut tokens = Vec::new();
-    let mut start = None;
-    for (i, c) in message.char_indices() {
-        let numeric = c.is_ascii_digit() || (start.is_some() && c == '.');
-        match (numeric, start) {
-            (true, None) => start = Some(i),
-            (false, Some(s)) => {
-                tokens.push(&message[s..i]);
-                start = None;
-            }
-            _ => {}
-        }
-    }
-    if let Some(s) = start {
-        tokens.push(&message[s..]);
-    }
-    tokens
+/// The number at the start of `text` (digits and one decimal point) with its unit suffix, and
+/// how many bytes both take.
+fn number_at(text: &str) -> (Option<f64>, usize) {
+    let digits = text
+        .char_indices()
+        .take_while(|(i, c)| c.is_ascii_digit() || (*c == '.' && *i > 0))
+        .map(|(i, c)| i + c.len_utf8())
+        .last()
+        .unwrap_or(0);
+    let number = text[..digits].trim_end_matches('.');
+    let unit_length = text[digits..]
+        .char_indices()
+        .take_while(|(_, c)| c.is_alphabetic())
+        .map(|(i, c)| i + c.len_utf8())
+        .last()
+        .unwrap_or(0);
+    let scale = match &text[digits..digits + unit_length] {
+        "ms" => 1e-3,
+        "µs" | "us" => 1e-6,
+        "ns" => 1e-9,
+        _ => 1.0,
+    };
+    (
+        number.parse::<f64>().ok().map(|v| v * scale),
+        digits + unit_length,
+    )
 }
 
 #[cfg(test)]
@@ -326,5 +336,18 @@ mod tests {
         assert_eq!(fold_notes(&notes), notes);
         assert_eq!(shape("busy 97.5% of 4 s"), "busy #% of # s");
         assert_eq!(numbers_in("busy 97.5% of 4 s."), vec![97.5, 4.0]);
+        // Units right after a number are part of it: one kind, compared in seconds.
+        assert_eq!(shape("lag p99 309.59ms, max"), shape("lag p99 1.10s, max"));
+        assert_eq!(numbers_in("lag 309.5ms or 2µs"), vec![0.3095, 2e-6]);
+        let lagging = vec![
+            "a at loops=1 w repeat 0: loadgen: lag p99 309.59ms".to_string(),
+            "a at loops=1 w repeat 1: loadgen: lag p99 1.10s".to_string(),
+        ];
+        let folded = fold_notes(&lagging);
+        assert_eq!(folded.len(), 1, "{folded:?}");
+        assert!(
+            folded[0].starts_with("loadgen: lag p99 1.10s (2 times"),
+            "{folded:?}"
+        );
     }
 }

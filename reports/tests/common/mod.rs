@@ -275,6 +275,8 @@ pub fn loadgen_summary(
         warnings: Vec::new(),
         duration_secs: 8.0,
         generator_cpu_percent: vec![35.0],
+        tls: None,
+        datagrams: None,
     }
 }
 
@@ -289,6 +291,7 @@ pub fn point_params(loops: u32, rate: Option<f64>) -> gev_reports::results::Poin
         rate,
         duration_secs: 8.0,
         warmup_secs: 1.0,
+        tls: Default::default(),
     }
 }
 
