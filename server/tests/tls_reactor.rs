@@ -195,6 +195,15 @@ fn resumption_is_on_by_default() {
         1,
         "the handler sees the resumption"
     );
+    let metrics = common::tls::scrape(server.metrics);
+    assert!(
+        metrics.contains("gev_tls_handshakes_total{loop=\"0\"} 2"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("gev_tls_resumed_handshakes_total{loop=\"0\"} 1"),
+        "{metrics}"
+    );
 }
 
 /// CPU ticks of the server's loop threads (in this process).
