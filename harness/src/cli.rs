@@ -56,6 +56,13 @@ pub struct SweepArgs {
     /// Write results.json, results.csv and env.txt only; no plots or pages.
     #[arg(long)]
     pub no_render: bool,
+    /// How each point's servers are placed in time (overrides the spec's `schedule`):
+    /// `alternating` (one server at a time, repeats interleaved: each server's absolute figures
+    /// alone, the default) or `side-by-side` (every server of the point at the same moment on
+    /// the same server cores, each with its own loadgen: the machine's drift hits all alike, so
+    /// cost ratios to the references are tight; absolute figures are each server's share).
+    #[arg(long, value_name = "SCHEDULE", value_enum)]
+    pub schedule: Option<crate::spec::Schedule>,
 }
 
 /// Flags of `harness report`.
@@ -84,5 +91,11 @@ mod tests {
         assert_eq!(args.spec, PathBuf::from(DEFAULT_SPEC));
         assert_eq!(args.server_cmd, vec!["x=y {port}".to_string()]);
         assert_eq!(args.out, PathBuf::from(DEFAULT_OUT));
+        assert_eq!(args.schedule, None);
+        let cli = Cli::parse_from(["harness", "sweep", "--schedule", "side-by-side"]);
+        let Command::Sweep(args) = cli.command else {
+            panic!("not a sweep");
+        };
+        assert_eq!(args.schedule, Some(crate::spec::Schedule::SideBySide));
     }
 }

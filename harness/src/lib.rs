@@ -35,7 +35,8 @@
 //! Dependencies: `gev-loadgen` (the typed summary loadgen prints), `gev-reports` (the results
 //! types and the renderer), `clap` (flags), `serde`/`serde_json`/`toml` (spec and results),
 //! `thiserror`/`anyhow` (errors), `indicatif` (progress), `libc` (signals, CPU affinity),
-//! `humantime` (durations, timestamps), `rand` (bootstrap resampling), `signal-hook`,
+//! `humantime` (durations, timestamps), `rand` (bootstrap resampling), `statrs` (Student's t
+//! distribution for the paired intervals, instead of a hand-written quantile), `signal-hook`,
 //! `tokio`, `mio`, `socket2`, `tokio-tungstenite`, `futures-util` (the reference servers),
 //! `core_affinity` (compare), `rustls`/`tokio-rustls` (the TLS reference server, ring provider
 //! like gev and loadgen), `rcgen` (one throwaway certificate per TLS sweep). Dev: `tempfile`,

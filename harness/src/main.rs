@@ -67,16 +67,22 @@ fn run_sweep(args: &SweepArgs) -> ExitCode {
         }
     };
     let mut out = String::new();
+    // The verdict first: what limited each point and what the server costs against the
+    // references; the table after it, then the notes folded to one line per kind.
+    for line in gev_reports::verdict::verdict_lines(&outcome.results) {
+        say!(out, "{line}");
+    }
+    say!(out, "");
     say!(out, "{}", output::table(&outcome.results));
-    // A loaded machine makes loadgen warn on every run; the full list is in results.json.
-    for note in outcome.results.notes.iter().take(MAX_NOTES_SHOWN) {
+    let folded = gev_reports::verdict::fold_notes(&outcome.results.notes);
+    for note in folded.iter().take(MAX_NOTES_SHOWN) {
         say!(out, "note: {note}");
     }
-    if outcome.results.notes.len() > MAX_NOTES_SHOWN {
+    if folded.len() > MAX_NOTES_SHOWN {
         say!(
             out,
-            "note: ... and {} more in results.json",
-            outcome.results.notes.len() - MAX_NOTES_SHOWN
+            "note: ... and {} more kinds in results.json",
+            folded.len() - MAX_NOTES_SHOWN
         );
     }
     for failure in &outcome.results.failures {
@@ -116,12 +122,20 @@ fn prepare(args: &SweepArgs) -> anyhow::Result<(Spec, RunOptions)> {
     let cores = gev_harness::pinning::allowed_cores()
         .map(|cores| cores.len())
         .unwrap_or(1) as u32;
-    let spec = Spec::load(&args.spec, &extra, &spec::Context { bin_dir, cores })?;
+    let mut spec = Spec::load(&args.spec, &extra, &spec::Context { bin_dir, cores })?;
+    if let Some(schedule) = args.schedule {
+        spec.schedule = schedule;
+    }
     let mut options = RunOptions::new(
         loadgen,
         Pinning::plan(spec.pin, spec.loadgen_threads as usize),
     );
     options.loadgen_threads = spec.loadgen_threads;
+    if spec.per_point_placement {
+        // The split follows each point's loop count; a machine whose affinity cannot be read
+        // keeps the fixed plan above (which says why it is unpinned).
+        options.per_point_cores = gev_harness::pinning::allowed_cores().ok();
+    }
     Ok((spec, options))
 }
 
@@ -129,6 +143,10 @@ fn run_report(args: &ReportArgs) -> ExitCode {
     match sweep::report(&args.dir).context("harness report") {
         Ok((results, rendered)) => {
             let mut out = String::new();
+            for line in gev_reports::verdict::verdict_lines(&results) {
+                say!(out, "{line}");
+            }
+            say!(out, "");
             say!(out, "{}", output::table(&results));
             for note in &rendered.notes {
                 say!(out, "note: {note}");

@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use gev_reports::results::Results;
+use gev_reports::results::{Interval, Limit, Results};
 
 /// The results file in an output directory.
 pub const RESULTS_JSON: &str = "results.json";
@@ -59,7 +59,11 @@ pub fn read_results(dir: &Path) -> anyhow::Result<Results> {
     Results::from_json(&text).with_context(|| format!("{} is not usable", path.display()))
 }
 
-/// One header row, then one row per summary. Ratio columns are named after each reference.
+/// One header row, then one row per summary. Ratio columns are named after each reference:
+/// `ratio_to_<ref>*` is throughput, `server_cpu_ratio_to_<ref>*` server CPU per request (lower
+/// is better). Cost columns are microseconds of CPU time per completed request; `limit` is
+/// `server`, `generator`, `both` or `neither`, from the two utilisations (fractions of the
+/// cores each side could use). Empty cells where a figure was not measured.
 pub fn csv(results: &Results) -> String {
     let references = results.references();
     let mut out = String::from(
@@ -71,6 +75,19 @@ pub fn csv(results: &Results) -> String {
         let _ = write!(
             out,
             ",ratio_to_{reference},ratio_to_{reference}_low,ratio_to_{reference}_high"
+        );
+    }
+    out.push_str(
+        ",server_cpu_us_per_request_median,server_cpu_us_per_request_low,\
+         server_cpu_us_per_request_high,generator_cpu_us_per_request_median,\
+         generator_cpu_us_per_request_low,generator_cpu_us_per_request_high,\
+         limit,server_utilisation,generator_utilisation",
+    );
+    for reference in &references {
+        let _ = write!(
+            out,
+            ",server_cpu_ratio_to_{reference},server_cpu_ratio_to_{reference}_low,\
+             server_cpu_ratio_to_{reference}_high"
         );
     }
     out.push('\n');
@@ -109,9 +126,51 @@ pub fn csv(results: &Results) -> String {
                 None => out.push_str(",,,"),
             }
         }
+        for cost in [
+            summary.server_cpu_us_per_request,
+            summary.generator_cpu_us_per_request,
+        ] {
+            out.push_str(&interval_cells(cost.as_ref()));
+        }
+        match &summary.limit {
+            Some(limit) => {
+                let _ = write!(
+                    out,
+                    ",{},{},{}",
+                    limit_name(limit.limit),
+                    limit.server_utilisation,
+                    limit.generator_utilisation
+                );
+            }
+            None => out.push_str(",,,"),
+        }
+        for reference in &references {
+            let ratio = summary
+                .ratios
+                .iter()
+                .find(|r| r.reference == *reference)
+                .and_then(|r| r.server_cpu_per_request.as_ref());
+            out.push_str(&interval_cells(ratio));
+        }
         out.push('\n');
     }
     out
+}
+
+/// `,median,low,high` or `,,,`.
+fn interval_cells(interval: Option<&Interval>) -> String {
+    interval.map_or(",,,".to_string(), |i| {
+        format!(",{},{},{}", i.median, i.low, i.high)
+    })
+}
+
+fn limit_name(limit: Limit) -> &'static str {
+    match limit {
+        Limit::Server => "server",
+        Limit::Generator => "generator",
+        Limit::Both => "both",
+        Limit::Neither => "neither",
+    }
 }
 
 /// A CSV field, quoted when it holds a comma, quote or newline.
@@ -141,11 +200,20 @@ pub fn table(results: &Results) -> String {
         .max()
         .unwrap_or(4);
     let mut out = format!(
-        "{:<server_width$} {:>5} {:<load_width$} {:>12} {:>21} {:>9} {:>9}",
-        "server", "loops", "load", "req/s", "95% interval", "p50 µs", "p99 µs"
+        "{:<server_width$} {:>5} {:<load_width$} {:>12} {:>21} {:>9} {:>9} {:>20} {:>20}",
+        "server",
+        "loops",
+        "load",
+        "req/s",
+        "95% interval",
+        "p50 µs",
+        "p99 µs",
+        "server µs CPU/req",
+        "generator µs CPU/req"
     );
     for reference in &references {
-        let _ = write!(out, " {:>22}", format!("vs {reference}"));
+        let _ = write!(out, " {:>22}", format!("req/s vs {reference}"));
+        let _ = write!(out, " {:>22}", format!("CPU/req vs {reference}"));
     }
     out.push('\n');
     for summary in &results.summaries {
@@ -161,18 +229,26 @@ pub fn table(results: &Results) -> String {
             summary.latency_us.p50,
             summary.latency_us.p99,
         );
+        for cost in [
+            summary.server_cpu_us_per_request,
+            summary.generator_cpu_us_per_request,
+        ] {
+            let cell = cost.map_or("—".to_string(), |c| {
+                format!("{:.2} ({:.2}–{:.2})", c.median, c.low, c.high)
+            });
+            let _ = write!(out, " {cell:>20}");
+        }
         for reference in &references {
-            let cell = summary
-                .ratios
-                .iter()
-                .find(|r| r.reference == *reference)
-                .map_or("—".to_string(), |r| {
-                    format!(
-                        "{:.2} ({:.2}–{:.2})",
-                        r.throughput.median, r.throughput.low, r.throughput.high
-                    )
+            let ratio = summary.ratios.iter().find(|r| r.reference == *reference);
+            for interval in [
+                ratio.map(|r| r.throughput),
+                ratio.and_then(|r| r.server_cpu_per_request),
+            ] {
+                let cell = interval.map_or("—".to_string(), |i| {
+                    format!("{:.2} ({:.2}–{:.2})", i.median, i.low, i.high)
                 });
-            let _ = write!(out, " {cell:>22}");
+                let _ = write!(out, " {cell:>22}");
+            }
         }
         out.push('\n');
     }

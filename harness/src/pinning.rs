@@ -7,6 +7,11 @@
 //! fork and exec with `sched_setaffinity`, so no external tool (taskset) is needed and the
 //! command line stays as written.
 //!
+//! With `loadgen_threads` left out of the spec the split is made per point instead
+//! ([`Pinning::for_loops`]): the server gets as many cores as it has loops (at most all but
+//! one), and loadgen every other core with one worker thread per core, so the generator is as
+//! strong as the machine allows without taking cores the server would use.
+//!
 //! Fallback: with fewer than two usable cores, or `pin = false`, nothing is pinned and the
 //! results' environment says so; the figures are then still comparable as ratios within the
 //! run, but the server and loadgen compete for the same cores.
@@ -55,6 +60,29 @@ impl Pinning {
         Pinning::Disjoint {
             server: cores[..split].to_vec(),
             loadgen: cores[split..].to_vec(),
+        }
+    }
+
+    /// Plans one point's pinning over `cores`: the server on the first `loops` cores (at most
+    /// all but one), loadgen on every other core; returns the plan and loadgen's thread count,
+    /// one per loadgen core. With fewer than two cores: unpinned, one loadgen thread.
+    pub fn for_loops(cores: &[usize], loops: u32) -> (Pinning, u32) {
+        if cores.len() < 2 {
+            return (Pinning::over(cores, 1), 1);
+        }
+        let server_count = (loops as usize).clamp(1, cores.len() - 1);
+        let loadgen_count = cores.len() - server_count;
+        (
+            Pinning::over(cores, loadgen_count),
+            u32::try_from(loadgen_count).unwrap_or(u32::MAX),
+        )
+    }
+
+    /// The server's and loadgen's cores, when pinned.
+    pub fn cores(&self) -> Option<(&[usize], &[usize])> {
+        match self {
+            Pinning::Disjoint { server, loadgen } => Some((server, loadgen)),
+            Pinning::Unpinned(_) => None,
         }
     }
 
@@ -158,6 +186,32 @@ mod tests {
                 loadgen: vec![3, 5]
             }
         );
+    }
+
+    #[test]
+    fn per_point_plans_give_loadgen_every_core_the_server_does_not_use() {
+        let cores = [0, 1, 2, 3];
+        let (one_loop, threads) = Pinning::for_loops(&cores, 1);
+        assert_eq!(
+            one_loop,
+            Pinning::Disjoint {
+                server: vec![0],
+                loadgen: vec![1, 2, 3]
+            }
+        );
+        assert_eq!(threads, 3);
+        // More loops than cores: the server keeps all but one.
+        let (many, threads) = Pinning::for_loops(&cores, 8);
+        assert_eq!(many.cores().map(|(s, l)| (s.len(), l.len())), Some((3, 1)));
+        assert_eq!(threads, 1);
+        // The 2-core machine: one each, whatever the loop count.
+        for loops in [1, 2] {
+            let (plan, threads) = Pinning::for_loops(&[0, 1], loops);
+            assert_eq!(plan.cores(), Some((&[0][..], &[1][..])));
+            assert_eq!(threads, 1);
+        }
+        let (single, threads) = Pinning::for_loops(&[0], 2);
+        assert!(matches!(single, Pinning::Unpinned(_)) && threads == 1);
     }
 
     #[test]

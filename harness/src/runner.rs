@@ -22,7 +22,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use gev_loadgen::Summary;
-use gev_reports::results::{PointParams, PointTls, RunRecord, ServerExit};
+use gev_reports::results::{Placement, PointParams, PointTls, RunRecord, ServerExit};
 
 use crate::framing::Framing;
 use crate::pinning::Pinning;
@@ -71,6 +71,10 @@ pub struct RunOptions {
     pub stop_timeout: Duration,
     /// Time loadgen may take beyond warm-up plus duration.
     pub loadgen_grace: Duration,
+    /// When set, `pinning` and `loadgen_threads` are planned per point over these cores
+    /// instead ([`Pinning::for_loops`]: the server on as many cores as it has loops, loadgen on
+    /// every other core with one thread per core).
+    pub per_point_cores: Option<Vec<usize>>,
     /// The sweep's TLS certificate, for TLS points (`tls_run.rs`); `None` without TLS.
     pub tls_cert: Option<crate::tls_cert::CertFiles>,
 }
@@ -85,7 +89,24 @@ impl RunOptions {
             startup_timeout: DEFAULT_STARTUP_TIMEOUT,
             stop_timeout: DEFAULT_STOP_TIMEOUT,
             loadgen_grace: DEFAULT_LOADGEN_GRACE,
+            per_point_cores: None,
             tls_cert: None,
+        }
+    }
+
+    /// The options one point runs with: `self`, or with `per_point_cores` the pinning and
+    /// loadgen threads planned for `loops`.
+    pub fn for_point(&self, loops: u32) -> RunOptions {
+        match &self.per_point_cores {
+            None => self.clone(),
+            Some(cores) => {
+                let (pinning, loadgen_threads) = Pinning::for_loops(cores, loops);
+                RunOptions {
+                    pinning,
+                    loadgen_threads,
+                    ..self.clone()
+                }
+            }
         }
     }
 }
@@ -318,7 +339,7 @@ pub fn probe(
     loops: u32,
     options: &RunOptions,
 ) -> Result<ServerExit, RunError> {
-    let process = ServerProcess::start(server, loops, options)?;
+    let process = ServerProcess::start(server, loops, &options.for_point(loops))?;
     // Servers may print their line a moment before their signal handlers are in place; a real
     // run is always longer than this, so the check waits as long before asking it to stop.
     thread::sleep(PROBE_HOLD);
@@ -348,6 +369,12 @@ pub fn run_side_by_side(
     repeat: u32,
     options: &RunOptions,
 ) -> Result<Vec<RunRecord>, RunError> {
+    let options = &options.for_point(point.loops);
+    let placement = options.pinning.cores().map(|(server, loadgen)| Placement {
+        server_cores: server.to_vec(),
+        loadgen_cores: loadgen.to_vec(),
+        loadgen_threads: options.loadgen_threads.max(1),
+    });
     // `{tls}` filled for this point: certificate flags at TLS points.
     let servers_at: Vec<ServerSpec> = servers
         .iter()
@@ -396,6 +423,7 @@ pub fn run_side_by_side(
     let limit =
         warmup + Duration::from_secs_f64(point.duration_secs.max(0.0)) + options.loadgen_grace;
     let mut cpu_at_warmup_end: Option<Vec<Option<u64>>> = None;
+    let mut window_start: Option<Instant> = None;
     let mut statuses: Vec<Option<ExitStatus>> = vec![None; loadgens.len()];
     loop {
         for ((child, _, _), status) in loadgens.iter_mut().zip(statuses.iter_mut()) {
@@ -409,6 +437,7 @@ pub fn run_side_by_side(
         let elapsed = started.elapsed();
         if cpu_at_warmup_end.is_none() && elapsed >= warmup {
             cpu_at_warmup_end = Some(processes.iter().map(|p| server_cpu_ns(p.pid())).collect());
+            window_start = Some(Instant::now());
         }
         if elapsed >= limit {
             let waiting = statuses.iter().position(Option::is_none).unwrap_or(0);
@@ -425,6 +454,7 @@ pub fn run_side_by_side(
         thread::sleep(nap.max(Duration::from_millis(1)));
     }
     let cpu_at_end: Vec<Option<u64>> = processes.iter().map(|p| server_cpu_ns(p.pid())).collect();
+    let window_secs = window_start.map(|start| start.elapsed().as_secs_f64());
     let metrics_after: Vec<Option<String>> = processes
         .iter()
         .map(ServerProcess::scrape_metrics)
@@ -473,6 +503,8 @@ pub fn run_side_by_side(
             addr: target,
             summary,
             server_cpu_secs,
+            server_cpu_window_secs: server_cpu_secs.and(window_secs),
+            placement: placement.clone(),
             metrics_before: metrics_before[index].clone(),
             metrics_after: metrics_after[index].clone(),
             server_exit: server_exits[index].clone(),

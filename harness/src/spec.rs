@@ -19,8 +19,11 @@
 //! warmup = "1s"               # warm-up per run (default 1s)
 //! repeats = 3                 # runs per point per server (default 3)
 //! metrics = ["gev-echo"]      # servers started with --metrics and scraped (default none)
-//! loadgen_threads = 1         # loadgen worker threads (default 1)
+//! loadgen_threads = 1         # loadgen worker threads (default: per point, one per core the
+//!                             # server does not use; the server gets one core per loop)
 //! pin = true                  # pin server and loadgen to disjoint cores (default true)
+//! schedule = "alternating"    # or "side-by-side": every server of a point at once (default
+//!                             # alternating; `harness sweep --schedule` overrides it)
 //! tls = [false, true]         # plain and TLS points (default [false]); TLS points run the
 //!                             # servers that speak TLS, with one throwaway certificate
 //! tls_handshakes = ["resumed", "full"]  # handshake-only points (default none)
@@ -39,6 +42,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::builtin;
+pub use crate::compare::session::Schedule;
 use crate::framing::Framing;
 use crate::runner::ServerSpec;
 use gev_reports::results::PointTls;
@@ -77,6 +81,7 @@ pub struct SpecFile {
     pub metrics: Vec<String>,
     pub loadgen_threads: Option<u32>,
     pub pin: Option<bool>,
+    pub schedule: Option<String>,
     pub tls: Option<Vec<bool>>,
     pub tls_handshakes: Option<Vec<String>>,
 }
@@ -106,8 +111,16 @@ pub struct Spec {
     pub duration: Duration,
     pub warmup: Duration,
     pub repeats: u32,
+    /// loadgen worker threads; with `per_point_placement`, only what a point without pinning
+    /// uses (1).
     pub loadgen_threads: u32,
     pub pin: bool,
+    /// True when the spec leaves `loadgen_threads` out (and pins): each point then gives the
+    /// server one core per loop (at most all but one) and loadgen every other core, one worker
+    /// thread per core.
+    pub per_point_placement: bool,
+    /// How the servers of a point are placed in time.
+    pub schedule: Schedule,
     /// The TLS modes of request points: `Off` and/or `On` (issue 14).
     pub tls: Vec<PointTls>,
     /// Handshake-only points: `HandshakesResumed` and/or `HandshakesFull`.
@@ -282,7 +295,20 @@ impl Spec {
                 value: "0".into(),
             });
         }
+        let per_point_placement = file.loadgen_threads.is_none() && file.pin.unwrap_or(true);
         let loadgen_threads = file.loadgen_threads.unwrap_or(1);
+        let schedule = match file.schedule.as_deref() {
+            None => Schedule::Alternating,
+            Some(text) => <Schedule as clap::ValueEnum>::from_str(text, false).map_err(|_| {
+                SpecError::BadValue {
+                    path: p(),
+                    key: "schedule",
+                    message: format!(
+                        "{text:?} is not a schedule; write \"alternating\" or \"side-by-side\""
+                    ),
+                }
+            })?,
+        };
         if loadgen_threads == 0 {
             return Err(SpecError::NotPositive {
                 path: p(),
@@ -332,6 +358,8 @@ impl Spec {
             repeats,
             loadgen_threads,
             pin: file.pin.unwrap_or(true),
+            per_point_placement,
+            schedule,
             tls,
             tls_handshakes,
             source: None,
@@ -688,6 +716,20 @@ mod tests {
     }
 
     #[test]
+    fn schedule_and_placement_keys() {
+        let spec = parse("servers = [\"gev-echo\"]\nschedule = \"side-by-side\"").unwrap();
+        assert_eq!(spec.schedule, Schedule::SideBySide);
+        assert!(spec.per_point_placement);
+        let fixed = parse("servers = [\"gev-echo\"]\nloadgen_threads = 2").unwrap();
+        assert_eq!(fixed.schedule, Schedule::Alternating);
+        assert!(!fixed.per_point_placement);
+        let unpinned = parse("servers = [\"gev-echo\"]\npin = false").unwrap();
+        assert!(!unpinned.per_point_placement);
+        let bad = parse("servers = [\"gev-echo\"]\nschedule = \"sideways\"").unwrap_err();
+        assert!(bad.to_string().contains("`schedule`"), "{bad}");
+    }
+
+    #[test]
     fn rates_add_open_loop_points() {
         let spec = parse(
             "servers = [\"gev-echo\"]\nclosed_loop = false\nrates = [1000, 2000.5]\nmetrics = [\"gev-echo\"]",
@@ -835,6 +877,9 @@ mod tests {
         assert_eq!(full.framings.len(), 4);
         assert!(full.servers.iter().any(|s| s.metrics));
         assert!(full.source.is_some());
+        let cost = Spec::load(&sweeps.join("cost.toml"), &[], &context).unwrap();
+        assert_eq!(cost.connections, vec![50, 500]);
+        assert!(cost.per_point_placement);
     }
 
     proptest::proptest! {

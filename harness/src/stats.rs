@@ -17,11 +17,24 @@
 //!   nothing pairs them; the interval is a bootstrap of the ratio of medians. It is weaker
 //!   evidence and `compare` labels it so.
 //!
-//! Bootstraps use a seeded [`SmallRng`], so the same samples always give the same interval.
+//! Bootstraps use a seeded [`SmallRng`], so the same samples always give the same interval. The
+//! Student's t distribution comes from `statrs`; only what no crate offers is written here (the
+//! paired log-ratio interval, the bootstraps, the gate's verdict and its minimum of rounds).
+//!
+//! **Why a decisive verdict needs [`MIN_ROUNDS_FOR_VERDICT`] rounds.** The t interval is exact
+//! only when the per-round log ratios are independent draws of one normal distribution. A loaded
+//! machine breaks that (a stalled second, a compile starting half-way), and with few rounds the
+//! interval's width rests on a spread estimated from one or two differences: two rounds that
+//! happen to agree give a narrow interval by luck (a gev-echo self-comparison of 2 rounds read
+//! 0.870 [0.847, 0.893], "regressed"). The distribution-free floor is the sign test: if *every*
+//! round moved the same way, the two-sided p-value is 2 · 2^-n, which drops below 5% only at
+//! n = 6 (2/64 = 3.1%; n = 5 gives 6.3%). With fewer rounds no assumption-free reading can say
+//! 95%, so [`supported_verdict`] turns `regressed` and `improved` into `inconclusive` below six.
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
+use statrs::distribution::{ContinuousCDF, StudentsT};
 use std::fmt;
 
 /// Why a statistic could not be computed from the given samples.
@@ -153,6 +166,30 @@ pub fn verdict(ratio: &Estimate, direction: Direction, threshold: f64) -> Verdic
     }
 }
 
+/// The fewest rounds (pairs, or runs per side of an unpaired comparison) from which the gate may
+/// say `regressed` or `improved`: below it even unanimous rounds fail a two-sided 5% sign test
+/// (see the module docs).
+pub const MIN_ROUNDS_FOR_VERDICT: usize = 6;
+
+/// `verdict` as the evidence of `rounds` rounds can support it: `regressed` and `improved` from
+/// fewer than [`MIN_ROUNDS_FOR_VERDICT`] rounds become `inconclusive` (more rounds are needed to
+/// say). `no change` and `inconclusive` pass through: neither fails nor passes a gate by luck.
+pub fn supported_verdict(verdict: Verdict, rounds: usize) -> Verdict {
+    match verdict {
+        Verdict::Regressed | Verdict::Improved if rounds < MIN_ROUNDS_FOR_VERDICT => {
+            Verdict::Inconclusive
+        }
+        other => other,
+    }
+}
+
+/// Two-sided p-value of the exact sign test when all `rounds` rounds moved the same way:
+/// 2 · 2^-rounds (capped at 1). The smallest p-value `rounds` rounds can ever give without
+/// assuming a distribution.
+pub fn unanimous_sign_test_p(rounds: usize) -> f64 {
+    (2.0 * 0.5_f64.powi(rounds.min(1074) as i32)).min(1.0)
+}
+
 /// The median (mean of the two middle values for an even count).
 pub fn median(samples: &[f64]) -> Result<f64, StatsError> {
     percentile(samples, 50.0)
@@ -251,114 +288,15 @@ pub fn paired_ratio_ci(
 }
 
 /// The `probability` quantile of Student's t distribution with `degrees_of_freedom` (> 0), for
-/// `probability` in (0.5, 1). Found by bisection on the CDF; accurate to ~1e-9.
+/// `probability` in (0, 1), from `statrs` (its inverse CDF is accurate to ~1e-9 here). Returns
+/// NaN for arguments outside those ranges, which no caller in this crate passes.
 pub fn student_t_quantile(probability: f64, degrees_of_freedom: f64) -> f64 {
-    let mut low = 0.0_f64;
-    let mut high = 1.0_f64;
-    while student_t_cdf(high, degrees_of_freedom) < probability && high < 1e12 {
-        high *= 2.0;
-    }
-    for _ in 0..200 {
-        let mid = 0.5 * (low + high);
-        if student_t_cdf(mid, degrees_of_freedom) < probability {
-            low = mid;
-        } else {
-            high = mid;
+    match StudentsT::new(0.0, 1.0, degrees_of_freedom) {
+        Ok(distribution) if probability > 0.0 && probability < 1.0 => {
+            distribution.inverse_cdf(probability)
         }
-        if high - low < 1e-12 * high.max(1.0) {
-            break;
-        }
+        _ => f64::NAN,
     }
-    0.5 * (low + high)
-}
-
-/// P(T <= t) for Student's t with `degrees_of_freedom`.
-fn student_t_cdf(t: f64, degrees_of_freedom: f64) -> f64 {
-    let x = degrees_of_freedom / (degrees_of_freedom + t * t);
-    let tail = 0.5 * regularized_incomplete_beta(x, degrees_of_freedom / 2.0, 0.5);
-    if t >= 0.0 {
-        1.0 - tail
-    } else {
-        tail
-    }
-}
-
-/// I_x(a, b), by the continued fraction of Numerical Recipes (modified Lentz).
-fn regularized_incomplete_beta(x: f64, a: f64, b: f64) -> f64 {
-    if x <= 0.0 {
-        return 0.0;
-    }
-    if x >= 1.0 {
-        return 1.0;
-    }
-    let log_front = ln_gamma(a + b) - ln_gamma(a) - ln_gamma(b) + a * x.ln() + b * (1.0 - x).ln();
-    let front = log_front.exp();
-    // The continued fraction converges fast only below the distribution's mean; use the
-    // symmetry I_x(a, b) = 1 - I_{1-x}(b, a) above it.
-    if x < (a + 1.0) / (a + b + 2.0) {
-        front * beta_continued_fraction(x, a, b) / a
-    } else {
-        1.0 - front * beta_continued_fraction(1.0 - x, b, a) / b
-    }
-}
-
-fn beta_continued_fraction(x: f64, a: f64, b: f64) -> f64 {
-    const TINY: f64 = 1e-300;
-    let mut c = 1.0;
-    let mut d = 1.0 - (a + b) * x / (a + 1.0);
-    if d.abs() < TINY {
-        d = TINY;
-    }
-    d = 1.0 / d;
-    let mut h = d;
-    for m in 1..300 {
-        let m = m as f64;
-        let even = m * (b - m) * x / ((a + 2.0 * m - 1.0) * (a + 2.0 * m));
-        d = 1.0 + even * d;
-        d = if d.abs() < TINY { TINY } else { d };
-        c = 1.0 + even / c;
-        c = if c.abs() < TINY { TINY } else { c };
-        d = 1.0 / d;
-        h *= d * c;
-        let odd = -(a + m) * (a + b + m) * x / ((a + 2.0 * m) * (a + 2.0 * m + 1.0));
-        d = 1.0 + odd * d;
-        d = if d.abs() < TINY { TINY } else { d };
-        c = 1.0 + odd / c;
-        c = if c.abs() < TINY { TINY } else { c };
-        d = 1.0 / d;
-        let step = d * c;
-        h *= step;
-        if (step - 1.0).abs() < 1e-15 {
-            break;
-        }
-    }
-    h
-}
-
-/// ln Γ(x) for x > 0 (Lanczos approximation, g = 7, n = 9; ~1e-15 relative error).
-fn ln_gamma(x: f64) -> f64 {
-    const COEFFICIENTS: [f64; 9] = [
-        0.999_999_999_999_809_9,
-        676.520_368_121_885_1,
-        -1_259.139_216_722_402_8,
-        771.323_428_777_653_1,
-        -176.615_029_162_140_6,
-        12.507_343_278_686_905,
-        -0.138_571_095_265_720_12,
-        9.984_369_578_019_572e-6,
-        1.505_632_735_149_311_6e-7,
-    ];
-    if x < 0.5 {
-        // Reflection: Γ(x)Γ(1-x) = π / sin(πx).
-        return (std::f64::consts::PI / (std::f64::consts::PI * x).sin()).ln() - ln_gamma(1.0 - x);
-    }
-    let x = x - 1.0;
-    let mut sum = COEFFICIENTS[0];
-    for (i, coefficient) in COEFFICIENTS.iter().enumerate().skip(1) {
-        sum += coefficient / (x + i as f64);
-    }
-    let t = x + 7.5;
-    0.5 * (2.0 * std::f64::consts::PI).ln() + (x + 0.5) * t.ln() - t + sum.ln()
 }
 
 fn resampled_median(samples: &[f64], rng: &mut SmallRng, scratch: &mut Vec<f64>) -> f64 {
@@ -665,6 +603,36 @@ mod tests {
             false_verdicts <= 5,
             "{false_verdicts} false verdicts in 500"
         );
+    }
+
+    #[test]
+    fn decisive_verdicts_need_the_rounds_a_sign_test_can_support() {
+        // Six unanimous rounds are the first to reach 5% two-sided; five are not enough.
+        assert!(unanimous_sign_test_p(MIN_ROUNDS_FOR_VERDICT) < 0.05);
+        assert!(unanimous_sign_test_p(MIN_ROUNDS_FOR_VERDICT - 1) > 0.05);
+        for rounds in 0..MIN_ROUNDS_FOR_VERDICT {
+            for decisive in [Verdict::Regressed, Verdict::Improved] {
+                assert_eq!(supported_verdict(decisive, rounds), Verdict::Inconclusive);
+            }
+            assert_eq!(
+                supported_verdict(Verdict::NoChange, rounds),
+                Verdict::NoChange
+            );
+        }
+        assert_eq!(
+            supported_verdict(Verdict::Regressed, MIN_ROUNDS_FOR_VERDICT),
+            Verdict::Regressed
+        );
+        // The case that made the gate cry wolf: two rounds that agreed by luck.
+        let lucky = Estimate {
+            point: 0.870,
+            low: 0.847,
+            high: 0.893,
+            confidence: 0.95,
+        };
+        let raw = verdict(&lucky, Direction::HigherIsBetter, 0.05);
+        assert_eq!(raw, Verdict::Regressed);
+        assert_eq!(supported_verdict(raw, 2), Verdict::Inconclusive);
     }
 
     #[test]

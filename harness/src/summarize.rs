@@ -1,15 +1,32 @@
 //! From runs to per-point summaries: the median throughput over repeats with its 95% bootstrap
-//! interval, the median of each latency percentile, and the throughput ratio to every reference
-//! server that ran the same point.
+//! interval, the median of each latency percentile, the server's and the generator's CPU time
+//! per request (median, 95% bootstrap interval), the ratios of throughput and server CPU per
+//! request to every reference server that ran the same point, and what limited the point.
 //!
 //! Where it sits: runs (`runner.rs`) -> **summaries** -> results.json. The statistics themselves
-//! (median, bootstrap intervals) are `stats.rs`, shared with `harness compare`; this file only
-//! groups runs and fills the results types.
+//! (median, bootstrap and paired intervals) are `stats.rs`, shared with `harness compare`; this
+//! file only groups runs and fills the results types.
+//!
+//! Ratios to a reference pair the runs by repeat (repeat `i` of both ran next to each other, or
+//! at the same moment side by side) and give the geometric mean of the per-repeat ratios with a
+//! Student-t interval on their logs, as the gate does. When the repeats do not pair up (a failed
+//! run, a single repeat) the ratio of medians with a bootstrap interval stands in.
+//!
+//! What limited a point is read from CPU utilisation (see [`LimitReading`]): the server side is
+//! saturated when its processes kept the server cores it could use (min(server cores, loops))
+//! at least [`SATURATED_UTILISATION`] busy over the measured window; the generator when its
+//! busiest worker thread, or the loadgen cores as a whole, were that busy. Side by side, the
+//! servers (and loadgens) of a point share their cores, so their CPU time is added up per
+//! repeat before dividing. Each is the median over repeats.
 
+#[cfg(doc)]
+use gev_reports::results::SATURATED_UTILISATION;
 use gev_reports::results::{
-    Interval, LatencyPercentiles, PointParams, PointSummary, ReferenceRatio, RunRecord,
+    Interval, LatencyPercentiles, Limit, LimitReading, PointParams, PointSummary, ReferenceRatio,
+    RunRecord,
 };
 
+use crate::spec::Schedule;
 use crate::stats::{self, BootstrapOptions, Estimate};
 
 /// A server's name and whether it is a reference, in spec order.
@@ -26,6 +43,7 @@ pub fn summarize(
     servers: &[ServerEntry],
     points: &[PointParams],
     runs: &[RunRecord],
+    schedule: Schedule,
 ) -> (Vec<PointSummary>, Vec<String>) {
     let options = BootstrapOptions::default();
     let mut summaries = Vec::new();
@@ -52,20 +70,29 @@ pub fn summarize(
                 .iter()
                 .filter(|r| r.reference && r.name != server.name && r.framing == point.framing)
             {
-                let theirs = throughputs(runs, &reference.name, point);
+                let theirs: Vec<&RunRecord> = runs_of(runs, &reference.name, point).collect();
                 if theirs.is_empty() {
                     continue;
                 }
-                match stats::ratio_of_medians_ci(&theirs, &own, &options) {
-                    Ok(estimate) => ratios.push(ReferenceRatio {
-                        reference: reference.name.clone(),
-                        throughput: interval(estimate),
-                    }),
-                    Err(error) => notes.push(format!(
-                        "{} at {point}: no ratio to {}: {error}",
-                        server.name, reference.name
-                    )),
-                }
+                let throughput_ratio =
+                    match ratio(&theirs, &point_runs, |run| Some(run.summary.throughput.rps)) {
+                        Ok(estimate) => estimate,
+                        Err(error) => {
+                            notes.push(format!(
+                                "{} at {point}: no ratio to {}: {error}",
+                                server.name, reference.name
+                            ));
+                            continue;
+                        }
+                    };
+                let cpu_ratio = ratio(&theirs, &point_runs, RunRecord::server_cpu_us_per_request)
+                    .ok()
+                    .map(interval);
+                ratios.push(ReferenceRatio {
+                    reference: reference.name.clone(),
+                    throughput: interval(throughput_ratio),
+                    server_cpu_per_request: cpu_ratio,
+                });
             }
             summaries.push(PointSummary {
                 server: server.name.clone(),
@@ -78,6 +105,15 @@ pub fn summarize(
                     .map(|run| run.summary.total_errors())
                     .sum(),
                 ratios,
+                server_cpu_us_per_request: median_interval(
+                    &point_runs,
+                    RunRecord::server_cpu_us_per_request,
+                ),
+                generator_cpu_us_per_request: median_interval(
+                    &point_runs,
+                    RunRecord::generator_cpu_us_per_request,
+                ),
+                limit: limit(runs, &point_runs, schedule),
             });
         }
     }
@@ -97,6 +133,124 @@ fn throughputs(runs: &[RunRecord], server: &str, point: &PointParams) -> Vec<f64
     runs_of(runs, server, point)
         .map(|run| run.summary.throughput.rps)
         .collect()
+}
+
+/// The median over runs of `pick` with its bootstrap interval; `None` unless every run has it.
+fn median_interval(runs: &[&RunRecord], pick: fn(&RunRecord) -> Option<f64>) -> Option<Interval> {
+    let values: Option<Vec<f64>> = runs.iter().map(|run| pick(run)).collect();
+    stats::bootstrap_median_ci(&values?, &BootstrapOptions::default())
+        .ok()
+        .map(interval)
+}
+
+/// `pick(candidate) / pick(reference)`: paired by repeat when every repeat of each side has a
+/// partner with a value (and there are at least two), else the ratio of medians.
+fn ratio(
+    reference: &[&RunRecord],
+    candidate: &[&RunRecord],
+    pick: fn(&RunRecord) -> Option<f64>,
+) -> Result<Estimate, stats::StatsError> {
+    let paired: Vec<(f64, f64)> = candidate
+        .iter()
+        .filter_map(|run| {
+            let partner = reference.iter().find(|r| r.repeat == run.repeat)?;
+            Some((pick(partner)?, pick(run)?))
+        })
+        .collect();
+    if paired.len() >= 2 && paired.len() == candidate.len() && paired.len() == reference.len() {
+        let (theirs, ours): (Vec<f64>, Vec<f64>) = paired.into_iter().unzip();
+        return stats::paired_ratio_ci(&theirs, &ours, 0.95);
+    }
+    let values = |runs: &[&RunRecord]| -> Result<Vec<f64>, stats::StatsError> {
+        let values: Vec<f64> = runs.iter().filter_map(|run| pick(run)).collect();
+        if values.is_empty() {
+            Err(stats::StatsError::Empty)
+        } else {
+            Ok(values)
+        }
+    };
+    stats::ratio_of_medians_ci(
+        &values(reference)?,
+        &values(candidate)?,
+        &BootstrapOptions::default(),
+    )
+}
+
+/// What limited this server's runs at the point: the medians over its repeats of the server
+/// cores' and the generator's utilisation.
+fn limit(all: &[RunRecord], own: &[&RunRecord], schedule: Schedule) -> Option<LimitReading> {
+    let mut server = Vec::new();
+    let mut generator = Vec::new();
+    for run in own {
+        // The runs that shared the machine with this one: side by side, every server's run of
+        // the same point and repeat.
+        let group: Vec<&RunRecord> = match schedule {
+            Schedule::Alternating => vec![run],
+            Schedule::SideBySide => all
+                .iter()
+                .filter(|other| other.point.same_point(&run.point) && other.repeat == run.repeat)
+                .collect(),
+        };
+        if let Some(busy) = server_utilisation(&group) {
+            server.push(busy);
+        }
+        if let Some(busy) = generator_utilisation(&group) {
+            generator.push(busy);
+        }
+    }
+    let server = stats::median(&server).ok()?;
+    let generator = stats::median(&generator).ok()?;
+    Some(LimitReading {
+        server_utilisation: server,
+        generator_utilisation: generator,
+        limit: Limit::from_utilisation(server, generator),
+    })
+}
+
+/// Server CPU time of the group over (window × the server cores it could keep busy).
+fn server_utilisation(group: &[&RunRecord]) -> Option<f64> {
+    let mut cpu = 0.0;
+    let mut window: f64 = 0.0;
+    let mut loops = 0usize;
+    for run in group {
+        cpu += run.server_cpu_secs?;
+        window = window.max(run.server_cpu_window_secs?);
+        loops += run.point.loops as usize;
+    }
+    let cores = match group.first()?.placement.as_ref() {
+        Some(placement) => placement.server_cores.len().min(loops),
+        None => loops,
+    };
+    (window > 0.0 && cores > 0).then(|| cpu / (window * cores as f64))
+}
+
+/// The larger of the busiest generator thread's busy fraction and the loadgen cores' busy
+/// fraction over the group.
+fn generator_utilisation(group: &[&RunRecord]) -> Option<f64> {
+    let mut cpu = 0.0;
+    let mut threads = 0usize;
+    let mut busiest: f64 = 0.0;
+    let mut window: f64 = 0.0;
+    for run in group {
+        let percent = &run.summary.generator_cpu_percent;
+        if percent.is_empty() {
+            return None;
+        }
+        busiest = percent.iter().copied().fold(busiest, f64::max);
+        cpu += run.generator_cpu_secs()?;
+        threads += percent.len();
+        window = window.max(run.summary.duration_secs);
+    }
+    let cores = match group.first()?.placement.as_ref() {
+        Some(placement) => placement.loadgen_cores.len().min(threads),
+        None => threads,
+    };
+    let cores_busy = if window > 0.0 && cores > 0 {
+        cpu / (window * cores as f64)
+    } else {
+        0.0
+    };
+    Some((busiest / 100.0).max(cores_busy))
 }
 
 fn interval(estimate: Estimate) -> Interval {
@@ -126,7 +280,7 @@ fn latency(runs: &[&RunRecord]) -> LatencyPercentiles {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use gev_reports::results::ServerExit;
+    use gev_reports::results::{Placement, ServerExit};
 
     fn point(loops: u32) -> PointParams {
         PointParams {
@@ -160,7 +314,8 @@ mod tests {
                 "target_rate":null,
                 "latency_us":{percentiles},"latency_uncorrected_us":{percentiles},
                 "connect_us":{percentiles},"loop_lag_us":{percentiles},
-                "histograms":{{}},"timeseries":[],"warnings":[],"duration_secs":1.0}}"#
+                "histograms":{{}},"timeseries":[],"warnings":[],"duration_secs":1.0,
+                "generator_cpu_percent":[50.0]}}"#
         );
         RunRecord {
             server: server.into(),
@@ -169,6 +324,8 @@ mod tests {
             addr: "127.0.0.1:1".into(),
             summary: gev_loadgen::Summary::from_json(&json).unwrap(),
             server_cpu_secs: None,
+            server_cpu_window_secs: None,
+            placement: None,
             metrics_before: None,
             metrics_after: None,
             server_exit: ServerExit::Clean { after_secs: 0.1 },
@@ -200,7 +357,12 @@ mod tests {
             run("gev", 1, 2, 110.0, 30.0),
             run("ref", 1, 2, 50.0, 20.0),
         ];
-        let (summaries, notes) = summarize(&servers(), &[point(1), point(2)], &runs);
+        let (summaries, notes) = summarize(
+            &servers(),
+            &[point(1), point(2)],
+            &runs,
+            Schedule::Alternating,
+        );
         assert!(notes.is_empty(), "{notes:?}");
         // loops=2 has no runs: no summaries for it.
         assert_eq!(summaries.len(), 2);
@@ -213,7 +375,12 @@ mod tests {
         assert_eq!(gev.errors, 3);
         assert_eq!(gev.ratios.len(), 1);
         assert_eq!(gev.ratios[0].reference, "ref");
-        assert!((gev.ratios[0].throughput.median - 2.2).abs() < 1e-9);
+        // Paired by repeat: the geometric mean of 100/50, 120/50 and 110/50.
+        let geometric_mean = (2.0_f64 * 2.4 * 2.2).powf(1.0 / 3.0);
+        assert!((gev.ratios[0].throughput.median - geometric_mean).abs() < 1e-9);
+        assert!(gev.ratios[0].throughput.low < 2.0 && gev.ratios[0].throughput.high > 2.4);
+        // No CPU time was read: no cost figures, no limit.
+        assert!(gev.server_cpu_us_per_request.is_none() && gev.limit.is_none());
         // The reference is not compared with itself.
         assert!(summaries[1].ratios.is_empty());
     }
@@ -221,10 +388,83 @@ mod tests {
     #[test]
     fn zero_throughput_gives_a_note_not_a_ratio() {
         let runs = vec![run("gev", 1, 0, 100.0, 1.0), run("ref", 1, 0, 0.0, 1.0)];
-        let (summaries, notes) = summarize(&servers(), &[point(1)], &runs);
+        let (summaries, notes) = summarize(&servers(), &[point(1)], &runs, Schedule::Alternating);
         assert_eq!(summaries.len(), 2);
         assert!(summaries[0].ratios.is_empty());
         assert_eq!(notes.len(), 1, "{notes:?}");
         assert!(notes[0].contains("no ratio to ref"));
+    }
+
+    /// A run with CPU figures: `server_cpu` seconds over a 1 s window, one loadgen thread
+    /// `generator_percent` busy, pinned one core each.
+    fn costed(
+        server: &str,
+        repeat: u32,
+        rps: f64,
+        server_cpu: f64,
+        generator_percent: f64,
+    ) -> RunRecord {
+        let mut record = run(server, 1, repeat, rps, 10.0);
+        record.server_cpu_secs = Some(server_cpu);
+        record.server_cpu_window_secs = Some(1.0);
+        record.summary.generator_cpu_percent = vec![generator_percent];
+        record.placement = Some(Placement {
+            server_cores: vec![0],
+            loadgen_cores: vec![1],
+            loadgen_threads: 1,
+        });
+        record
+    }
+
+    #[test]
+    fn cost_per_request_and_its_ratio_to_the_reference() {
+        // gev: 0.5 s of CPU for 100 000 requests = 5 µs each; ref: 0.6 s for 100 000 = 6 µs.
+        let mut runs = Vec::new();
+        for repeat in 0..4 {
+            let jitter = 1.0 + 0.01 * f64::from(repeat);
+            runs.push(costed("gev", repeat, 100_000.0, 0.5 * jitter, 97.0));
+            runs.push(costed("ref", repeat, 100_000.0, 0.6 * jitter, 98.0));
+        }
+        let (summaries, notes) = summarize(&servers(), &[point(1)], &runs, Schedule::Alternating);
+        assert!(notes.is_empty(), "{notes:?}");
+        let gev = &summaries[0];
+        let cpu = gev.server_cpu_us_per_request.expect("server cost");
+        assert!((cpu.median - 5.0 * 1.015).abs() < 0.01, "{cpu:?}");
+        assert!(cpu.low <= cpu.median && cpu.median <= cpu.high);
+        // loadgen: 97% of 1 s over 100 000 requests.
+        let generator = gev.generator_cpu_us_per_request.expect("generator cost");
+        assert!((generator.median - 9.7).abs() < 1e-9, "{generator:?}");
+        // The same jitter on both sides: the paired ratio is exactly 5/6 with no width.
+        let ratio = gev.ratios[0].server_cpu_per_request.expect("cost ratio");
+        assert!((ratio.median - 5.0 / 6.0).abs() < 1e-9, "{ratio:?}");
+        assert!((ratio.high - ratio.low).abs() < 1e-9, "{ratio:?}");
+        // Server 50% busy, generator 97%: the generator limited the run.
+        let limit = gev.limit.expect("limit");
+        assert_eq!(limit.limit, Limit::Generator);
+        assert!((limit.server_utilisation - 0.5 * 1.015).abs() < 0.01);
+        assert!((limit.generator_utilisation - 0.97).abs() < 1e-9);
+    }
+
+    #[test]
+    fn side_by_side_utilisation_adds_up_the_servers_sharing_the_cores() {
+        // Two servers at once on one server core, each 45% busy: together 90%, saturated; two
+        // loadgens on one core, each 40%: 80%, not.
+        let runs = vec![
+            costed("gev", 0, 50_000.0, 0.45, 40.0),
+            costed("ref", 0, 50_000.0, 0.45, 40.0),
+            costed("gev", 1, 50_000.0, 0.45, 40.0),
+            costed("ref", 1, 50_000.0, 0.45, 40.0),
+        ];
+        let (side_by_side, _) = summarize(&servers(), &[point(1)], &runs, Schedule::SideBySide);
+        let limit = side_by_side[0].limit.expect("limit");
+        assert!((limit.server_utilisation - 0.9).abs() < 1e-9, "{limit:?}");
+        assert!(
+            (limit.generator_utilisation - 0.8).abs() < 1e-9,
+            "{limit:?}"
+        );
+        assert_eq!(limit.limit, Limit::Server);
+        // Read as if each had run alone, neither would be.
+        let (alone, _) = summarize(&servers(), &[point(1)], &runs, Schedule::Alternating);
+        assert_eq!(alone[0].limit.expect("limit").limit, Limit::Neither);
     }
 }

@@ -1,6 +1,22 @@
-//! `harness sweep`: expand a checked spec into points, run every server at every point with
-//! repeats interleaved across servers (A B A B, so drift hits all alike), summarise, write the
-//! output directory and render the report.
+//! `harness sweep`: expand a checked spec into points, run every server at every point on the
+//! spec's schedule, summarise, write the output directory and render the report.
+//!
+//! Two schedules ([`Schedule`]):
+//! - `alternating` (the default): one server at a time, repeats interleaved across servers
+//!   (A B C A B C), so slow drift hits all alike. Each run has the machine to itself, so its
+//!   absolute figures (req/s, latency) are what that server does alone; but a core's speed on a
+//!   shared VM moves 10-20% from one second to the next, and that lands in the ratios.
+//! - `side-by-side`: every server of a point at the same moment on the same server cores, each
+//!   driven by its own loadgen on the loadgen cores (what `harness compare` does). Whatever the
+//!   machine does during the window weighs on all alike, so ratios to the references (above all
+//!   server CPU per request) are far tighter; absolute req/s and latency are each server's share
+//!   of a machine it splits with the others, not what it does alone. It takes a third of the
+//!   time with three servers.
+//!
+//! Why alternating stays the default: the sweep's throughput and latency plots are read as
+//! absolute figures of each server, which only alternating gives; side-by-side is the schedule
+//! for a question about cost ratios (`--schedule side-by-side`). The quick sweep takes about
+//! 2 minutes alternating and under 1 minute side by side.
 //!
 //! Where it sits: spec (`spec.rs`) -> **sweep** -> runs (`runner.rs`) -> summaries
 //! (`summarize.rs`) -> files (`output.rs`) -> plots and pages (`gev_reports::render`). Before
@@ -22,7 +38,7 @@ use crate::framing::Framing;
 use crate::output;
 use crate::pinning::Pinning;
 use crate::runner::{self, RunOptions, ServerSpec};
-use crate::spec::Spec;
+use crate::spec::{Schedule, Spec};
 use crate::summarize::{self, ServerEntry};
 
 /// Where and how a sweep writes.
@@ -148,6 +164,49 @@ pub fn schedule(servers: &[ServerSpec], points: &[PointParams], repeats: u32) ->
     slots
 }
 
+/// One side-by-side group: every server that runs at a point (its framing, and TLS if the point
+/// has it), run at the same moment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Group {
+    /// Indexes into the servers, in start order (rotated each repeat, so none always starts
+    /// first).
+    pub servers: Vec<usize>,
+    pub point: usize,
+    pub repeat: u32,
+}
+
+/// The side-by-side run order: per point, one group per repeat.
+pub fn side_by_side_groups(
+    servers: &[ServerSpec],
+    points: &[PointParams],
+    repeats: u32,
+) -> Vec<Group> {
+    let mut groups = Vec::new();
+    for (point_index, point) in points.iter().enumerate() {
+        let mut members: Vec<usize> = servers
+            .iter()
+            .enumerate()
+            .filter(|(_, server)| {
+                server.framing.as_str() == point.framing
+                    && crate::tls_run::runs_at(server, point.tls)
+            })
+            .map(|(index, _)| index)
+            .collect();
+        if members.is_empty() {
+            continue;
+        }
+        for repeat in 0..repeats {
+            groups.push(Group {
+                servers: members.clone(),
+                point: point_index,
+                repeat,
+            });
+            members.rotate_left(1);
+        }
+    }
+    groups
+}
+
 /// The spec as results.json records it.
 pub fn spec_record(spec: &Spec) -> SpecRecord {
     SpecRecord {
@@ -179,6 +238,7 @@ pub fn spec_record(spec: &Spec) -> SpecRecord {
             .as_ref()
             .map(|(path, _)| path.display().to_string()),
         text: spec.source.as_ref().map(|(_, text)| text.clone()),
+        schedule: Some(spec.schedule.as_str().to_string()),
     }
 }
 
@@ -231,7 +291,15 @@ pub fn run(
         run_options.tls_cert = Some(files);
     }
     let run_options = &run_options;
-    match &run_options.pinning {
+    if run_options.per_point_cores.is_some() {
+        notes.push(
+            "placement per point: the server on one core per loop (at most all but one), \
+             loadgen on every other core with one worker thread per core"
+                .into(),
+        );
+    }
+    let widest = spec.loops.iter().max().copied().unwrap_or(1);
+    match &run_options.for_point(widest).pinning {
         Pinning::Unpinned(why) => notes.push(why.clone()),
         Pinning::Disjoint { server, .. } => {
             if let Some(&most) = spec.loops.iter().max() {
@@ -248,49 +316,95 @@ pub fn run(
     }
 
     let points = points(spec);
-    let slots = schedule(&spec.servers, &points, spec.repeats);
-    let progress = Progress::new(slots.len(), spec);
     let mut runs: Vec<RunRecord> = Vec::new();
     let mut failures: Vec<RunFailure> = Vec::new();
-    for (index, slot) in slots.iter().enumerate() {
-        let server = &spec.servers[slot.server];
-        let point = &points[slot.point];
-        progress.starting(index, &server.name, point, slot.repeat);
-        match runner::run_point(server, point, slot.repeat, run_options) {
-            Ok(record) => {
-                progress.finished(index, &server.name, point, slot.repeat, Ok(&record));
+    let mut progress = None;
+    let mut record = |records: Result<Vec<RunRecord>, String>,
+                      group: &[usize],
+                      point: &PointParams,
+                      repeat: u32,
+                      notes: &mut Vec<String>| match records {
+        Ok(records) => {
+            for record in records {
                 if !record.server_exit.is_clean() {
                     notes.push(format!(
-                        "{} at {point} repeat {}: server stop was not clean: {:?}",
-                        server.name, slot.repeat, record.server_exit
+                        "{} at {point} repeat {repeat}: server stop was not clean: {:?}",
+                        record.server, record.server_exit
                     ));
                 }
                 for warning in &record.summary.warnings {
                     notes.push(format!(
-                        "{} at {point} repeat {}: loadgen: {warning}",
-                        server.name, slot.repeat
+                        "{} at {point} repeat {repeat}: loadgen: {warning}",
+                        record.server
                     ));
                 }
                 runs.push(record);
             }
-            Err(error) => {
-                progress.finished(
+        }
+        Err(error) => {
+            for &server in group {
+                failures.push(RunFailure {
+                    server: spec.servers[server].name.clone(),
+                    point: point.clone(),
+                    repeat,
+                    error: error.clone(),
+                });
+            }
+        }
+    };
+    match spec.schedule {
+        Schedule::Alternating => {
+            let slots = schedule(&spec.servers, &points, spec.repeats);
+            let bar = progress.insert(Progress::new(slots.len(), spec));
+            for (index, slot) in slots.iter().enumerate() {
+                let server = &spec.servers[slot.server];
+                let point = &points[slot.point];
+                bar.starting(index, &server.name, point, slot.repeat);
+                let outcome = runner::run_point(server, point, slot.repeat, run_options)
+                    .map(|record| vec![record])
+                    .map_err(|error| error.to_string());
+                bar.finished(
                     index,
                     &server.name,
                     point,
                     slot.repeat,
-                    Err(&error.to_string()),
+                    outcome.as_deref().map_err(String::as_str),
                 );
-                failures.push(RunFailure {
-                    server: server.name.clone(),
-                    point: point.clone(),
-                    repeat: slot.repeat,
-                    error: error.to_string(),
-                });
+                record(outcome, &[slot.server], point, slot.repeat, &mut notes);
+            }
+        }
+        Schedule::SideBySide => {
+            let groups = side_by_side_groups(&spec.servers, &points, spec.repeats);
+            let bar = progress.insert(Progress::new(groups.len(), spec));
+            for (index, group) in groups.iter().enumerate() {
+                let servers: Vec<ServerSpec> = group
+                    .servers
+                    .iter()
+                    .map(|&i| spec.servers[i].clone())
+                    .collect();
+                let names = servers
+                    .iter()
+                    .map(|s| s.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" + ");
+                let point = &points[group.point];
+                bar.starting(index, &names, point, group.repeat);
+                let outcome = runner::run_side_by_side(&servers, point, group.repeat, run_options)
+                    .map_err(|error| error.to_string());
+                bar.finished(
+                    index,
+                    &names,
+                    point,
+                    group.repeat,
+                    outcome.as_deref().map_err(String::as_str),
+                );
+                record(outcome, &group.servers, point, group.repeat, &mut notes);
             }
         }
     }
-    progress.done();
+    if let Some(bar) = &progress {
+        bar.done();
+    }
 
     let entries: Vec<ServerEntry> = spec
         .servers
@@ -301,7 +415,7 @@ pub fn run(
             framing: server.framing.as_str().to_string(),
         })
         .collect();
-    let (summaries, summary_notes) = summarize::summarize(&entries, &points, &runs);
+    let (summaries, summary_notes) = summarize::summarize(&entries, &points, &runs, spec.schedule);
     notes.extend(summary_notes);
     let results = Results {
         schema: SCHEMA.to_string(),
@@ -406,19 +520,38 @@ impl Progress {
         server: &str,
         point: &PointParams,
         repeat: u32,
-        outcome: Result<&RunRecord, &str>,
+        outcome: Result<&[RunRecord], &str>,
     ) {
-        if let Ok(record) = outcome {
+        if let Some(record) = outcome.ok().and_then(|records| records.first()) {
             self.last_rps.set(Some(record.summary.throughput.rps));
         }
         let line = match outcome {
-            Ok(record) => format!(
-                "run {}/{}: {server} {point} #{repeat}: {:.0} req/s, p99 {:.0} µs",
-                index + 1,
-                self.total,
-                record.summary.throughput.rps,
-                record.summary.latency_us.p99
-            ),
+            Ok(records) => {
+                let figures: Vec<String> = records
+                    .iter()
+                    .map(|record| {
+                        let cpu = record
+                            .server_cpu_us_per_request()
+                            .map_or(String::new(), |cpu| format!(", server {cpu:.2} µs CPU/req"));
+                        format!(
+                            "{}{:.0} req/s, p99 {:.0} µs{cpu}",
+                            if records.len() > 1 {
+                                format!("{} ", record.server)
+                            } else {
+                                String::new()
+                            },
+                            record.summary.throughput.rps,
+                            record.summary.latency_us.p99
+                        )
+                    })
+                    .collect();
+                format!(
+                    "run {}/{}: {server} {point} #{repeat}: {}",
+                    index + 1,
+                    self.total,
+                    figures.join("; ")
+                )
+            }
             Err(error) => format!(
                 "run {}/{}: {server} {point} #{repeat}: FAILED: {error}",
                 index + 1,
@@ -472,6 +605,8 @@ mod tests {
             repeats: 2,
             loadgen_threads: 1,
             pin: true,
+            per_point_placement: false,
+            schedule: Schedule::Alternating,
             tls: vec![PointTls::Off],
             tls_handshakes: Vec::new(),
             source: None,
@@ -540,6 +675,19 @@ mod tests {
         let first: Vec<(usize, u32)> = slots[..4].iter().map(|s| (s.server, s.repeat)).collect();
         assert_eq!(first, vec![(0, 0), (1, 0), (0, 1), (1, 1)]);
         assert!(slots[32..].iter().all(|s| s.server == 2));
+    }
+
+    #[test]
+    fn side_by_side_groups_hold_every_server_of_the_framing_and_rotate_the_start() {
+        let spec = spec();
+        let points = points(&spec);
+        let groups = side_by_side_groups(&spec.servers, &points, spec.repeats);
+        // 8 raw points × 2 repeats + 8 websocket points × 2 repeats, one group each.
+        assert_eq!(groups.len(), 16 + 16);
+        assert_eq!(groups[0].servers, vec![0, 1]);
+        assert_eq!(groups[1].servers, vec![1, 0]);
+        assert_eq!((groups[1].point, groups[1].repeat), (0, 1));
+        assert!(groups[16..].iter().all(|g| g.servers == vec![2]));
     }
 
     #[test]

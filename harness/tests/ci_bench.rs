@@ -90,7 +90,8 @@ fn ci_bench_builds_the_base_commit_and_gates_the_working_tree_against_it() {
         .contains("gev-echo"));
     assert_eq!(report["repeats"], 2);
     // The same commit on both sides (up to local edits while developing): the gate must not
-    // fail. With two rounds the verdicts are mostly inconclusive; none may be `regressed`.
+    // fail. Two rounds are fewer than the six a `regressed` verdict needs, so this holds however
+    // noisy the machine is, not just usually.
     assert_eq!(report["regressed"], false, "{report}");
     assert_eq!(output.status.code(), Some(0), "{stderr}");
     assert!(stderr.contains("ci-bench: base HEAD"), "{stderr}");

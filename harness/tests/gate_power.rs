@@ -1,7 +1,9 @@
 //! End-to-end test of `scripts/gate-power.py`, the tool that measures the gate's false-alarm rate
-//! and detection power on a machine: a tiny run (one self-comparison and one grossly slower
-//! planted candidate, two short rounds each) against the binaries this test was built with,
-//! checking the per-comparison lines, the tallies and the exit code; and its one-line errors.
+//! and detection power on a machine: tiny runs against the binaries this test was built with (a
+//! two-round self-comparison, which the gate's six-round minimum keeps from any verdict, and one
+//! grossly slower planted candidate over six rounds), checking the per-comparison lines, the
+//! tallies and the exit code; and its one-line errors. Nothing here asserts a statistical
+//! property a run this small cannot guarantee (the suite runs beside other compiles).
 
 mod common;
 
@@ -23,16 +25,65 @@ fn gate_power(args: &[&str]) -> Finished {
     common::run_within(command, &format!("gate-power.py {args:?}"), TIMEOUT, true)
 }
 
+/// The flags after `--`: short rounds on 8 connections, `rounds` of them.
+fn tiny_compare_flags(rounds: &str) -> Vec<&str> {
+    vec![
+        "--repeats",
+        rounds,
+        "--connections",
+        "8",
+        "--duration",
+        "300ms",
+        "--warmup",
+        "100ms",
+    ]
+}
+
+/// gev-echo against itself in 2 rounds must pass and count no false verdict. That is not luck
+/// this test hopes for: 2 rounds are fewer than the 6 a `regressed`/`improved` verdict needs, so
+/// the gate cannot give one however the machine behaves (it once did: 0.870 [0.847, 0.893]).
 #[test]
-fn a_tiny_run_tallies_self_comparisons_and_a_caught_planted_slowdown() {
+fn a_two_round_self_comparison_cannot_cry_wolf() {
     let bin_dir = common::bin_dir();
-    let bin_dir = bin_dir.to_str().expect("utf-8 path");
-    let output = gate_power(&[
+    let mut args = vec![
         "--self",
         "1",
         "--planted",
+        "0",
+        "--small",
+        "0",
+        "--calibrate-repeats",
+        "0",
+        "--bin-dir",
+        bin_dir.to_str().expect("utf-8 path"),
+        "--",
+    ];
+    args.extend(tiny_compare_flags("2"));
+    let output = gate_power(&args);
+    let (stdout, stderr) = (&output.stdout, &output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(stdout.contains("self 1/1: exit 0, 2 rounds"), "{stdout}");
+    assert!(
+        stdout.contains("self-comparisons: 0/1 with a false regressed/improved verdict"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("target ≤1/20 false: met"), "{stdout}");
+    assert!(
+        stdout.contains("target ≥9/10 caught: not measured"),
+        "{stdout}"
+    );
+}
+
+/// A planted 200 µs of work per message cuts one loop's throughput several-fold, far past any
+/// noise: in 6 rounds (the fewest a verdict may come from) the single comparison fails the gate.
+#[test]
+fn a_six_round_run_catches_a_gross_planted_slowdown() {
+    let bin_dir = common::bin_dir();
+    let mut args = vec![
+        "--self",
+        "0",
+        "--planted",
         "1",
-        // 200 µs per message: far beyond any noise, so the single comparison must catch it.
         "--planted-ns",
         "200000",
         "--small",
@@ -40,26 +91,15 @@ fn a_tiny_run_tallies_self_comparisons_and_a_caught_planted_slowdown() {
         "--calibrate-repeats",
         "0",
         "--bin-dir",
-        bin_dir,
+        bin_dir.to_str().expect("utf-8 path"),
         "--",
-        "--repeats",
-        "2",
-        "--connections",
-        "8",
-        "--duration",
-        "300ms",
-        "--warmup",
-        "100ms",
-    ]);
+    ];
+    args.extend(tiny_compare_flags("6"));
+    let output = gate_power(&args);
     let (stdout, stderr) = (&output.stdout, &output.stderr);
     assert_eq!(output.status.code(), Some(0), "{stdout}\n{stderr}");
-    assert!(stdout.contains("self 1/1: exit 0, 2 rounds"), "{stdout}");
     assert!(
-        stdout.contains("planted 200000 ns 1/1: exit 1, 2 rounds"),
-        "{stdout}"
-    );
-    assert!(
-        stdout.contains("self-comparisons: 0/1 with a false regressed/improved verdict"),
+        stdout.contains("planted 200000 ns 1/1: exit 1, 6 rounds"),
         "{stdout}"
     );
     assert!(

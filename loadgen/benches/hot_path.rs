@@ -5,13 +5,14 @@
 //! back-to-back raw payloads) against the one-entry-per-request way it replaced; the system-level
 //! figure is `loadgen/bench/baseline.sh`. Run: `cargo bench -p gev-loadgen --bench hot_path`.
 
-use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use gev_loadgen::conn::{Outstanding, Pending};
 use gev_loadgen::framing::{Codec, FramingKind, FramingOptions, HttpMethod, WsMessage};
 use gev_loadgen::payload::{PayloadSpec, Payloads};
 use gev_loadgen::record::Recorder;
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
+use std::hint::black_box;
 
 fn options(kind: FramingKind) -> FramingOptions {
     FramingOptions {

@@ -8,8 +8,11 @@
 //! warnings, histograms that would not decode — becomes a note.
 
 use crate::from_loadgen;
-use crate::model::{Estimate, LatencySummary, PointKey, PointSummary, Report, RunSeries};
+use crate::model::{
+    Estimate, LatencySummary, PointCost, PointKey, PointSummary, Report, RunSeries,
+};
 use crate::results::{Interval, PointParams, Results, ServerExit};
+use crate::verdict;
 
 /// Build the report for a sweep's results.
 pub fn report_from_results(results: &Results) -> Report {
@@ -90,6 +93,28 @@ pub fn report_from_results(results: &Results) -> Report {
         )
     }));
 
+    let costs = results
+        .summaries
+        .iter()
+        .filter(|s| {
+            s.server_cpu_us_per_request.is_some() || s.generator_cpu_us_per_request.is_some()
+        })
+        .map(|summary| PointCost {
+            key: point_key(&summary.server, &summary.point),
+            server_cpu_us: summary.server_cpu_us_per_request.as_ref().map(estimate),
+            generator_cpu_us: summary.generator_cpu_us_per_request.as_ref().map(estimate),
+            server_cpu_ratios: summary
+                .ratios
+                .iter()
+                .filter_map(|r| {
+                    r.server_cpu_per_request
+                        .as_ref()
+                        .map(|cpu| (r.reference.clone(), estimate(cpu)))
+                })
+                .collect(),
+        })
+        .collect();
+
     Report {
         title: title(results),
         environment: environment(results),
@@ -102,7 +127,10 @@ pub fn report_from_results(results: &Results) -> Report {
         points,
         runs,
         references: results.references().into_iter().map(String::from).collect(),
-        notes,
+        notes: verdict::fold_notes(&notes),
+        costs,
+        verdicts: verdict::verdict_lines(results),
+        schedule: Some(verdict::schedule_statement(results)),
     }
 }
 
@@ -185,8 +213,15 @@ fn environment(results: &Results) -> Vec<(String, String)> {
     pairs.push((
         "runs".into(),
         format!(
-            "{} s measured after {} s warm-up, {} repeat(s) per point, repeats interleaved across servers",
-            spec.duration_secs, spec.warmup_secs, spec.repeats
+            "{} s measured after {} s warm-up, {} repeat(s) per point, {}",
+            spec.duration_secs,
+            spec.warmup_secs,
+            spec.repeats,
+            if spec.schedule.as_deref() == Some("side-by-side") {
+                "every server of a point at the same moment (side by side)"
+            } else {
+                "repeats interleaved across servers (alternating)"
+            }
         ),
     ));
     for server in &spec.servers {
@@ -266,6 +301,7 @@ mod tests {
                 repeats: 1,
                 source: None,
                 text: None,
+                schedule: None,
             },
             runs: vec![RunRecord {
                 server: "gev-protocol".into(),
@@ -274,6 +310,8 @@ mod tests {
                 addr: "a".into(),
                 summary,
                 server_cpu_secs: None,
+                server_cpu_window_secs: None,
+                placement: None,
                 metrics_before: None,
                 metrics_after: None,
                 server_exit: ServerExit::Killed { timeout_secs: 5.0 },
@@ -291,6 +329,9 @@ mod tests {
                 latency_us: LatencyPercentiles::default(),
                 errors: 3,
                 ratios: Vec::new(),
+                server_cpu_us_per_request: None,
+                generator_cpu_us_per_request: None,
+                limit: None,
             }],
             failures: Vec::new(),
             notes: sweep_notes,

@@ -23,7 +23,8 @@ color:#222;padding:0 1em}h1{font-size:1.6em}h2{border-bottom:1px solid #ccc;padd
 table{border-collapse:collapse;font-size:.9em;margin:1em 0}th,td{border:1px solid #ccc;\
 padding:.25em .6em;text-align:right}th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}\
 figure{margin:1.5em 0}img{max-width:100%;height:auto;border:1px solid #ddd}\
-figcaption{font-size:.9em;color:#555}.ref{background:#f7f7ff}";
+figcaption{font-size:.9em;color:#555}.ref{background:#f7f7ff}\
+ul.verdict{font-size:1.05em;line-height:1.5}p.schedule{color:#444;font-size:.9em}";
 
 /// The HTML text of a report.
 pub fn render(report: &Report, table: &SummaryTable, plots: &[EmbeddedPlot<'_>]) -> String {
@@ -32,6 +33,17 @@ pub fn render(report: &Report, table: &SummaryTable, plots: &[EmbeddedPlot<'_>])
     html.push_str(&format!("<title>{}</title>\n", escape(&report.title)));
     html.push_str(&format!("<style>{STYLE}</style>\n</head>\n<body>\n"));
     html.push_str(&format!("<h1>{}</h1>\n", escape(&report.title)));
+
+    if !report.verdicts.is_empty() {
+        html.push_str("<h2>Verdict</h2>\n<ul class=\"verdict\">\n");
+        for line in &report.verdicts {
+            html.push_str(&format!("<li>{}</li>\n", escape(line)));
+        }
+        html.push_str("</ul>\n");
+    }
+    if let Some(schedule) = &report.schedule {
+        html.push_str(&format!("<p class=\"schedule\">{}</p>\n", escape(schedule)));
+    }
 
     html.push_str("<h2>Environment</h2>\n");
     if report.environment.is_empty() {
@@ -57,7 +69,7 @@ pub fn render(report: &Report, table: &SummaryTable, plots: &[EmbeddedPlot<'_>])
         } else {
             html.push_str(&format!(
                 "<p>Ratios compare each server with {} at the same load and loop count in the \
-                 same run: req/s above 1 and p99 below 1 are better.</p>\n",
+                 same run: req/s above 1, p99 and server CPU per request below 1 are better.</p>\n",
                 escape(&table.references.join(" and "))
             ));
         }

@@ -6,8 +6,8 @@
 //!
 //! Data path: harness sweep -> runs -> `results.json` ([`results`]) -> [`from_results`] (with
 //! [`from_loadgen`] and [`hdr`] for each run's loadgen summary) -> [`model::Report`] (plain
-//! data) -> [`plot`] jobs drawn in parallel by [`render`](mod@render) -> pages ([`table`],
-//! [`markdown`], [`html`]). Everything is drawn from the plain [`model::Report`], so a report can
+//! data) -> [`plot`] jobs drawn in parallel by [`render`](mod@render) -> pages ([`verdict`]
+//! first, then [`table`], in [`markdown`] and [`html`]). Everything is drawn from the plain [`model::Report`], so a report can
 //! be re-rendered from `results.json` alone, and tests can feed degenerate data (one point, zero
 //! throughput, no histograms) straight in.
 //!
@@ -51,6 +51,7 @@ pub mod plot;
 pub mod render;
 pub mod results;
 pub mod table;
+pub mod verdict;
 
 pub use error::ReportError;
 pub use render::{render, render_report, render_results_file, Rendered, RESULTS_FILE};

@@ -18,6 +18,17 @@ pub fn render(
     let mut md = String::new();
     md.push_str(&format!("# {}\n\n", inline(&report.title)));
 
+    if !report.verdicts.is_empty() {
+        md.push_str("## Verdict\n\n");
+        for line in &report.verdicts {
+            md.push_str(&format!("- {}\n", inline(line)));
+        }
+        md.push('\n');
+    }
+    if let Some(schedule) = &report.schedule {
+        md.push_str(&format!("{}\n\n", inline(schedule)));
+    }
+
     md.push_str("## Environment\n\n");
     if report.environment.is_empty() {
         md.push_str("No environment was recorded.\n\n");
@@ -38,7 +49,7 @@ pub fn render(
         } else {
             md.push_str(&format!(
                 "Ratios compare each server with {} at the same load and loop count in the same \
-                 run: req/s above 1 and p99 below 1 are better.\n\n",
+                 run: req/s above 1, p99 and server CPU per request below 1 are better.\n\n",
                 table.references.join(" and ")
             ));
         }
@@ -130,5 +141,21 @@ mod tests {
         assert!(md.contains("[SVG](plots/s.svg)"));
         assert!(md.contains("### Latency percentile spectrum"));
         assert!(md.contains("no measured points"));
+        assert!(!md.contains("## Verdict"));
+        let with_verdict = Report {
+            verdicts: vec!["loops=1 w: gev needs 0.96× (0.94–0.98) the CPU per request".into()],
+            schedule: Some("Schedule: side by side.".into()),
+            ..report
+        };
+        let md = render(
+            &with_verdict,
+            &SummaryTable::default(),
+            &plots,
+            Path::new("/out"),
+        );
+        let verdict = md.find("## Verdict").expect("a verdict section");
+        assert!(verdict < md.find("## Environment").unwrap(), "{md}");
+        assert!(md.contains("- loops=1 w: gev needs 0.96×"), "{md}");
+        assert!(md.contains("Schedule: side by side."), "{md}");
     }
 }

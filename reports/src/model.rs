@@ -28,12 +28,33 @@ pub struct Report {
     /// Servers the others are compared against, in column order. Empty means: whichever of
     /// [`REFERENCE_SERVERS`] appear.
     pub references: Vec<String>,
-    /// Caveats carried over from the results (loadgen warnings, undecodable data).
+    /// Caveats carried over from the results (loadgen warnings, undecodable data), folded to
+    /// one line per kind.
     pub notes: Vec<String>,
+    /// CPU cost figures per point, beside [`Report::points`] (same keys); empty when the
+    /// results carry none.
+    pub costs: Vec<PointCost>,
+    /// The verdict sentences shown first: one per load and loop count.
+    pub verdicts: Vec<String>,
+    /// Which schedule produced the figures and what that means for them, if known.
+    pub schedule: Option<String>,
+}
+
+/// The CPU cost of one point: what the server and the generator spent per completed request.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PointCost {
+    /// Which point (same key as its [`PointSummary`]).
+    pub key: PointKey,
+    /// Server CPU time per request, microseconds (median over repeats, 95% interval).
+    pub server_cpu_us: Option<Estimate>,
+    /// Generator CPU time per request, microseconds.
+    pub generator_cpu_us: Option<Estimate>,
+    /// Server CPU per request as a ratio to each reference (lower is better), by name.
+    pub server_cpu_ratios: Vec<(String, Estimate)>,
 }
 
 /// Which point of the sweep a figure belongs to.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct PointKey {
     /// The server's name as the sweep spec gives it.
     pub server: String,
@@ -120,6 +141,13 @@ pub struct RunSeries {
 }
 
 impl Report {
+    /// The cost figures of the point with this key, if any.
+    pub fn cost_of(&self, key: &PointKey) -> Option<&PointCost> {
+        self.costs
+            .iter()
+            .find(|cost| cost.key.server == key.server && cost.key.same_load(key))
+    }
+
     /// Every server name, in display order: `servers` first, then any seen only in the data.
     pub fn server_order(&self) -> Vec<String> {
         let mut order: Vec<String> = Vec::new();

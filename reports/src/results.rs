@@ -112,6 +112,12 @@ pub struct SpecRecord {
     /// The spec file's text as given, so a sweep can be repeated exactly.
     #[serde(default)]
     pub text: Option<String>,
+    /// How the servers' runs of a point were placed in time: `alternating` (one server at a
+    /// time, repeats interleaved A B C A B C) or `side-by-side` (every server of the point at
+    /// the same moment on the same server cores, each with its own loadgen). `None` in files
+    /// written before the key existed, which were alternating.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<String>,
 }
 
 /// One server of the sweep.
@@ -270,6 +276,12 @@ pub struct RunRecord {
     /// CPU time the server used (all threads) from the end of warm-up to the end of the run.
     #[serde(default)]
     pub server_cpu_secs: Option<f64>,
+    /// The wall-clock time `server_cpu_secs` was read over (end of warm-up to loadgen's exit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_cpu_window_secs: Option<f64>,
+    /// Which cores the server and loadgen were confined to in this run, if they were pinned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placement: Option<Placement>,
     /// The server's Prometheus text just before loadgen started, if it was run with metrics.
     #[serde(default)]
     pub metrics_before: Option<String>,
@@ -278,6 +290,49 @@ pub struct RunRecord {
     pub metrics_after: Option<String>,
     /// How the server stopped.
     pub server_exit: ServerExit,
+}
+
+/// The cores a run's server and loadgen were confined to, and loadgen's thread count.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Placement {
+    /// Cores the server process could run on.
+    pub server_cores: Vec<usize>,
+    /// Cores the loadgen process could run on.
+    pub loadgen_cores: Vec<usize>,
+    /// loadgen worker threads (`-t`).
+    pub loadgen_threads: u32,
+}
+
+impl RunRecord {
+    /// Completed requests in the measured window (throughput × window length).
+    pub fn completed_in_window(&self) -> f64 {
+        self.summary.throughput.rps * self.summary.duration_secs
+    }
+
+    /// Server CPU time per completed request in microseconds: the server process's CPU time
+    /// over the measured window (every thread, including the softirq work the kernel charges to
+    /// it) divided by the requests completed in it. `None` when the CPU time was not readable or
+    /// nothing completed.
+    pub fn server_cpu_us_per_request(&self) -> Option<f64> {
+        let completed = self.completed_in_window();
+        let cpu = self.server_cpu_secs?;
+        (completed > 0.0 && cpu.is_finite()).then(|| cpu * 1e6 / completed)
+    }
+
+    /// loadgen's CPU time (its worker threads over the measured window, as loadgen reports it)
+    /// in seconds; `None` when the summary carries no per-thread CPU figures.
+    pub fn generator_cpu_secs(&self) -> Option<f64> {
+        let percent = &self.summary.generator_cpu_percent;
+        (!percent.is_empty())
+            .then(|| percent.iter().sum::<f64>() / 100.0 * self.summary.duration_secs)
+    }
+
+    /// Generator CPU time per completed request in microseconds.
+    pub fn generator_cpu_us_per_request(&self) -> Option<f64> {
+        let completed = self.completed_in_window();
+        let cpu = self.generator_cpu_secs()?;
+        (completed > 0.0 && cpu.is_finite()).then(|| cpu * 1e6 / completed)
+    }
 }
 
 /// A run that produced no summary.
@@ -322,8 +377,14 @@ pub struct LatencyPercentiles {
 pub struct ReferenceRatio {
     /// The reference server's name.
     pub reference: String,
-    /// median(this server) / median(reference) with a bootstrap interval.
+    /// This server's throughput over the reference's, with its 95% interval: paired by repeat
+    /// (geometric mean of the per-repeat ratios, Student-t interval on their logs) when both
+    /// ran the same repeats, else the ratio of medians with a bootstrap interval.
     pub throughput: Interval,
+    /// This server's CPU time per request over the reference's (lower is better), computed as
+    /// `throughput`. Absent when either side's CPU time was not readable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_cpu_per_request: Option<Interval>,
 }
 
 /// The summary of one server at one point over its repeats.
@@ -344,6 +405,64 @@ pub struct PointSummary {
     /// Throughput ratio to every reference server that ran this point (empty for a reference
     /// compared with itself).
     pub ratios: Vec<ReferenceRatio>,
+    /// Server CPU time per completed request, microseconds: median over repeats with its 95%
+    /// bootstrap interval (see [`RunRecord::server_cpu_us_per_request`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_cpu_us_per_request: Option<Interval>,
+    /// The same for the load generator (its worker threads' CPU time).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generator_cpu_us_per_request: Option<Interval>,
+    /// What limited the runs of this point, from measured CPU utilisation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<LimitReading>,
+}
+
+/// Utilisation at or above which a side counts as saturated (a fraction of the cores it could
+/// use). Below 1 because a busy-polling-free server that is CPU-bound still sleeps between
+/// readiness events, and other processes on a shared machine take slices of its cores.
+pub const SATURATED_UTILISATION: f64 = 0.85;
+
+/// What limited a point's throughput.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Limit {
+    /// The server's cores were saturated; the generator was not.
+    Server,
+    /// The generator was saturated; the server's cores were not.
+    Generator,
+    /// Both were saturated.
+    Both,
+    /// Neither was: round trips (latency), the offered rate, or the rest of the machine.
+    Neither,
+}
+
+impl Limit {
+    /// From the two utilisations and [`SATURATED_UTILISATION`].
+    pub fn from_utilisation(server: f64, generator: f64) -> Limit {
+        match (
+            server >= SATURATED_UTILISATION,
+            generator >= SATURATED_UTILISATION,
+        ) {
+            (true, true) => Limit::Both,
+            (true, false) => Limit::Server,
+            (false, true) => Limit::Generator,
+            (false, false) => Limit::Neither,
+        }
+    }
+}
+
+/// A point's utilisations (medians over its repeats) and what they say limited it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct LimitReading {
+    /// Fraction of the server cores the run could use that were busy with server processes:
+    /// server CPU time / (window × min(server cores, loops)). Side by side: every server of the
+    /// point together, since they share the cores.
+    pub server_utilisation: f64,
+    /// The generator's: the larger of its busiest thread's busy fraction and the loadgen cores'
+    /// busy fraction (every loadgen of the point together, side by side).
+    pub generator_utilisation: f64,
+    /// The reading of the two against [`SATURATED_UTILISATION`].
+    pub limit: Limit,
 }
 
 /// Why a results file could not be read.
@@ -461,6 +580,7 @@ mod tests {
                 repeats: 2,
                 source: None,
                 text: None,
+                schedule: None,
             },
             runs: Vec::new(),
             summaries: vec![PointSummary {
@@ -476,6 +596,9 @@ mod tests {
                 latency_us: LatencyPercentiles::default(),
                 errors: 0,
                 ratios: Vec::new(),
+                server_cpu_us_per_request: None,
+                generator_cpu_us_per_request: None,
+                limit: None,
             }],
             failures: vec![RunFailure {
                 server: "ref-mio-echo".into(),

@@ -19,6 +19,9 @@ pub struct SummaryRow {
     pub throughput_ratio: Vec<Option<Ratio>>,
     /// `server p99 ÷ reference p99`, same order; below 1 is better.
     pub p99_ratio: Vec<Option<Ratio>>,
+    /// `server CPU per request ÷ reference's`, same order; below 1 is better. Empty when the
+    /// report has no cost figures.
+    pub server_cpu_ratio: Vec<Option<Ratio>>,
     /// The cells as displayed, in [`SummaryTable::headers`] order.
     pub cells: Vec<String>,
 }
@@ -74,9 +77,17 @@ impl SummaryTable {
             ]
             .map(String::from),
         );
+        let costs = !report.costs.is_empty();
+        if costs {
+            headers.push("server µs CPU/req (95%)".into());
+            headers.push("generator µs CPU/req (95%)".into());
+        }
         for reference in &references {
             headers.push(format!("req/s ÷ {reference}"));
             headers.push(format!("p99 ÷ {reference}"));
+            if costs {
+                headers.push(format!("server CPU/req ÷ {reference}"));
+            }
         }
 
         let servers = report.server_order();
@@ -135,6 +146,23 @@ impl SummaryTable {
                             .map(Ratio::plain)
                     })
                     .collect();
+                let cost = report.cost_of(&point.key);
+                let server_cpu_ratio: Vec<Option<Ratio>> = if costs {
+                    references
+                        .iter()
+                        .map(|name| {
+                            cost.and_then(|c| c.server_cpu_ratios.iter().find(|(r, _)| r == name))
+                                .filter(|(_, e)| e.median.is_finite())
+                                .map(|(_, e)| Ratio {
+                                    value: e.median,
+                                    interval: (e.low.is_finite() && e.high.is_finite())
+                                        .then_some((e.low, e.high)),
+                                })
+                        })
+                        .collect()
+                } else {
+                    Vec::new()
+                };
                 let mut cells = vec![point.key.workload.clone()];
                 if open_loop {
                     cells.push(
@@ -155,14 +183,22 @@ impl SummaryTable {
                 cells.push(format_micros(point.latency_us.p50));
                 cells.push(format_micros(point.latency_us.p99));
                 cells.push(format_micros(point.latency_us.p999));
-                for (thr, p99) in throughput_ratio.iter().zip(&p99_ratio) {
+                if costs {
+                    cells.push(format_cost(cost.and_then(|c| c.server_cpu_us)));
+                    cells.push(format_cost(cost.and_then(|c| c.generator_cpu_us)));
+                }
+                for (index, (thr, p99)) in throughput_ratio.iter().zip(&p99_ratio).enumerate() {
                     cells.push(format_ratio(*thr));
                     cells.push(format_ratio(*p99));
+                    if costs {
+                        cells.push(format_ratio(server_cpu_ratio.get(index).copied().flatten()));
+                    }
                 }
                 SummaryRow {
                     key: point.key.clone(),
                     throughput_ratio,
                     p99_ratio,
+                    server_cpu_ratio,
                     cells,
                 }
             })
@@ -178,6 +214,16 @@ impl SummaryTable {
 /// `value ÷ reference`, when both are finite and the reference is positive.
 fn ratio(value: f64, reference: f64) -> Option<f64> {
     (value.is_finite() && reference.is_finite() && reference > 0.0).then(|| value / reference)
+}
+
+/// A cost cell: `5.12 (5.01–5.30)` microseconds, or `–`.
+pub fn format_cost(cost: Option<crate::model::Estimate>) -> String {
+    match cost {
+        Some(e) if e.median.is_finite() => {
+            format!("{:.2} ({:.2}–{:.2})", e.median, e.low, e.high)
+        }
+        _ => "–".to_string(),
+    }
 }
 
 /// A ratio cell: `1.23×`, `1.23× (1.10–1.35)` with an interval, or `–` when there is nothing
@@ -297,5 +343,57 @@ mod tests {
         assert_eq!(table.headers[1], "offered req/s");
         assert_eq!(table.rows[0].cells[1], "closed loop");
         assert_eq!(table.rows[1].cells[1], "5.0k");
+    }
+
+    #[test]
+    fn cost_columns_appear_with_cost_figures() {
+        use crate::model::PointCost;
+        let gev = point("gev", 1, 150.0, 10.0);
+        let key = gev.key.clone();
+        let report = Report {
+            points: vec![point("ref-mio-echo", 1, 100.0, 20.0), gev],
+            costs: vec![PointCost {
+                key,
+                server_cpu_us: Some(Estimate {
+                    median: 5.0,
+                    low: 4.9,
+                    high: 5.2,
+                }),
+                generator_cpu_us: Some(Estimate {
+                    median: 9.0,
+                    low: 8.8,
+                    high: 9.1,
+                }),
+                server_cpu_ratios: vec![(
+                    "ref-mio-echo".into(),
+                    Estimate {
+                        median: 0.96,
+                        low: 0.94,
+                        high: 0.98,
+                    },
+                )],
+            }],
+            ..Report::default()
+        };
+        let table = SummaryTable::from_report(&report);
+        assert!(table
+            .headers
+            .contains(&"server CPU/req ÷ ref-mio-echo".to_string()));
+        let row = table.rows.iter().find(|r| r.key.server == "gev").unwrap();
+        assert!(
+            row.cells.contains(&"5.00 (4.90–5.20)".to_string()),
+            "{row:?}"
+        );
+        assert!(
+            row.cells.contains(&"0.96× (0.94–0.98)".to_string()),
+            "{row:?}"
+        );
+        assert_eq!(row.cells.len(), table.headers.len());
+        // Without cost figures the columns are not there.
+        let plain = SummaryTable::from_report(&Report {
+            points: report.points.clone(),
+            ..Report::default()
+        });
+        assert!(!plain.headers.iter().any(|h| h.contains("CPU")));
     }
 }

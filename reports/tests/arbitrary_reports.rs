@@ -125,6 +125,7 @@ fn report() -> impl Strategy<Value = Report> {
             runs,
             references: Vec::new(),
             notes: vec!["n <i>".into()],
+            ..Report::default()
         })
 }
 

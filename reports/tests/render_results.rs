@@ -27,6 +27,9 @@ fn results_render_every_plot_table_and_environment() {
     let loads = 1 + common::RATES.len();
     let count = |kind| rendered.plots.iter().filter(|p| p.kind == kind).count();
     assert_eq!(count(PlotKind::Throughput), loads);
+    // The synthetic summaries carry server CPU per request: one cost plot beside each
+    // throughput plot.
+    assert_eq!(count(PlotKind::ServerCost), loads);
     assert_eq!(count(PlotKind::Latency), loads);
     assert_eq!(count(PlotKind::Spectrum), loads * common::LOOPS.len());
     assert_eq!(count(PlotKind::OfferedLoad), common::LOOPS.len());
@@ -74,6 +77,9 @@ fn results_render_every_plot_table_and_environment() {
         assert!(page.contains("server on core 0, loadgen on core 1 (taskset)"));
         assert!(page.contains("req/s ÷ ref-tokio-echo"));
         assert!(page.contains("req/s ÷ ref-mio-echo"));
+        assert!(page.contains("server µs CPU/req (95%)"));
+        assert!(page.contains("Verdict"));
+        assert!(page.contains("Schedule: alternating."));
         assert!(page.contains("server never opened its port within 5 s"));
         assert!(page.contains("synthetic data"));
     }

@@ -4,8 +4,9 @@
 //! `cargo bench -p gev --bench unmask`; the ratio of the two lines per size is the figure to
 //! read (the machine may be shared, absolute numbers drift).
 
-use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use gev::ws::mask::{apply_mask, apply_mask_bytewise};
+use std::hint::black_box;
 
 fn unmask(c: &mut Criterion) {
     let key = [0x37, 0xfa, 0x21, 0x3d];

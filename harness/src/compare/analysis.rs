@@ -114,7 +114,9 @@ pub struct MetricComparison {
 /// (server CPU when it could not be read) is left out.
 ///
 /// `threshold` is a fraction (0.05 = 5%). For [`Evidence::SameRunPaired`] both slices must have
-/// the same length, element `i` of each having run next to each other.
+/// the same length, element `i` of each having run next to each other. With fewer than
+/// [`stats::MIN_ROUNDS_FOR_VERDICT`] runs per side no reading is `regressed` or `improved`
+/// ([`stats::supported_verdict`]).
 pub fn compare_runs(
     baseline: &[RunFigures],
     candidate: &[RunFigures],
@@ -144,7 +146,12 @@ pub fn compare_runs(
                 metric,
                 baseline_median: stats::median(&base)?,
                 candidate_median: stats::median(&cand)?,
-                verdict: stats::verdict(&ratio, metric.direction(), threshold),
+                // Fewer rounds than a sign test can support never fail (or flatter) a candidate,
+                // however narrow the interval came out.
+                verdict: stats::supported_verdict(
+                    stats::verdict(&ratio, metric.direction(), threshold),
+                    base.len().min(cand.len()),
+                ),
                 ratio,
             })
         })
@@ -169,8 +176,10 @@ mod tests {
 
     #[test]
     fn a_slower_candidate_regresses_every_metric_in_its_own_direction() {
-        let baseline = runs(&[100_000.0, 98_000.0, 101_000.0, 99_500.0]);
-        let candidate = runs(&[80_000.0, 78_500.0, 80_800.0, 79_000.0]);
+        let baseline = runs(&[
+            100_000.0, 98_000.0, 101_000.0, 99_500.0, 100_200.0, 99_000.0,
+        ]);
+        let candidate = runs(&[80_000.0, 78_500.0, 80_800.0, 79_000.0, 80_100.0, 79_600.0]);
         let readings = compare_runs(&baseline, &candidate, Evidence::SameRunPaired, 0.05).unwrap();
         assert_eq!(readings.len(), 4);
         for reading in &readings {
@@ -192,6 +201,21 @@ mod tests {
                     "{evidence:?} {reading:?}"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn too_few_rounds_are_inconclusive_however_clear() {
+        // Four rounds 20% slower: a narrow interval, but four rounds cannot support a verdict.
+        let baseline = runs(&[100_000.0, 98_000.0, 101_000.0, 99_500.0]);
+        let candidate = runs(&[80_000.0, 78_500.0, 80_800.0, 79_000.0]);
+        for evidence in [Evidence::SameRunPaired, Evidence::StoredBaseline] {
+            let readings = compare_runs(&baseline, &candidate, evidence, 0.05).unwrap();
+            assert!(readings[0].ratio.high < 0.9, "{:?}", readings[0]);
+            assert!(
+                readings.iter().all(|r| r.verdict == Verdict::Inconclusive),
+                "{evidence:?} {readings:?}"
+            );
         }
     }
 

@@ -26,6 +26,12 @@
 //! baseline that does not match). Progress goes to stderr, so stdout is only the table (or the
 //! JSON).
 //!
+//! Why a verdict needs six rounds: below [`crate::stats::MIN_ROUNDS_FOR_VERDICT`] (6) rounds per
+//! server, even rounds that all moved the same way fail a two-sided 5% sign test (2 · 2^-5 =
+//! 6%), so a narrow t interval from them is luck, not evidence (a 2-round self-comparison on a
+//! loaded machine once read "regressed"). Such readings are `inconclusive`, with a note;
+//! `--until-confident` adds rounds until there are enough.
+//!
 //! Why the default threshold is 5%: a verdict needs the *whole* 95% interval past the threshold,
 //! so a slowdown exactly at the threshold is caught only about half the time. To catch a real 10%
 //! slowdown the threshold must sit well below 10%; how often it is caught then depends on how
@@ -85,7 +91,10 @@ pub struct CompareArgs {
     #[arg(long, value_name = "SCHEDULE", value_enum, default_value_t = Schedule::SideBySide)]
     pub schedule: Schedule,
     /// Rounds (runs of each server) per point before the first reading. Even, so each server
-    /// goes first equally often.
+    /// goes first equally often. At least 6 for the gate to be able to say `regressed` or
+    /// `improved`: with fewer, even rounds that all agree fail a two-sided 5% sign test
+    /// (2 · 2^-5 = 6%), so their t interval rests on luck and every such reading is reported
+    /// `inconclusive` instead (--until-confident adds rounds until 6).
     #[arg(long, value_name = "N", default_value_t = 6)]
     pub repeats: usize,
     /// While any verdict is inconclusive, add runs (two rounds at a time) up to --max-repeats;
@@ -255,6 +264,16 @@ fn compare(args: &CompareArgs) -> anyhow::Result<i32> {
         notes.push(format!(
             "round {} was run again after a failed run: {error}",
             round + 1
+        ));
+    }
+    if outcome.rounds < crate::stats::MIN_ROUNDS_FOR_VERDICT {
+        notes.push(format!(
+            "{} round(s) per server: fewer than the {} a verdict needs (below that even rounds \
+             that all agree fail a 5% sign test), so no metric can read `regressed` or \
+             `improved`; use --repeats {} or more",
+            outcome.rounds,
+            crate::stats::MIN_ROUNDS_FOR_VERDICT,
+            crate::stats::MIN_ROUNDS_FOR_VERDICT
         ));
     }
     if outcome.capped_while_inconclusive {

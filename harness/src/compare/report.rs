@@ -175,15 +175,18 @@ mod tests {
     use crate::compare::analysis::{compare_runs, Metric};
 
     fn report(candidate_scale: f64, evidence: Evidence) -> CompareReport {
-        let baseline: Vec<RunFigures> = [100_000.0, 99_000.0, 101_000.0, 100_500.0]
-            .iter()
-            .map(|&r| RunFigures {
-                throughput_rps: r,
-                p50_us: 500.0,
-                p99_us: 900.0,
-                server_cpu_us_per_request: None,
-            })
-            .collect();
+        // Six rounds: the fewest a regressed verdict may come from.
+        let baseline: Vec<RunFigures> = [
+            100_000.0, 99_000.0, 101_000.0, 100_500.0, 99_500.0, 100_200.0,
+        ]
+        .iter()
+        .map(|&r| RunFigures {
+            throughput_rps: r,
+            p50_us: 500.0,
+            p99_us: 900.0,
+            server_cpu_us_per_request: None,
+        })
+        .collect();
         let candidate: Vec<RunFigures> = baseline
             .iter()
             .map(|f| RunFigures {
@@ -202,7 +205,7 @@ mod tests {
             baseline: "gev-echo (old)".to_string(),
             candidate: "gev-echo (new)".to_string(),
             threshold_percent: 5.0,
-            repeats: 4,
+            repeats: 6,
             points: vec![PointReport {
                 point: "loops=1 conns=50 size=64 raw 2s".to_string(),
                 metrics,

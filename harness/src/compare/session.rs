@@ -35,6 +35,16 @@ pub enum Schedule {
     Alternating,
 }
 
+impl Schedule {
+    /// The name on the command line, in spec files and in results.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Schedule::SideBySide => "side-by-side",
+            Schedule::Alternating => "alternating",
+        }
+    }
+}
+
 /// How many runs to take and how to read them.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
@@ -236,7 +246,7 @@ mod tests {
         let mut groups = Vec::new();
         let side_by_side = Plan {
             schedule: Schedule::SideBySide,
-            ..plan(3, false, 3)
+            ..plan(6, false, 6)
         };
         let outcome = run_session::<StatsError>(&side_by_side, 1, None, |sides, _, _| {
             groups.push(sides.to_vec());
@@ -251,7 +261,12 @@ mod tests {
         })
         .unwrap();
         use Side::{Baseline as A, Candidate as B};
-        assert_eq!(groups, vec![vec![A, B], vec![B, A], vec![A, B]]);
+        let expected: Vec<Vec<Side>> = [vec![A, B], vec![B, A]]
+            .into_iter()
+            .cycle()
+            .take(6)
+            .collect();
+        assert_eq!(groups, expected);
         let point = &outcome.points[0];
         assert!(point
             .baseline_runs
@@ -318,8 +333,9 @@ mod tests {
 
     #[test]
     fn until_confident_stops_once_a_metric_has_regressed() {
-        // Throughput 20% down from the first round: regressed at once, while the other
-        // metrics' noise would keep them inconclusive for many rounds.
+        // Throughput 20% down in every round: regressed as soon as there are enough rounds to
+        // say so (two at first, then two more at a time up to six), while the other metrics'
+        // noise would keep them inconclusive for many rounds.
         let slower = |side: Side, _point: usize, round: usize| -> Result<RunFigures, StatsError> {
             let (rps, jitter) = match side {
                 Side::Baseline => (1000.0, 1.0),
@@ -331,7 +347,7 @@ mod tests {
             })
         };
         let outcome = run_session(&plan(2, true, 20), 1, None, each(slower)).unwrap();
-        assert_eq!(outcome.rounds, 2);
+        assert_eq!(outcome.rounds, crate::stats::MIN_ROUNDS_FOR_VERDICT);
         assert!(!outcome.capped_while_inconclusive);
         let verdicts: Vec<Verdict> = outcome.points[0]
             .metrics
@@ -344,10 +360,10 @@ mod tests {
 
     #[test]
     fn a_stored_baseline_runs_only_the_candidate() {
-        let stored = vec![vec![figures(1000.0), figures(990.0), figures(1010.0)]];
+        let stored = vec![[figures(1000.0), figures(990.0), figures(1010.0)].repeat(2)];
         let mut sides = Vec::new();
         let outcome = run_session::<StatsError>(
-            &plan(3, false, 3),
+            &plan(6, false, 6),
             1,
             Some(&stored),
             each(|side, _, _| {
@@ -357,7 +373,7 @@ mod tests {
         )
         .unwrap();
         assert!(sides.iter().all(|s| *s == Side::Candidate));
-        assert_eq!(sides.len(), 3);
+        assert_eq!(sides.len(), 6);
         assert_eq!(outcome.points[0].metrics[0].verdict, Verdict::Regressed);
     }
 

@@ -9,6 +9,7 @@
 
 pub mod latency;
 pub mod offered_load;
+pub mod server_cost;
 pub mod spectrum;
 pub mod style;
 pub mod throughput;
@@ -28,6 +29,8 @@ use crate::model::{rates_equal, Report};
 pub enum PlotKind {
     /// Throughput vs loop count, one line per server, with 95% interval bars.
     Throughput,
+    /// Server CPU time per request vs loop count, beside the throughput plot.
+    ServerCost,
     /// Latency p50/p99/p99.9 vs loop count.
     Latency,
     /// HDR percentile spectrum, one curve per server.
@@ -42,8 +45,9 @@ pub enum PlotKind {
 
 impl PlotKind {
     /// All kinds in report order.
-    pub const ALL: [PlotKind; 6] = [
+    pub const ALL: [PlotKind; 7] = [
         PlotKind::Throughput,
+        PlotKind::ServerCost,
         PlotKind::Latency,
         PlotKind::Spectrum,
         PlotKind::OfferedLoad,
@@ -55,6 +59,7 @@ impl PlotKind {
     pub fn heading(self) -> &'static str {
         match self {
             PlotKind::Throughput => "Throughput vs loop count",
+            PlotKind::ServerCost => "Server CPU per request vs loop count",
             PlotKind::Latency => "Latency percentiles vs loop count",
             PlotKind::Spectrum => "Latency percentile spectrum",
             PlotKind::OfferedLoad => "Latency vs offered load",
@@ -67,6 +72,7 @@ impl PlotKind {
     pub fn slug(self) -> &'static str {
         match self {
             PlotKind::Throughput => "throughput",
+            PlotKind::ServerCost => "server-cost",
             PlotKind::Latency => "latency",
             PlotKind::Spectrum => "spectrum",
             PlotKind::OfferedLoad => "offered-load",
@@ -81,6 +87,8 @@ impl PlotKind {
 pub enum PlotData {
     /// See [`throughput`].
     Throughput(throughput::ThroughputPlot),
+    /// See [`server_cost`].
+    ServerCost(server_cost::ServerCostPlot),
     /// See [`latency`].
     Latency(latency::LatencyPlot),
     /// See [`spectrum`].
@@ -134,6 +142,7 @@ pub fn plan(report: &Report) -> Vec<PlotJob> {
     let servers = report.server_order();
     let mut jobs = Vec::new();
     jobs.extend(throughput::plan(report, &servers));
+    jobs.extend(server_cost::plan(report, &servers));
     jobs.extend(latency::plan(report, &servers));
     jobs.extend(spectrum::plan(report, &servers));
     jobs.extend(offered_load::plan(report, &servers));
@@ -279,6 +288,7 @@ impl PlotJob {
         root.fill(&WHITE)?;
         match &self.data {
             PlotData::Throughput(plot) => plot.draw(root, &self.title),
+            PlotData::ServerCost(plot) => plot.draw(root, &self.title),
             PlotData::Latency(plot) => plot.draw(root, &self.title),
             PlotData::Spectrum(plot) => plot.draw(root, &self.title),
             PlotData::OfferedLoad(plot) => plot.draw(root, &self.title),

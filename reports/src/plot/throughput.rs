@@ -52,95 +52,123 @@ impl ThroughputPlot {
         root: &DrawingArea<DB, Shift>,
         title: &str,
     ) -> Result<(), DrawFailure> {
-        let loop_counts = style::loop_counts(
-            self.servers
-                .iter()
-                .flat_map(|s| s.points.iter().map(|(loops, _)| *loops)),
-        );
-        if loop_counts.is_empty() {
-            return style::draw_missing(
-                root,
-                title,
-                &["No throughput figures for this load.".into()],
-            );
-        }
-        let all_zero = self
-            .servers
-            .iter()
-            .flat_map(|s| &s.points)
-            .all(|(_, e)| e.median <= 0.0 && e.high <= 0.0);
-        let headroom = style::legend_headroom(self.servers.len(), style::PLOTTING_HEIGHT);
-        let y_range = style::linear_range_from_zero(
-            self.servers
-                .iter()
-                .flat_map(|s| s.points.iter().flat_map(|(_, e)| [e.median, e.high])),
-        );
-        let y_range = style::with_headroom(y_range, headroom);
-        let mut chart = ChartBuilder::on(root)
-            .caption(title, style::caption_font())
-            .margin(20)
-            .x_label_area_size(60)
-            .y_label_area_size(100)
-            .build_cartesian_2d(style::loop_axis(&loop_counts), y_range)?;
-        chart
-            .configure_mesh()
-            .x_desc("event loops")
-            .y_desc("requests per second (median, 95% interval)")
-            .label_style(style::label_font())
-            .max_light_lines(4)
-            .axis_desc_style(style::axis_desc_font())
-            .x_label_formatter(&|x| format!("{x:.0}"))
-            .y_label_formatter(&|y| style::format_rate(*y))
-            .draw()?;
-
-        for (index, line) in self.servers.iter().enumerate() {
-            let color = series_color(line.color_index);
-            let offset = style::dodge(index, self.servers.len(), &loop_counts);
-            let points: Vec<(f64, f64)> = line
-                .points
-                .iter()
-                .filter(|(_, e)| e.median.is_finite())
-                .map(|(loops, e)| (f64::from(*loops) + offset, e.median))
-                .collect();
-            chart
-                .draw_series(LineSeries::new(points.clone(), color.stroke_width(3)))?
-                .label(line.server.clone())
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 24, y)], color.stroke_width(3))
-                });
-            chart.draw_series(
-                points
-                    .iter()
-                    .map(|point| Circle::new(*point, 5, color.filled())),
-            )?;
-            chart.draw_series(
-                line.points
-                    .iter()
-                    .filter(|(_, e)| style::interval_is_drawable(e))
-                    .map(|(loops, e)| {
-                        ErrorBar::new_vertical(
-                            f64::from(*loops) + offset,
-                            e.low,
-                            e.median,
-                            e.high,
-                            color.stroke_width(2),
-                            14,
-                        )
-                    }),
-            )?;
-        }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .label_font(style::legend_font())
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.4))
-            .draw()?;
-        if all_zero {
-            style::draw_note(root, "every server completed 0 requests/s at this load")?;
-        }
-        Ok(())
+        draw_estimates_vs_loops(
+            root,
+            title,
+            &self.servers,
+            &Axis {
+                description: "requests per second (median, 95% interval)",
+                format: |y| style::format_rate(y),
+                missing: "No throughput figures for this load.",
+                all_zero: "every server completed 0 requests/s at this load",
+            },
+        )
     }
+}
+
+/// How a plot of medians with intervals against loops labels its value axis.
+pub struct Axis {
+    /// The value axis's description.
+    pub description: &'static str,
+    /// How a tick value is written.
+    pub format: fn(f64) -> String,
+    /// The image's text when there are no points.
+    pub missing: &'static str,
+    /// The note drawn when every value is zero.
+    pub all_zero: &'static str,
+}
+
+/// One line per server through its medians at each loop count, with the 95% interval as an
+/// error bar; shared by the throughput and the server-cost plots.
+pub fn draw_estimates_vs_loops<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    title: &str,
+    servers: &[ServerSeries<Estimate>],
+    axis: &Axis,
+) -> Result<(), DrawFailure> {
+    let loop_counts = style::loop_counts(
+        servers
+            .iter()
+            .flat_map(|s| s.points.iter().map(|(loops, _)| *loops)),
+    );
+    if loop_counts.is_empty() {
+        return style::draw_missing(root, title, &[axis.missing.into()]);
+    }
+    let all_zero = servers
+        .iter()
+        .flat_map(|s| &s.points)
+        .all(|(_, e)| e.median <= 0.0 && e.high <= 0.0);
+    let headroom = style::legend_headroom(servers.len(), style::PLOTTING_HEIGHT);
+    let y_range = style::linear_range_from_zero(
+        servers
+            .iter()
+            .flat_map(|s| s.points.iter().flat_map(|(_, e)| [e.median, e.high])),
+    );
+    let y_range = style::with_headroom(y_range, headroom);
+    let mut chart = ChartBuilder::on(root)
+        .caption(title, style::caption_font())
+        .margin(20)
+        .x_label_area_size(60)
+        .y_label_area_size(100)
+        .build_cartesian_2d(style::loop_axis(&loop_counts), y_range)?;
+    chart
+        .configure_mesh()
+        .x_desc("event loops")
+        .y_desc(axis.description)
+        .label_style(style::label_font())
+        .max_light_lines(4)
+        .axis_desc_style(style::axis_desc_font())
+        .x_label_formatter(&|x| format!("{x:.0}"))
+        .y_label_formatter(&|y| (axis.format)(*y))
+        .draw()?;
+
+    for (index, line) in servers.iter().enumerate() {
+        let color = series_color(line.color_index);
+        let offset = style::dodge(index, servers.len(), &loop_counts);
+        let points: Vec<(f64, f64)> = line
+            .points
+            .iter()
+            .filter(|(_, e)| e.median.is_finite())
+            .map(|(loops, e)| (f64::from(*loops) + offset, e.median))
+            .collect();
+        chart
+            .draw_series(LineSeries::new(points.clone(), color.stroke_width(3)))?
+            .label(line.server.clone())
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 24, y)], color.stroke_width(3))
+            });
+        chart.draw_series(
+            points
+                .iter()
+                .map(|point| Circle::new(*point, 5, color.filled())),
+        )?;
+        chart.draw_series(
+            line.points
+                .iter()
+                .filter(|(_, e)| style::interval_is_drawable(e))
+                .map(|(loops, e)| {
+                    ErrorBar::new_vertical(
+                        f64::from(*loops) + offset,
+                        e.low,
+                        e.median,
+                        e.high,
+                        color.stroke_width(2),
+                        14,
+                    )
+                }),
+        )?;
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .label_font(style::legend_font())
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK.mix(0.4))
+        .draw()?;
+    if all_zero {
+        style::draw_note(root, axis.all_zero)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -329,6 +329,8 @@ pub fn synthetic_results() -> gev_reports::Results {
                         addr: "127.0.0.1:40000".into(),
                         summary: loadgen_summary(Some(&histogram), rps, *rate, &samples),
                         server_cpu_secs: Some(7.5),
+                        server_cpu_window_secs: Some(8.0),
+                        placement: None,
                         metrics_before: None,
                         metrics_after: None,
                         server_exit: ServerExit::Clean { after_secs: 0.05 },
@@ -360,6 +362,15 @@ pub fn synthetic_results() -> gev_reports::Results {
                     },
                     errors: 0,
                     ratios: Vec::new(),
+                    // 7.5 s of server CPU over the 8 s window's requests.
+                    server_cpu_us_per_request: Some(Interval {
+                        median: 7.5e6 / (rps * 8.0),
+                        low: 7.2e6 / (rps * 8.0),
+                        high: 7.8e6 / (rps * 8.0),
+                        confidence: 0.95,
+                    }),
+                    generator_cpu_us_per_request: None,
+                    limit: None,
                 });
             }
             // Ratios to the references, as the harness computes them (with an interval).
@@ -378,6 +389,7 @@ pub fn synthetic_results() -> gev_reports::Results {
                             high: ratio * 1.05,
                             confidence: 0.95,
                         },
+                        server_cpu_per_request: None,
                     });
                 }
             }
@@ -417,6 +429,7 @@ pub fn synthetic_results() -> gev_reports::Results {
             repeats: REPEATS,
             source: Some("sweeps/synthetic.toml".into()),
             text: None,
+            schedule: None,
         },
         runs,
         summaries,
