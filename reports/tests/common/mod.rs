@@ -276,6 +276,7 @@ pub fn loadgen_summary(
         duration_secs: 8.0,
         generator_cpu_percent: vec![35.0],
         tls: None,
+        datagrams: None,
     }
 }
 
