@@ -23,7 +23,6 @@ use std::cmp::Reverse;
 use super::Worker;
 use crate::conn::{Pending, Phase};
 use crate::error_kind::ErrorKind;
-use crate::payload::PayloadRef;
 use crate::tls::AlpnMismatch;
 
 impl Worker {
@@ -135,11 +134,11 @@ impl Worker {
         let Some(conn) = self.slots[id].conn.as_mut() else {
             return;
         };
-        conn.pending.push_back(Pending {
+        conn.pending.push(Pending {
             intended,
             sent: now,
-            payload: PayloadRef { offset: 0, len: 0 },
             measured,
+            count: 1,
         });
         if measured {
             self.measured_in_flight += 1;
@@ -164,7 +163,7 @@ impl Worker {
         self.connecting -= 1;
         self.recorder.connected(tcp_ns);
         slot.failures = 0;
-        if let Some(handshake) = conn.pending.pop_front() {
+        if let Some(handshake) = conn.pending.pop() {
             if handshake.measured {
                 self.measured_in_flight -= 1;
                 self.recorder.reply(

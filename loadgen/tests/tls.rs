@@ -3,8 +3,10 @@
 //! `http.server` (https) and under `websockets` (wss), and the failures a TLS client must count
 //! rather than crash on: an unknown CA, a wrong name, a plaintext server, a server that stalls
 //! in the handshake. Handshake-only runs are checked for consistent counts (handshakes ==
-//! connections opened) and for resumption (on: resumed handshakes; off: none). Certificates are
-//! made per test with rcgen (valid for localhost, 127.0.0.1 and ::1).
+//! connections opened) and for resumption (on: resumed handshakes; off: none). Against gev over
+//! TLS: gev-echo (`--tls-cert`/`--tls-key`, and `--tls-self-signed --tls-write-cert`),
+//! gev-websocket (wss) and gev-http (https). Certificates are made per test with rcgen (valid
+//! for localhost, 127.0.0.1 and ::1).
 
 mod common;
 
@@ -508,4 +510,143 @@ fn bad_tls_flag_combinations_exit_2_with_one_line() {
         );
         assert!(out.stdout.is_empty());
     }
+}
+
+#[test]
+fn raw_and_handshakes_against_gev_echo_over_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = cert_pair(dir.path(), "server");
+    let server = ServerProcess::start(
+        "gev-echo",
+        &["--loops", "1", "--tls-cert", s(&cert), "--tls-key", s(&key)],
+    );
+    let target = format!("tls://{}", server.addr());
+    for size in ["64", "16384"] {
+        let summary = run(&[
+            &target,
+            "--ca",
+            s(&cert),
+            "-c",
+            "4",
+            "-d",
+            "2s",
+            "--verify",
+            "--size",
+            size,
+            "--json",
+        ]);
+        assert_eq!(summary.total_errors(), 0, "{size}: {:?}", summary.requests);
+        assert!(
+            summary.requests.completed > 50,
+            "{size}: {:?}",
+            summary.requests
+        );
+        assert_eq!(tls(&summary).handshakes, 4);
+    }
+    let on = run(&[
+        &target,
+        "--ca",
+        s(&cert),
+        "--handshake-only",
+        "-c",
+        "4",
+        "-d",
+        "2s",
+        "--json",
+    ]);
+    let t = tls(&on);
+    assert_eq!(on.total_errors(), 0, "{:?}", on.requests);
+    assert_eq!(t.handshakes, on.connections.opened);
+    assert!(t.resumed > 0, "gev resumes sessions by default: {t:?}");
+    let off = run(&[
+        &target,
+        "--ca",
+        s(&cert),
+        "--handshake-only",
+        "--tls-resume",
+        "off",
+        "-c",
+        "4",
+        "-d",
+        "1s",
+        "--json",
+    ]);
+    assert_eq!(off.total_errors(), 0, "{:?}", off.requests);
+    assert_eq!(tls(&off).resumed, 0);
+}
+
+#[test]
+fn gev_echo_self_signed_with_its_written_certificate_and_insecure() {
+    let dir = tempfile::tempdir().unwrap();
+    let written = dir.path().join("gev-cert.pem");
+    let server = ServerProcess::start(
+        "gev-echo",
+        &[
+            "--loops",
+            "1",
+            "--tls-self-signed",
+            "--tls-write-cert",
+            s(&written),
+        ],
+    );
+    let target = format!("tls://{}", server.addr());
+    let trusted = run(&[
+        &target,
+        "--ca",
+        s(&written),
+        "-c",
+        "2",
+        "-d",
+        "1s",
+        "--verify",
+        "--json",
+    ]);
+    assert_eq!(trusted.total_errors(), 0, "{:?}", trusted.requests);
+    let insecure = run(&[
+        &target,
+        "--insecure",
+        "-c",
+        "2",
+        "-d",
+        "1s",
+        "--verify",
+        "--json",
+    ]);
+    assert_eq!(insecure.total_errors(), 0, "{:?}", insecure.requests);
+    assert!(insecure.requests.completed > 10);
+}
+
+#[test]
+fn wss_and_https_against_gev_over_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = cert_pair(dir.path(), "server");
+    let tls_args = ["--loops", "1", "--tls-cert", s(&cert), "--tls-key", s(&key)];
+    let ws = ServerProcess::start("gev-websocket", &tls_args);
+    let summary = run(&[
+        &format!("wss://{}/", ws.addr()),
+        "--ca",
+        s(&cert),
+        "-c",
+        "2",
+        "-d",
+        "1s",
+        "--verify",
+        "--json",
+    ]);
+    assert_eq!(summary.total_errors(), 0, "{:?}", summary.requests);
+    assert!(summary.requests.completed > 10);
+    let http = ServerProcess::start("gev-http", &tls_args);
+    let summary = run(&[
+        &format!("https://localhost:{}/", http.addr().port()),
+        "--ca",
+        s(&cert),
+        "-c",
+        "2",
+        "-d",
+        "1s",
+        "--verify",
+        "--json",
+    ]);
+    assert_eq!(summary.total_errors(), 0, "{:?}", summary.requests);
+    assert!(summary.requests.completed > 10);
 }

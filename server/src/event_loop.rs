@@ -1026,7 +1026,11 @@ fn deliver_tls<P: Protocol, H: Handler<P>>(
         if !connected {
             // The handshake completed in this read and application data followed it.
             connected = true;
-            core.tls_info = Some(Box::new(session.info()));
+            let info = session.info();
+            if let Some(m) = &shared.metrics {
+                m.on_tls_handshake(info.resumed);
+            }
+            core.tls_info = Some(Box::new(info));
             if let Err(reason) = announce(handler, protocol, shared, core) {
                 total.failure = Some(reason);
                 return false;
@@ -1052,7 +1056,11 @@ fn deliver_tls<P: Protocol, H: Handler<P>>(
     }
     if !connected && total.failure.is_none() && !tls.is_handshaking() {
         connected = true;
-        core.tls_info = Some(Box::new(tls.info()));
+        let info = tls.info();
+        if let Some(m) = &shared.metrics {
+            m.on_tls_handshake(info.resumed);
+        }
+        core.tls_info = Some(Box::new(info));
         if let Err(reason) = announce(handler, protocol, shared, core) {
             total.failure = Some(reason);
         }

@@ -48,7 +48,10 @@ use crate::protocol::Protocol;
 ///
 /// The shared `'a` also lets a reply borrow from the handler itself (`Cow::Borrowed(&self.banner)`).
 pub trait Handler<P: Protocol>: Send + Sync + 'static {
-    /// The connection is registered on its loop and can be written to.
+    /// The connection is registered on its loop and can be written to. Over TLS
+    /// ([`ServerOptions::tls`](crate::ServerOptions::tls)) this is once the handshake completed
+    /// ([`Conn::tls`] then tells what it agreed); a connection whose handshake fails is never
+    /// shown to the handler (no `on_connect`, no `on_close`; the metrics count it).
     fn on_connect(&self, _conn: &mut Conn<'_, P>) {}
 
     /// One message arrived. A returned reply is packed and sent on this connection (after

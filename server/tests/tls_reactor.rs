@@ -38,7 +38,7 @@ impl Handler<Raw> for Echo {
     }
 
     fn on_message<'a>(
-        &self,
+        &'a self,
         conn: &mut Conn<'_, Raw>,
         msg: &'a [u8],
     ) -> Option<Cow<'a, [u8]>> {
@@ -194,6 +194,15 @@ fn resumption_is_on_by_default() {
         server.resumed.load(Ordering::Relaxed),
         1,
         "the handler sees the resumption"
+    );
+    let metrics = common::tls::scrape(server.metrics);
+    assert!(
+        metrics.contains("gev_tls_handshakes_total{loop=\"0\"} 2"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("gev_tls_resumed_handshakes_total{loop=\"0\"} 1"),
+        "{metrics}"
     );
 }
 

@@ -52,6 +52,8 @@ pub struct LoopMetrics {
     task_queue_depth: Gauge,
     pauses: Counter,
     resumes: Counter,
+    tls_handshakes: Counter,
+    tls_resumed: Counter,
     iteration_latency: LatencyHistogram,
 }
 
@@ -71,6 +73,8 @@ impl LoopMetrics {
             task_queue_depth: Gauge::default(),
             pauses: Counter::default(),
             resumes: Counter::default(),
+            tls_handshakes: Counter::default(),
+            tls_resumed: Counter::default(),
             iteration_latency: LatencyHistogram::default(),
         }
     }
@@ -147,6 +151,16 @@ impl LoopMetrics {
         self.resumes.increment();
     }
 
+    /// A TLS handshake completed on this loop; `resumed`: it resumed an earlier session
+    /// (ticket or session id) instead of a full handshake.
+    #[inline]
+    pub fn on_tls_handshake(&self, resumed: bool) {
+        self.tls_handshakes.increment();
+        if resumed {
+            self.tls_resumed.increment();
+        }
+    }
+
     /// A consistent-enough copy of every value, for rendering. Each value is exact; values are
     /// read one after another while the loop keeps recording, so two related values may be one
     /// event apart (derived gauges saturate at zero instead of going negative).
@@ -173,6 +187,8 @@ impl LoopMetrics {
             task_queue_depth: self.task_queue_depth.get(),
             pauses: self.pauses.get(),
             resumes,
+            tls_handshakes: self.tls_handshakes.get(),
+            tls_resumed: self.tls_resumed.get(),
             iteration_buckets,
             iteration_sum_ns,
         }
@@ -206,6 +222,10 @@ pub struct LoopSnapshot {
     pub pauses: u64,
     /// Times a paused connection was resumed (or closed while paused).
     pub resumes: u64,
+    /// TLS handshakes completed.
+    pub tls_handshakes: u64,
+    /// Of those, resumed ones (ticket or session id).
+    pub tls_resumed: u64,
     /// Loop iterations per latency bucket, not cumulative; the last is `+Inf`.
     pub iteration_buckets: [u64; ITERATION_BUCKETS],
     /// Total busy time of all iterations, in nanoseconds.

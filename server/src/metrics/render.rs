@@ -141,6 +141,22 @@ pub(crate) fn render(loops: &[LoopSnapshot], process: &ProcessInfo, out: &mut St
         loops,
         |s| s.pauses,
     );
+    per_loop(
+        out,
+        "gev_tls_handshakes_total",
+        "counter",
+        "TLS handshakes completed on the loop.",
+        loops,
+        |s| s.tls_handshakes,
+    );
+    per_loop(
+        out,
+        "gev_tls_resumed_handshakes_total",
+        "counter",
+        "TLS handshakes that resumed an earlier session (ticket or session id).",
+        loops,
+        |s| s.tls_resumed,
+    );
     iteration_histogram(out, loops);
     header(
         out,
@@ -294,6 +310,8 @@ mod tests {
             task_queue_depth: 2,
             pauses: 3,
             resumes: 2,
+            tls_handshakes: 4,
+            tls_resumed: 1,
             iteration_buckets: buckets,
             iteration_sum_ns: 1_000_028_000,
         };
@@ -380,6 +398,14 @@ gev_connections_paused{loop=\"1\"} 0
 # TYPE gev_backpressure_pauses_total counter
 gev_backpressure_pauses_total{loop=\"0\"} 3
 gev_backpressure_pauses_total{loop=\"1\"} 0
+# HELP gev_tls_handshakes_total TLS handshakes completed on the loop.
+# TYPE gev_tls_handshakes_total counter
+gev_tls_handshakes_total{loop=\"0\"} 4
+gev_tls_handshakes_total{loop=\"1\"} 0
+# HELP gev_tls_resumed_handshakes_total TLS handshakes that resumed an earlier session (ticket or session id).
+# TYPE gev_tls_resumed_handshakes_total counter
+gev_tls_resumed_handshakes_total{loop=\"0\"} 1
+gev_tls_resumed_handshakes_total{loop=\"1\"} 0
 # HELP gev_loop_iteration_seconds Busy time of one event loop iteration (from poll returning to the next poll).
 # TYPE gev_loop_iteration_seconds histogram
 ",

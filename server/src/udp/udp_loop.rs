@@ -82,14 +82,12 @@ impl<H: DatagramHandler> UdpLoop<H> {
         loop {
             let timeout = if more_to_read && stop_deadline.is_none() {
                 Some(Duration::ZERO)
-            } else if let Some(deadline) = stop_deadline {
-                Some(
+            } else {
+                stop_deadline.map(|deadline| {
                     deadline
                         .saturating_duration_since(Instant::now())
-                        .min(Duration::from_millis(10)),
-                )
-            } else {
-                None
+                        .min(Duration::from_millis(10))
+                })
             };
             match self.poll.poll(&mut events, timeout) {
                 Ok(()) => {}
@@ -97,16 +95,13 @@ impl<H: DatagramHandler> UdpLoop<H> {
                 Err(e) => return Err(e),
             }
             for event in events.iter() {
-                match event.token() {
-                    SOCKET => {
-                        if event.is_readable() {
-                            more_to_read = true;
-                        }
-                        if event.is_writable() {
-                            blocked = false;
-                        }
+                if event.token() == SOCKET {
+                    if event.is_readable() {
+                        more_to_read = true;
                     }
-                    _ => {}
+                    if event.is_writable() {
+                        blocked = false;
+                    }
                 }
             }
             // Tasks: handle sends and stop.
