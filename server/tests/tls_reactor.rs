@@ -37,11 +37,7 @@ impl Handler<Raw> for Echo {
         self.connected.fetch_add(1, Ordering::Relaxed);
     }
 
-    fn on_message<'a>(
-        &'a self,
-        conn: &mut Conn<'_, Raw>,
-        msg: &'a [u8],
-    ) -> Option<Cow<'a, [u8]>> {
+    fn on_message<'a>(&'a self, conn: &mut Conn<'_, Raw>, msg: &'a [u8]) -> Option<Cow<'a, [u8]>> {
         match msg {
             b"shutdown" => {
                 conn.shutdown_write();
