@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use common::tls::{client_config, closes, free_local_addr, wait_for_closes, CertFiles, TlsClient};
 use gev::tls::rustls::HandshakeKind;
-use gev::{Conn, Handler, MessageOf, Raw, ReplyOf, Server, ServerHandle, ServerOptions};
+use gev::{Conn, Handler, Raw, Server, ServerHandle, ServerOptions};
 use rand::{Rng, SeedableRng};
 
 /// Echoes; replies `bye` and shuts down writing on `shutdown`, closes on `close`.
@@ -37,11 +37,7 @@ impl Handler<Raw> for Echo {
         self.connected.fetch_add(1, Ordering::Relaxed);
     }
 
-    fn on_message<'a>(
-        &'a self,
-        conn: &mut Conn<'_, Raw>,
-        msg: MessageOf<'a, Raw>,
-    ) -> Option<ReplyOf<'a, Raw>> {
+    fn on_message<'a>(&'a self, conn: &mut Conn<'_, Raw>, msg: &'a [u8]) -> Option<Cow<'a, [u8]>> {
         match msg {
             b"shutdown" => {
                 conn.shutdown_write();

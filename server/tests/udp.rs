@@ -4,6 +4,8 @@
 //! output queue (drops counted, no growth), sends from another thread through a handle, and a
 //! stop with datagrams in flight.
 
+mod common;
+
 use std::borrow::Cow;
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -257,4 +259,17 @@ fn stop_with_datagrams_in_flight() {
         counters.datagrams_in > 0 && counters.datagrams_in <= sent,
         "{counters:?} sent {sent}"
     );
+}
+
+#[test]
+fn gev_udp_echo_binary_echoes_and_exits_on_sigint() {
+    let mut server = common::ServerProcess::start(
+        "gev-udp-echo",
+        &["--host", "127.0.0.1", "--port", "0", "--loops", "2"],
+    );
+    echo_each(&client(), server.addr(), 11, 50);
+    let status = server
+        .interrupt_and_wait(Duration::from_secs(1))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(status.success(), "exit status after SIGINT: {status}");
 }
