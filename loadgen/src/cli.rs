@@ -108,6 +108,12 @@ pub struct Args {
     /// Largest reply accepted, in bytes
     #[arg(long, default_value_t = DEFAULT_MAX_REPLY)]
     pub max_reply: usize,
+
+    /// Make a fraction of the -c connections misbehave while the rest run the normal workload:
+    /// KIND=FRACTION[,...] with KIND one of never-read, slow-read=BYTES_PER_S, slow-write[=INTERVAL],
+    /// reset, half-close, garbage, abandon, churn (see README "Misbehaving clients")
+    #[arg(long, value_name = "KIND=FRACTION,...")]
+    pub misbehave: Option<String>,
 }
 
 /// A rejected option: one line naming the flag and the fix.
@@ -269,6 +275,20 @@ impl Args {
                 }
             }
         }
+        let misbehave = match &self.misbehave {
+            Some(text) => {
+                let mix = crate::misbehave::Mix::parse(text).map_err(|e| bad(e.0))?;
+                let plan =
+                    crate::misbehave::Plan::new(mix, self.connections).map_err(|e| bad(e.0))?;
+                if plan.connections() == self.connections && self.requests.is_some() {
+                    return Err(bad(
+                        "--misbehave leaves no well-behaved connection to complete -n requests; use -d, or lower the fractions",
+                    ));
+                }
+                Some(plan)
+            }
+            None => None,
+        };
         let candidates = target.resolve().map_err(|e| bad(e.to_string()))?;
         let framing = FramingOptions {
             kind,
@@ -298,6 +318,7 @@ impl Args {
             verify: self.verify,
             json: self.json,
             hdr_log: self.hdr_log,
+            misbehave,
         })
     }
 }
@@ -334,6 +355,18 @@ mod tests {
             (&["ws://127.0.0.1:9/", "--framing", "raw"], "ws://"),
             (&["127.0.0.1", "--framing", "raw"], "port"),
             (&["127.0.0.1:9", "-c", "0"], "--connections"),
+            (&["127.0.0.1:9", "--misbehave", "nope=0.1"], "--misbehave"),
+            (
+                &[
+                    "127.0.0.1:9",
+                    "-c",
+                    "2",
+                    "--misbehave",
+                    "reset=0.1,churn=0.1,abandon=0.1",
+                ],
+                "-c is 2",
+            ),
+            (&["127.0.0.1:9", "-n", "5", "--misbehave", "reset=1"], "-n"),
         ];
         for (args, needle) in cases {
             let err = config(args).unwrap_err().to_string();

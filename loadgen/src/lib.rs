@@ -37,6 +37,7 @@ pub mod env;
 pub mod error_kind;
 pub mod framing;
 pub mod hdr_log;
+pub mod misbehave;
 pub mod monitor;
 pub mod payload;
 pub mod printer;
@@ -49,6 +50,6 @@ pub mod target;
 pub mod worker;
 
 pub use summary::{
-    Connections, Env, Percentiles, Requests, RunConfig, Summary, SummaryError, Throughput,
-    TimePoint, SCHEMA,
+    Connections, Env, MisbehaveKind, Misbehaving, Percentiles, Requests, RunConfig, Summary,
+    SummaryError, Throughput, TimePoint, SCHEMA,
 };
