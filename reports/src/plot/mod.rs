@@ -9,6 +9,7 @@
 
 pub mod latency;
 pub mod offered_load;
+pub mod soak;
 pub mod spectrum;
 pub mod style;
 pub mod throughput;
