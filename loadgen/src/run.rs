@@ -291,7 +291,9 @@ pub fn run(
         }
     }
     // A count-bounded run ends with its well-behaved requests; a timed one at the window's end.
-    misbehave_done.store(true, std::sync::atomic::Ordering::Relaxed);
+    if shared.config.requests.is_some() {
+        misbehave_done.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
     let misbehaving = match driver {
         Some(handle) => match handle.join() {
             Ok(Ok(figures)) => Some(figures),

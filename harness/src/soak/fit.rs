@@ -30,10 +30,7 @@ pub fn slope(points: &[(f64, f64)]) -> Option<SlopeFit> {
     if sxx <= 0.0 {
         return None;
     }
-    let sxy: f64 = points
-        .iter()
-        .map(|p| (p.0 - mean_x) * (p.1 - mean_y))
-        .sum();
+    let sxy: f64 = points.iter().map(|p| (p.0 - mean_x) * (p.1 - mean_y)).sum();
     let b = sxy / sxx;
     let a = mean_y - b * mean_x;
     let sse: f64 = points.iter().map(|p| (p.1 - a - b * p.0).powi(2)).sum();
@@ -62,7 +59,12 @@ mod tests {
     #[test]
     fn noise_widens_the_interval_around_the_slope() {
         let points: Vec<(f64, f64)> = (0..20)
-            .map(|i| (i as f64, 0.5 * i as f64 + if i % 2 == 0 { 1.0 } else { -1.0 }))
+            .map(|i| {
+                (
+                    i as f64,
+                    0.5 * i as f64 + if i % 2 == 0 { 1.0 } else { -1.0 },
+                )
+            })
             .collect();
         let fit = slope(&points).unwrap();
         assert!(fit.low < 0.5 && 0.5 < fit.high, "{fit:?}");

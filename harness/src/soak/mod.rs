@@ -75,7 +75,9 @@ pub struct SoakOutcome {
 }
 
 /// Everything checked before the first server starts. Errors here mean exit 2.
-pub fn prepare(args: &SoakArgs) -> anyhow::Result<(SoakSpec, Vec<ServerSpec>, RunOptions, Duration)> {
+pub fn prepare(
+    args: &SoakArgs,
+) -> anyhow::Result<(SoakSpec, Vec<ServerSpec>, RunOptions, Duration)> {
     let bin_dir = match &args.bin_dir {
         Some(dir) => dir.clone(),
         None => runner::bin_dir()?,
@@ -86,13 +88,19 @@ pub fn prepare(args: &SoakArgs) -> anyhow::Result<(SoakSpec, Vec<ServerSpec>, Ru
         Some(text) => humantime::parse_duration(text)
             .ok()
             .filter(|d| *d >= Duration::from_secs(10))
-            .with_context(|| format!("--duration {text:?}: write a time of at least 10s, e.g. 60s or 10m"))?,
+            .with_context(|| {
+                format!("--duration {text:?}: write a time of at least 10s, e.g. 60s or 10m")
+            })?,
         None => spec.duration,
     };
     let mut servers = Vec::new();
     for name in &spec.servers {
         let found = builtin::find(name).with_context(|| {
-            format!("soak spec {}: unknown server {name:?}; built-ins are {}", args.spec.display(), builtin::names())
+            format!(
+                "soak spec {}: unknown server {name:?}; built-ins are {}",
+                args.spec.display(),
+                builtin::names()
+            )
         })?;
         servers.push(ServerSpec {
             name: found.name.to_string(),
@@ -147,9 +155,14 @@ pub fn run_prepared(
         .with_context(|| format!("creating an output directory under {}", args.out.display()))?;
     let dir = {
         // `create_run_dir` names it by timestamp; prefix it so soaks and sweeps tell apart.
-        let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let renamed = dir.with_file_name(format!("soak-{name}"));
-        std::fs::rename(&dir, &renamed).map(|()| renamed).unwrap_or(dir)
+        std::fs::rename(&dir, &renamed)
+            .map(|()| renamed)
+            .unwrap_or(dir)
     };
     let mut file = SoakFile {
         schema: SOAK_SCHEMA.to_string(),
@@ -179,7 +192,9 @@ pub fn run_prepared(
     let render_error = if args.no_render {
         None
     } else {
-        render::render_all(&file.servers, &dir).err().map(|e| e.to_string())
+        render::render_all(&file.servers, &dir)
+            .err()
+            .map(|e| e.to_string())
     };
     let all_pass = file.servers.iter().all(|s| s.verdict.pass);
     Ok(SoakOutcome {

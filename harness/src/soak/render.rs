@@ -59,14 +59,20 @@ pub fn plot(server: &ServerSoak) -> SoakPlot {
         end_secs: p.end,
         panels: vec![
             panel("RSS (MiB)", vec![series("RSS", pick(|x| x.rss_mib))]),
-            panel("CPU (% of a core)", vec![series("CPU", pick(|x| x.cpu_percent))]),
+            panel(
+                "CPU (% of a core)",
+                vec![series("CPU", pick(|x| x.cpu_percent))],
+            ),
             panel(
                 "descriptors",
                 vec![
                     series("open fds", pick(|x| x.fds as f64)),
                     series(
                         "idle baseline",
-                        vec![(0.0, server.baseline_fds as f64), (p.end, server.baseline_fds as f64)],
+                        vec![
+                            (0.0, server.baseline_fds as f64),
+                            (p.end, server.baseline_fds as f64),
+                        ],
                     ),
                 ],
             ),
@@ -82,14 +88,20 @@ pub fn plot(server: &ServerSoak) -> SoakPlot {
             },
             panel(
                 "well-behaved req/s",
-                vec![series("throughput", load.iter().map(|x| (x.t_secs, x.rps)).collect())],
+                vec![series(
+                    "throughput",
+                    load.iter().map(|x| (x.t_secs, x.rps)).collect(),
+                )],
             ),
         ],
     }
 }
 
 /// Draw every server's figure into `dir`; returns the PNG paths.
-pub fn render_all(servers: &[ServerSoak], dir: &Path) -> Result<Vec<PathBuf>, gev_reports::ReportError> {
+pub fn render_all(
+    servers: &[ServerSoak],
+    dir: &Path,
+) -> Result<Vec<PathBuf>, gev_reports::ReportError> {
     let mut written = Vec::new();
     for server in servers {
         let stem = format!("soak-{}", slugify(&server.name));

@@ -96,7 +96,11 @@ impl ProcSampler {
 
     /// Open descriptors now.
     pub fn fds(&self) -> Option<u64> {
-        Some(std::fs::read_dir(format!("/proc/{}/fd", self.pid)).ok()?.count() as u64)
+        Some(
+            std::fs::read_dir(format!("/proc/{}/fd", self.pid))
+                .ok()?
+                .count() as u64,
+        )
     }
 
     /// User plus system CPU time of the whole process (exited threads included), seconds.

@@ -235,7 +235,8 @@ pub fn soak_server(
         thread::sleep(next.saturating_sub(start.elapsed()));
     }
 
-    let deadline = Instant::now() + LOADGEN_GRACE;
+    // A dead server leaves nothing to wait for: the loadgens are stopped at once.
+    let deadline = Instant::now() + if alive { LOADGEN_GRACE } else { Duration::ZERO };
     let mut notes = Vec::new();
     let well_offset = well.started_at;
     let well_summary = well.finish(deadline);
@@ -273,14 +274,7 @@ pub fn soak_server(
         ServerExit::Killed { timeout_secs } => format!("killed after {timeout_secs:.1}s"),
         ServerExit::Early { status } => format!("exited early: {status}"),
     };
-    let verdict = verdict::judge(
-        &phases,
-        baseline_fds,
-        &samples,
-        &load,
-        alive,
-        &spec.limits,
-    );
+    let verdict = verdict::judge(&phases, baseline_fds, &samples, &load, alive, &spec.limits);
     Ok(ServerSoak {
         name: server.name.clone(),
         command,

@@ -139,7 +139,11 @@ impl SoakSpec {
         let duration = match &raw.duration {
             Some(text) => match humantime::parse_duration(text) {
                 Ok(d) => d,
-                Err(_) => return bad(format!("duration {text:?} is not a time such as 60s or 10m")),
+                Err(_) => {
+                    return bad(format!(
+                        "duration {text:?} is not a time such as 60s or 10m"
+                    ))
+                }
             },
             None => Duration::from_secs(600),
         };
@@ -186,7 +190,10 @@ impl SoakSpec {
             return bad("connections must be at least 2".into());
         }
         if !(spec.rate.is_finite() && spec.rate > 0.0) {
-            return bad(format!("rate {} must be a positive number of req/s", spec.rate));
+            return bad(format!(
+                "rate {} must be a positive number of req/s",
+                spec.rate
+            ));
         }
         if !(spec.misbehaving > 0.0 && spec.misbehaving < 1.0) {
             return bad(format!(
@@ -211,7 +218,8 @@ impl SoakSpec {
 
     /// Connections that misbehave.
     pub fn misbehaving_connections(&self) -> usize {
-        ((self.connections as f64 * self.misbehaving).round() as usize).clamp(1, self.connections - 1)
+        ((self.connections as f64 * self.misbehaving).round() as usize)
+            .clamp(1, self.connections - 1)
     }
 
     /// Connections that run the normal workload.
@@ -256,7 +264,10 @@ mod tests {
         assert_eq!(spec.misbehaving_connections(), 300);
         assert_eq!(spec.well_behaved_connections(), 700);
         let mix = gev_loadgen::misbehave::Mix::parse(&spec.loadgen_mix()).unwrap();
-        assert_eq!(mix.counts(300).unwrap().iter().map(|c| c.1).sum::<usize>(), 300);
+        assert_eq!(
+            mix.counts(300).unwrap().iter().map(|c| c.1).sum::<usize>(),
+            300
+        );
         let lengths = spec.phase_lengths(Duration::from_secs(100));
         assert_eq!(lengths[0], Duration::from_secs(20));
         assert_eq!(lengths[1], Duration::from_secs(50));

@@ -39,8 +39,12 @@ pub const GARBAGE_REPEAT: Duration = Duration::from_secs(1);
 /// Receive buffer of `slow-read` and `never-read` sockets: small, so the client kernel does
 /// not absorb what the client refuses to read and the pressure lands on the server.
 const SMALL_RECEIVE_BUFFER: usize = 4096;
-/// Most bytes a flooding (`never-read`, `slow-read`) connection writes per readiness event.
-const FLOOD_BATCH: usize = 256 * 1024;
+/// Bytes per second a flooding (`never-read`, `slow-read`) connection offers the server. Enough
+/// to fill a server's per-connection output bound within seconds, low enough that a few hundred
+/// flooding clients do not take the generator's core from the well-behaved load.
+pub const FLOOD_BYTES_PER_SEC: u64 = 256 * 1024;
+/// The flood's credit per tick.
+const FLOOD_PER_TICK: u64 = FLOOD_BYTES_PER_SEC / 100;
 const READ_BUFFER: usize = 64 * 1024;
 const SECOND_NS: u64 = 1_000_000_000;
 
@@ -72,6 +76,8 @@ struct BadConn {
     next_step: u64,
     /// `slow-read`: bytes it may still read now.
     read_budget: u64,
+    /// `never-read`, `slow-read`: bytes it may still write now.
+    flood_credit: u64,
     /// Payload length of the message sent, for decoding the raw echo.
     expected: usize,
     /// `half-close` shut its write side; `churn`/`half-close` sent their message.
@@ -221,6 +227,11 @@ impl Driver {
             return;
         }
         let due = now >= conn.next_step;
+        if matches!(kind, Kind::NeverRead | Kind::SlowRead { .. }) {
+            if let Some(conn) = self.conn(id) {
+                conn.flood_credit = (conn.flood_credit + FLOOD_PER_TICK).min(2 * FLOOD_PER_TICK);
+            }
+        }
         match kind {
             Kind::NeverRead => self.flood(id),
             Kind::SlowRead { bytes_per_sec } => {
@@ -324,6 +335,7 @@ impl Driver {
             upgraded: self.framing != FramingKind::Websocket,
             next_step: u64::MAX,
             read_budget: 0,
+            flood_credit: 0,
             expected: 0,
             shut: false,
             sent_message: false,
@@ -526,32 +538,27 @@ impl Driver {
         }
     }
 
-    /// `never-read` and `slow-read`: keep the socket full of requests (at most [`FLOOD_BATCH`]
-    /// bytes per call, so one connection cannot starve the others).
+    /// `never-read` and `slow-read`: write requests at [`FLOOD_BYTES_PER_SEC`] for as long as
+    /// the socket takes them.
     fn flood(&mut self, id: usize) {
         let now = self.shared.now();
         let figures = self.slots[id].figures;
-        let mut budget = FLOOD_BATCH;
-        loop {
-            let payload = self.pick_payload();
-            let Some(conn) = self.conn(id) else { return };
-            if conn.write_blocked || conn.phase != Phase::Active {
-                return;
-            }
-            let mut added = 0;
-            while conn.output.len() - conn.written < 16 * 1024 {
-                conn.codec.encode(&payload, &mut conn.output);
-                added += 1;
-            }
-            self.figures[figures].messages_sent += added;
-            let before = self.figures[figures].bytes_sent;
-            self.flush(id, now);
-            let written = (self.figures[figures].bytes_sent - before) as usize;
-            budget = budget.saturating_sub(written);
-            let blocked = self.conn(id).is_none_or(|c| c.write_blocked);
-            if written == 0 || blocked || budget == 0 {
-                return;
-            }
+        let payload = self.pick_payload();
+        let Some(conn) = self.conn(id) else { return };
+        if conn.write_blocked || conn.phase != Phase::Active || conn.flood_credit == 0 {
+            return;
+        }
+        let mut added = 0;
+        while ((conn.output.len() - conn.written) as u64) < conn.flood_credit {
+            conn.codec.encode(&payload, &mut conn.output);
+            added += 1;
+        }
+        self.figures[figures].messages_sent += added;
+        let before = self.figures[figures].bytes_sent;
+        self.flush(id, now);
+        let written = self.figures[figures].bytes_sent - before;
+        if let Some(conn) = self.conn(id) {
+            conn.flood_credit = conn.flood_credit.saturating_sub(written);
         }
     }
 

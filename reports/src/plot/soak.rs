@@ -63,7 +63,10 @@ impl SoakPlot {
     }
 
     /// Draw onto any backend.
-    pub fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), DrawFailure> {
+    pub fn draw<DB: DrawingBackend>(
+        &self,
+        root: &DrawingArea<DB, Shift>,
+    ) -> Result<(), DrawFailure> {
         root.fill(&WHITE)?;
         let titled = root.titled(&self.title, style::caption_font())?;
         if self.panels.is_empty() {
@@ -98,10 +101,8 @@ impl SoakPlot {
                 }
             }
         } else {
-            let range = style::with_headroom(
-                style::linear_range_from_zero(values.iter().copied()),
-                0.1,
-            );
+            let range =
+                style::with_headroom(style::linear_range_from_zero(values.iter().copied()), 0.1);
             let step = nice_step(range.end - range.start);
             let ticks = (0..=((range.end / step).floor() as u64))
                 .map(|i| i as f64 * step)
