@@ -29,7 +29,7 @@ mixed = 0.45
 alone = 0.15
 recovery = 0.15
 [limits]
-p99_ratio = 5.0
+p99_ratio = 20.0
 throughput_ratio = 0.7
 memory_slope_mib_per_min = 20.0
 fd_slack = 4

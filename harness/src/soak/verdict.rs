@@ -236,6 +236,22 @@ pub fn judge(
             "the server died during the soak".into()
         },
     });
+    // JSON has no NaN: a figure that could not be computed (no data) is written as 0; its check
+    // has already failed.
+    for value in [
+        &mut f.p99_clean_us,
+        &mut f.p99_mixed_us,
+        &mut f.p99_ratio,
+        &mut f.rps_clean,
+        &mut f.rps_mixed,
+        &mut f.throughput_ratio,
+        &mut f.cpu_alone_percent,
+        &mut f.cpu_mixed_percent,
+    ] {
+        if !value.is_finite() {
+            *value = 0.0;
+        }
+    }
     Verdict {
         pass: checks.iter().all(|c| c.pass),
         checks,
@@ -362,6 +378,11 @@ mod tests {
         }
         let v = judge(&phases(), 5, &samples, &load, false, &limits());
         assert!(!v.checks[0].pass && !v.checks[1].pass && !v.checks[5].pass);
+        // A server that died at once: nothing measured, every figure still valid JSON.
+        let v = judge(&phases(), 5, &[], &[], false, &limits());
+        assert!(v.checks.iter().all(|c| !c.pass));
+        let json = serde_json::to_string(&v).unwrap();
+        assert_eq!(serde_json::from_str::<Verdict>(&json).unwrap(), v);
         // Missing seconds count as zero throughput.
         let (samples, mut load) = healthy(0.0, 1.0, 5);
         load.retain(|p| p.t_secs <= 30.0);
