@@ -37,7 +37,9 @@
 //! `thiserror`/`anyhow` (errors), `indicatif` (progress), `libc` (signals, CPU affinity),
 //! `humantime` (durations, timestamps), `rand` (bootstrap resampling), `signal-hook`,
 //! `tokio`, `mio`, `socket2`, `tokio-tungstenite`, `futures-util` (the reference servers),
-//! `core_affinity` (compare). Dev: `tempfile`, `proptest`.
+//! `core_affinity` (compare), `rustls`/`tokio-rustls` (the TLS reference server, ring provider
+//! like gev and loadgen), `rcgen` (one throwaway certificate per TLS sweep). Dev: `tempfile`,
+//! `proptest`.
 
 pub mod baseline;
 pub mod builtin;
@@ -54,3 +56,5 @@ pub mod spec;
 pub mod stats;
 pub mod summarize;
 pub mod sweep;
+pub mod tls_cert;
+pub mod tls_run;
