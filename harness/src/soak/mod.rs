@@ -239,6 +239,9 @@ pub fn table(file: &SoakFile) -> String {
                 .collect();
             let _ = writeln!(out, "  misbehaving: {}", kinds.join(", "));
         }
+        for warning in &server.well_behaved_warnings {
+            let _ = writeln!(out, "  well-behaved loadgen: {warning}");
+        }
         for note in &server.notes {
             let _ = writeln!(out, "  note: {note}");
         }

@@ -78,6 +78,10 @@ pub struct ServerSoak {
     /// The well-behaved loadgen's errors by kind (whole run).
     #[serde(default)]
     pub well_behaved_errors: std::collections::BTreeMap<String, u64>,
+    /// The well-behaved loadgen's own warnings (e.g. that it sent late: then the p99 measures
+    /// the generator as much as the server).
+    #[serde(default)]
+    pub well_behaved_warnings: Vec<String>,
     /// What the misbehaving clients did; `None` when their loadgen printed no summary.
     #[serde(default)]
     pub misbehaving: Option<gev_loadgen::Misbehaving>,

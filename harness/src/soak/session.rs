@@ -243,6 +243,7 @@ pub fn soak_server(
     let bad_summary = bad.map(|b| b.finish(deadline));
     let mut load = Vec::new();
     let mut well_behaved_errors = Default::default();
+    let mut well_behaved_warnings = Vec::new();
     match well_summary {
         Ok(summary) => {
             load = summary
@@ -255,6 +256,7 @@ pub fn soak_server(
                 })
                 .collect();
             well_behaved_errors = summary.requests.errors.clone();
+            well_behaved_warnings = summary.warnings.clone();
         }
         Err(e) => notes.push(format!("well-behaved {e}")),
     }
@@ -283,6 +285,7 @@ pub fn soak_server(
         samples,
         well_behaved: load,
         well_behaved_errors,
+        well_behaved_warnings,
         misbehaving,
         exit,
         notes,
