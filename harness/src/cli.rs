@@ -35,6 +35,10 @@ pub enum Command {
     /// side, or alternating) and say, per metric, whether the candidate regressed (exit 1), or
     /// not (exit 0).
     Compare(CompareArgs),
+    /// Soak: run each server for minutes under well-behaved and misbehaving clients (clean,
+    /// mixed, misbehaving alone, recovery), sample memory, CPU, descriptors and connections
+    /// every second, and give each server a verdict (exit 1 when one fails).
+    Soak(crate::soak::SoakArgs),
 }
 
 /// Flags of `harness sweep`.

@@ -52,6 +52,7 @@ pub mod framing;
 pub mod output;
 pub mod pinning;
 pub mod runner;
+pub mod soak;
 pub mod spec;
 pub mod stats;
 pub mod summarize;

@@ -35,6 +35,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Sweep(args) => run_sweep(&args),
         Command::Report(args) => run_report(&args),
+        Command::Soak(args) => run_soak(&args),
         Command::Compare(args) => match compare::run(args) {
             Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(2)),
             Err(error) => {
@@ -165,5 +166,35 @@ fn run_report(args: &ReportArgs) -> ExitCode {
             eprintln!("harness report: error: {error:#}");
             ExitCode::from(2)
         }
+    }
+}
+
+fn run_soak(args: &gev_harness::soak::SoakArgs) -> ExitCode {
+    use gev_harness::soak;
+    let prepared = match soak::prepare(args) {
+        Ok(prepared) => prepared,
+        Err(error) => {
+            eprintln!("harness soak: error: {error:#}");
+            return ExitCode::from(2);
+        }
+    };
+    let (spec, servers, options, duration) = prepared;
+    let outcome = match soak::run_prepared(args, &spec, &servers, &options, duration) {
+        Ok(outcome) => outcome,
+        Err(error) => {
+            eprintln!("harness soak: error: {error:#}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut out = soak::table(&outcome.file);
+    if let Some(error) = &outcome.render_error {
+        say!(out, "plot rendering failed: {error}");
+    }
+    say!(out, "results in {}", outcome.dir.display());
+    emit(&out);
+    if outcome.all_pass {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
     }
 }

@@ -111,6 +111,11 @@ pub struct Args {
     #[arg(long, default_value_t = DEFAULT_MAX_REPLY)]
     pub max_reply: usize,
 
+    /// Make a fraction of the -c connections misbehave while the rest run the normal workload:
+    /// KIND=FRACTION[,...] with KIND one of never-read, slow-read=BYTES_PER_S, slow-write[=INTERVAL],
+    /// reset, half-close, garbage, abandon, churn (see README "Misbehaving clients")
+    #[arg(long, value_name = "KIND=FRACTION,...")]
+    pub misbehave: Option<String>,
     /// Speak TLS to a host:port, ws:// or http:// TARGET (the same as tls://, wss://, https://)
     #[arg(long)]
     pub tls: bool,
@@ -303,6 +308,20 @@ impl Args {
                 }
             }
         }
+        let misbehave = match &self.misbehave {
+            Some(text) => {
+                let mix = crate::misbehave::Mix::parse(text).map_err(|e| bad(e.0))?;
+                let plan =
+                    crate::misbehave::Plan::new(mix, self.connections).map_err(|e| bad(e.0))?;
+                if plan.connections() == self.connections && self.requests.is_some() {
+                    return Err(bad(
+                        "--misbehave leaves no well-behaved connection to complete -n requests; use -d, or lower the fractions",
+                    ));
+                }
+                Some(plan)
+            }
+            None => None,
+        };
         let mut target = target;
         target.tls |= self.tls;
         if target.transport == crate::target::Transport::Udp {
@@ -328,6 +347,12 @@ impl Args {
             )));
         }
         let tls = self.tls_settings(&target, kind)?;
+        if misbehave.is_some() && (target.tls || target.transport != crate::target::Transport::Tcp)
+        {
+            return Err(bad(format!(
+                "--misbehave runs over plain TCP only, not TARGET {target}; drop --misbehave or use a host:port, ws:// or http:// target"
+            )));
+        }
         let candidates = target.resolve().map_err(|e| bad(e.to_string()))?;
         let framing = FramingOptions {
             kind,
@@ -357,6 +382,7 @@ impl Args {
             verify: self.verify,
             json: self.json,
             hdr_log: self.hdr_log,
+            misbehave,
             tls,
         })
     }
@@ -494,6 +520,18 @@ mod tests {
             (&["ws://127.0.0.1:9/", "--framing", "raw"], "ws://"),
             (&["127.0.0.1", "--framing", "raw"], "port"),
             (&["127.0.0.1:9", "-c", "0"], "--connections"),
+            (&["127.0.0.1:9", "--misbehave", "nope=0.1"], "--misbehave"),
+            (
+                &[
+                    "127.0.0.1:9",
+                    "-c",
+                    "2",
+                    "--misbehave",
+                    "reset=0.1,churn=0.1,abandon=0.1",
+                ],
+                "-c is 2",
+            ),
+            (&["127.0.0.1:9", "-n", "5", "--misbehave", "reset=1"], "-n"),
         ];
         for (args, needle) in cases {
             let err = config(args).unwrap_err().to_string();

@@ -55,6 +55,8 @@ pub struct Config {
     pub verify: bool,
     pub json: bool,
     pub hdr_log: Option<PathBuf>,
+    /// `--misbehave`: how many of `connections` misbehave, and how (`misbehave/`).
+    pub misbehave: Option<crate::misbehave::Plan>,
     /// TLS client settings; `None` for plain TCP.
     pub tls: Option<crate::tls::TlsSettings>,
 }
@@ -107,6 +109,11 @@ impl Config {
                 .to_string()
             }),
         }
+    }
+
+    /// Connections that run the normal workload: `connections` minus the misbehaving ones.
+    pub fn well_behaved_connections(&self) -> usize {
+        self.connections - self.misbehave.as_ref().map_or(0, |p| p.connections())
     }
 
     /// Descriptors the run needs: one per connection plus each worker's poll and timer, the

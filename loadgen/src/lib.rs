@@ -40,6 +40,7 @@ pub mod env;
 pub mod error_kind;
 pub mod framing;
 pub mod hdr_log;
+pub mod misbehave;
 pub mod monitor;
 pub mod payload;
 pub mod printer;
@@ -55,6 +56,6 @@ pub mod unix;
 pub mod worker;
 
 pub use summary::{
-    Connections, Env, Percentiles, Requests, RunConfig, Summary, SummaryError, Throughput,
-    TimePoint, TlsSummary, SCHEMA,
+    Connections, Env, MisbehaveKind, Misbehaving, Percentiles, Requests, RunConfig, Summary,
+    SummaryError, Throughput, TimePoint, TlsSummary, SCHEMA,
 };

@@ -119,13 +119,15 @@ pub fn run(
     }
     let mut rng = SmallRng::seed_from_u64(0x10ad_9e11);
     let payloads = Payloads::new(&config.payload, &mut rng);
-    let schedule = Schedule::new(config.rate, config.connections, config.pipeline);
+    // Misbehaving connections (`--misbehave`) are not the workers': the rate is spread over the
+    // well-behaved ones only.
+    let connections = config.well_behaved_connections();
+    let schedule = Schedule::new(config.rate, connections, config.pipeline);
     let origin = Instant::now();
     let wall_origin = SystemTime::now();
     let measure_start = config.warmup.as_nanos() as u64;
     let end = config.duration.map(|d| measure_start + d.as_nanos() as u64);
-    let threads = config.threads;
-    let connections = config.connections;
+    let threads = config.threads.min(connections);
     let quotas_for = |first: usize, count: usize| {
         config.requests.map(|n| {
             (first..first + count)
@@ -173,6 +175,26 @@ pub fn run(
         end,
         stop,
     });
+
+    let misbehave_done = Arc::new(AtomicBool::new(false));
+    let driver = match &shared.config.misbehave {
+        Some(plan) => {
+            let driver = crate::misbehave::driver::Driver::new(
+                &plan.mix,
+                &plan.counts,
+                Arc::clone(&shared),
+                Arc::clone(&misbehave_done),
+            )
+            .map_err(RunError::Spawn)?;
+            Some(
+                std::thread::Builder::new()
+                    .name("loadgen-misbehave".into())
+                    .spawn(move || driver.run())
+                    .map_err(RunError::Spawn)?,
+            )
+        }
+        None => None,
+    };
 
     let (tx, rx) = mpsc::channel::<IntervalReport>();
     let mut handles = Vec::with_capacity(threads);
@@ -282,7 +304,26 @@ pub fn run(
             Err(_) => return Err(RunError::Panicked(id)),
         }
     }
-    Ok(summarize(&shared, &results, timeseries))
+    // A count-bounded run ends with its well-behaved requests; a timed one at the window's end.
+    if shared.config.requests.is_some() {
+        misbehave_done.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+    let misbehaving = match driver {
+        Some(handle) => match handle.join() {
+            Ok(Ok(figures)) => Some(figures),
+            Ok(Err(source)) => {
+                return Err(RunError::Worker {
+                    worker: threads,
+                    source,
+                })
+            }
+            Err(_) => return Err(RunError::Panicked(threads)),
+        },
+        None => None,
+    };
+    let mut summary = summarize(&shared, &results, timeseries);
+    summary.misbehaving = misbehaving;
+    Ok(summary)
 }
 
 /// What the self-check looks at.
@@ -362,7 +403,12 @@ fn summarize(shared: &Shared, results: &[WorkerResult], timeseries: Vec<TimePoin
         merged.merge(&result.recorder);
         tls.merge(&result.tls);
     }
-    let finished = results.iter().map(|r| r.finished_ns).max().unwrap_or(0);
+    // With every connection misbehaving there are no workers: the window is the run's.
+    let finished = results
+        .iter()
+        .map(|r| r.finished_ns)
+        .max()
+        .unwrap_or_else(|| shared.end.map_or(shared.now(), |end| shared.now().min(end)));
     let duration_ns = finished.saturating_sub(shared.measure_start).max(1);
     let duration_secs = duration_ns as f64 / 1e9;
     let counts = &merged.counts;
@@ -376,7 +422,7 @@ fn summarize(shared: &Shared, results: &[WorkerResult], timeseries: Vec<TimePoin
         loop_lag: &loop_lag,
         rps,
         target_rate: config.rate,
-        connections: config.connections as u64,
+        connections: config.well_behaved_connections() as u64,
         opened: counts.opened,
         requests: config.requests,
         completed: counts.completed,
@@ -459,6 +505,7 @@ fn summarize(shared: &Shared, results: &[WorkerResult], timeseries: Vec<TimePoin
         warnings,
         duration_secs,
         generator_cpu_percent: cpu,
+        misbehaving: None,
         tls: tls_summary,
         datagrams: None,
     }

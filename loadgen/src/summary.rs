@@ -63,6 +63,10 @@ pub struct Summary {
     /// core (100.0 = that thread never slept).
     #[serde(default)]
     pub generator_cpu_percent: Vec<f64>,
+    /// The misbehaving connections of a `--misbehave` run, reported apart; `null` (absent)
+    /// otherwise. Every other field of the summary counts well-behaved connections only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub misbehaving: Option<Misbehaving>,
     /// TLS options and handshake figures; absent (`null`) for a plaintext run. With TLS,
     /// `connect_us` is the TCP connect alone (plus the WebSocket upgrade for `wss://`) and the
     /// TLS handshake is `tls.handshake_us`.
@@ -154,6 +158,49 @@ pub struct TlsSummary {
     /// session ticket that never came (their next handshake could not resume).
     #[serde(default)]
     pub tickets_missing: u64,
+}
+
+/// What the misbehaving connections of a `--misbehave` run did (`loadgen/src/misbehave/`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Misbehaving {
+    /// The `--misbehave` value as applied.
+    pub mix: String,
+    /// Connections that ran the normal workload (`-c` minus the misbehaving ones).
+    pub well_behaved_connections: u64,
+    /// Misbehaving connection slots over all kinds.
+    pub connections: u64,
+    /// One entry per kind, in the order given.
+    pub kinds: Vec<MisbehaveKind>,
+}
+
+/// One misbehaviour kind's figures over the whole run (warm-up included: misbehaving clients
+/// start with the run).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct MisbehaveKind {
+    /// The kind as given, e.g. `never-read` or `slow-read=100`.
+    pub kind: String,
+    /// Connection slots of this kind (kept filled: a closed connection is opened again).
+    pub connections: u64,
+    /// Connections established (reconnects included).
+    pub connects: u64,
+    /// Connection attempts that failed.
+    pub connect_failures: u64,
+    /// Messages (or garbage blobs, or halves for `reset`) started.
+    pub messages_sent: u64,
+    /// Whole replies read (`churn` and `half-close`, which decode them).
+    pub replies: u64,
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+    /// Connections the server ended (end of stream or reset seen by the client).
+    pub closed_by_server: u64,
+    /// Connections the client ended by design (`reset`, `churn`) or after a timeout.
+    pub closed_by_client: u64,
+    /// Mean and longest time from connect to the server closing, milliseconds (0 when the server
+    /// closed none).
+    pub server_close_after_ms_mean: f64,
+    pub server_close_after_ms_max: f64,
+    /// Connections still open when the run ended.
+    pub open_at_end: u64,
 }
 
 /// The run's options as they were applied.
@@ -376,6 +423,7 @@ mod tests {
             warnings: vec!["achieved rate fell short".into()],
             duration_secs: 5.0,
             generator_cpu_percent: vec![12.5],
+            misbehaving: None,
             tls: None,
             datagrams: None,
         }
@@ -398,6 +446,28 @@ mod tests {
         assert_eq!(value["latency_us"]["p999"], 500.0);
         assert_eq!(value["requests"]["errors"]["timeout"], 1);
         assert_eq!(value["timeseries"][0]["p99_us"], 120.0);
+    }
+
+    #[test]
+    fn misbehaving_is_optional_and_round_trips() {
+        let mut summary = sample();
+        assert!(!summary.to_json().contains("misbehaving"));
+        summary.misbehaving = Some(Misbehaving {
+            mix: "abandon=0.1".into(),
+            well_behaved_connections: 9,
+            connections: 1,
+            kinds: vec![MisbehaveKind {
+                kind: "abandon".into(),
+                connections: 1,
+                connects: 3,
+                closed_by_server: 2,
+                server_close_after_ms_mean: 1000.0,
+                server_close_after_ms_max: 1200.0,
+                ..MisbehaveKind::default()
+            }],
+        });
+        let back = Summary::from_json(&summary.to_json()).unwrap();
+        assert_eq!(back, summary);
     }
 
     #[test]

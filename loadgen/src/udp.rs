@@ -595,6 +595,7 @@ fn summarize(config: &Config, results: &[ThreadResult]) -> Summary {
             late: counters.late,
             loss_deadline_ms: config.timeout.as_millis() as u64,
         }),
+        misbehaving: None,
     }
 }
 

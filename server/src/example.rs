@@ -32,6 +32,12 @@ pub struct ExampleArgs {
     /// closed anyway (kept below a second so the process exits within one).
     #[arg(long, default_value_t = 500, value_name = "MS")]
     pub stop_timeout_ms: u64,
+    /// Close a connection after this long with no read or write progress (0: never). The
+    /// default keeps clients that connect and never send, or never read their replies, from
+    /// holding a descriptor (and up to the output high watermark of memory) forever; found by
+    /// `harness soak`.
+    #[arg(long, default_value_t = DEFAULT_IDLE_TIMEOUT_MS, value_name = "MS")]
+    pub idle_timeout_ms: u64,
     /// Speak TLS with this PEM certificate chain (needs --tls-key).
     #[arg(long, value_name = "PEM", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
@@ -43,6 +49,9 @@ pub struct ExampleArgs {
     pub tls_handshake_timeout_ms: u64,
 }
 
+/// Default `--idle-timeout-ms` of the example servers: 30 s.
+pub const DEFAULT_IDLE_TIMEOUT_MS: u64 = 30_000;
+
 impl ExampleArgs {
     /// The listening address.
     pub fn addr(&self) -> SocketAddr {
@@ -53,7 +62,11 @@ impl ExampleArgs {
     pub fn server_options(&self) -> crate::ServerOptions {
         let mut options = crate::ServerOptions::new(self.addr())
             .loops(self.loops)
-            .stop_timeout(std::time::Duration::from_millis(self.stop_timeout_ms));
+            .stop_timeout(std::time::Duration::from_millis(self.stop_timeout_ms))
+            .idle_timeout(
+                (self.idle_timeout_ms > 0)
+                    .then(|| std::time::Duration::from_millis(self.idle_timeout_ms)),
+            );
         if let Some(addr) = self.metrics {
             options = options.metrics(addr, "/metrics");
         }

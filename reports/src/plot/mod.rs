@@ -10,6 +10,7 @@
 pub mod latency;
 pub mod offered_load;
 pub mod server_cost;
+pub mod soak;
 pub mod spectrum;
 pub mod style;
 pub mod throughput;

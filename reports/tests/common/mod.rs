@@ -275,6 +275,7 @@ pub fn loadgen_summary(
         warnings: Vec::new(),
         duration_secs: 8.0,
         generator_cpu_percent: vec![35.0],
+        misbehaving: None,
         tls: None,
         datagrams: None,
     }
