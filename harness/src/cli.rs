@@ -56,6 +56,10 @@ pub struct SweepArgs {
     /// Write results.json, results.csv and env.txt only; no plots or pages.
     #[arg(long)]
     pub no_render: bool,
+    /// Run on other hosts: a TOML file with a `[hosts]` table (server host, client hosts),
+    /// replacing the spec's own; see docs/hosts.md.
+    #[arg(long, value_name = "FILE")]
+    pub hosts: Option<PathBuf>,
 }
 
 /// Flags of `harness report`.

@@ -46,6 +46,7 @@ pub mod cli;
 pub mod compare;
 pub mod env;
 pub mod framing;
+pub mod hosts;
 pub mod output;
 pub mod pinning;
 pub mod runner;

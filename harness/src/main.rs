@@ -116,11 +116,18 @@ fn prepare(args: &SweepArgs) -> anyhow::Result<(Spec, RunOptions)> {
     let cores = gev_harness::pinning::allowed_cores()
         .map(|cores| cores.len())
         .unwrap_or(1) as u32;
-    let spec = Spec::load(&args.spec, &extra, &spec::Context { bin_dir, cores })?;
-    let mut options = RunOptions::new(
-        loadgen,
-        Pinning::plan(spec.pin, spec.loadgen_threads as usize),
-    );
+    let mut spec = Spec::load(&args.spec, &extra, &spec::Context { bin_dir, cores })?;
+    if let Some(path) = &args.hosts {
+        spec.hosts = Some(gev_harness::hosts::Hosts::load(path)?);
+    }
+    let pinning = match &spec.hosts {
+        Some(_) => Pinning::Unpinned(
+            "multi-host sweep: server and loadgen are pinned on their hosts by `cpus` in [hosts]"
+                .into(),
+        ),
+        None => Pinning::plan(spec.pin, spec.loadgen_threads as usize),
+    };
+    let mut options = RunOptions::new(loadgen, pinning);
     options.loadgen_threads = spec.loadgen_threads;
     Ok((spec, options))
 }

@@ -73,6 +73,8 @@ pub struct SpecFile {
     pub metrics: Vec<String>,
     pub loadgen_threads: Option<u32>,
     pub pin: Option<bool>,
+    /// Server and client hosts of a multi-host sweep (`hosts::table`); none: this machine.
+    pub hosts: Option<crate::hosts::HostsFile>,
 }
 
 /// A server given by its command line (`[[command]]` in the spec, `--server-cmd` on the CLI).
@@ -104,6 +106,8 @@ pub struct Spec {
     pub pin: bool,
     /// The file the spec came from and its text, if it came from a file.
     pub source: Option<(PathBuf, String)>,
+    /// The hosts of a multi-host sweep; `None` runs everything on this machine.
+    pub hosts: Option<crate::hosts::Hosts>,
 }
 
 /// A spec that cannot be run; each message is one line naming the key and the fix.
@@ -179,6 +183,8 @@ pub enum SpecError {
     MetricsUnknownServer { path: String, name: String },
     #[error("{path}: `metrics` names {name:?}, which has no metrics endpoint")]
     MetricsUnsupported { path: String, name: String },
+    #[error(transparent)]
+    Hosts(#[from] crate::hosts::HostsError),
 }
 
 /// What the spec is checked against.
@@ -307,6 +313,10 @@ impl Spec {
             context,
         )?;
         let framings = resolve_framings(file.framings, &servers, path)?;
+        let hosts = file
+            .hosts
+            .map(|hosts| crate::hosts::Hosts::check(hosts, path))
+            .transpose()?;
 
         Ok(Spec {
             servers,
@@ -322,6 +332,7 @@ impl Spec {
             loadgen_threads,
             pin: file.pin.unwrap_or(true),
             source: None,
+            hosts,
         })
     }
 }

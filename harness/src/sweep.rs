@@ -179,7 +179,19 @@ pub fn run(
 ) -> anyhow::Result<SweepOutcome> {
     let started_at = SystemTime::now();
     let environment = env::capture(&options.workspace, &run_options.pinning);
-    let mut notes = preflight(spec, run_options)?;
+    let session = match &spec.hosts {
+        Some(hosts) => Some(crate::hosts::Session::open(
+            hosts,
+            &spec.servers,
+            spec.loops.first().copied().unwrap_or(1),
+            run_options,
+        )?),
+        None => None,
+    };
+    let mut notes = match &session {
+        Some(session) => session.notes().to_vec(),
+        None => preflight(spec, run_options)?,
+    };
     let dir = output::create_run_dir(&options.out_root, started_at).with_context(|| {
         format!(
             "cannot create an output directory under {}",
@@ -211,7 +223,7 @@ pub fn run(
         let server = &spec.servers[slot.server];
         let point = &points[slot.point];
         progress.starting(index, &server.name, point, slot.repeat);
-        match runner::run_point(server, point, slot.repeat, run_options) {
+        match crate::hosts::run_slot(session.as_ref(), server, point, slot.repeat, run_options) {
             Ok(record) => {
                 progress.finished(index, &server.name, point, slot.repeat, Ok(&record));
                 if !record.server_exit.is_clean() {
@@ -242,6 +254,14 @@ pub fn run(
                     repeat: slot.repeat,
                     error: error.to_string(),
                 });
+                if error.stops_sweep {
+                    notes.push(format!(
+                        "the sweep stopped after {} of {} runs: {error}",
+                        index + 1,
+                        slots.len()
+                    ));
+                    break;
+                }
             }
         }
     }
@@ -267,18 +287,23 @@ pub fn run(
         summaries,
         failures,
         notes,
+        hosts: session.as_ref().map(|session| session.record().clone()),
     };
-    let env_txt = env::env_text(
-        &results.environment,
-        &[(
-            "spec".to_string(),
-            results
-                .spec
-                .source
-                .clone()
-                .unwrap_or_else(|| "(built in)".into()),
-        )],
+    let mut env_extra = vec![(
+        "spec".to_string(),
+        results
+            .spec
+            .source
+            .clone()
+            .unwrap_or_else(|| "(built in)".into()),
+    )];
+    env_extra.extend(
+        results
+            .hosts
+            .as_ref()
+            .map_or(Vec::new(), crate::hosts::env_lines),
     );
+    let env_txt = env::env_text(&results.environment, &env_extra);
     output::write_all(&dir, &results, &env_txt)
         .with_context(|| format!("cannot write results into {}", dir.display()))?;
     let render_error = if options.render {
@@ -427,6 +452,7 @@ mod tests {
             loadgen_threads: 1,
             pin: true,
             source: None,
+            hosts: None,
         }
     }
 

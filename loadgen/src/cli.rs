@@ -108,6 +108,11 @@ pub struct Args {
     /// Largest reply accepted, in bytes
     #[arg(long, default_value_t = DEFAULT_MAX_REPLY)]
     pub max_reply: usize,
+
+    /// Wait until this wall-clock instant (nanoseconds since the Unix epoch) before connecting,
+    /// so generators on several hosts start together; an instant already past starts at once
+    #[arg(long, value_name = "UNIX_TIME_NS")]
+    pub start_at: Option<u64>,
 }
 
 /// A rejected option: one line naming the flag and the fix.
@@ -298,6 +303,7 @@ impl Args {
             verify: self.verify,
             json: self.json,
             hdr_log: self.hdr_log,
+            start_at: self.start_at,
         })
     }
 }

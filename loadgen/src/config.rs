@@ -55,6 +55,8 @@ pub struct Config {
     pub verify: bool,
     pub json: bool,
     pub hdr_log: Option<PathBuf>,
+    /// Wall-clock instant to start at (`--start-at`), nanoseconds since the Unix epoch.
+    pub start_at: Option<u64>,
 }
 
 impl Config {

@@ -106,6 +106,9 @@ pub fn run(
     let mut rng = SmallRng::seed_from_u64(0x10ad_9e11);
     let payloads = Payloads::new(&config.payload, &mut rng);
     let schedule = Schedule::new(config.rate, config.connections, config.pipeline);
+    let late_start = config
+        .start_at
+        .and_then(|start_at| wait_until(start_at, &stop));
     let origin = Instant::now();
     let wall_origin = SystemTime::now();
     let measure_start = config.warmup.as_nanos() as u64;
@@ -268,7 +271,41 @@ pub fn run(
             Err(_) => return Err(RunError::Panicked(id)),
         }
     }
-    Ok(summarize(&shared, &results, timeseries))
+    let mut summary = summarize(&shared, &results, timeseries);
+    summary.window_start_unix_ns = (wall_origin + Duration::from_nanos(measure_start))
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .ok()
+        .map(|since| since.as_nanos() as u64);
+    if let Some(late) = late_start.filter(|late| *late > LATE_START_WARNING) {
+        summary.warnings.push(format!(
+            "started {:.1} ms after --start-at (the instant had passed when loadgen was ready)",
+            late.as_secs_f64() * 1e3
+        ));
+    }
+    Ok(summary)
+}
+
+/// A start later than this after `--start-at` is worth a warning: the hosts of a multi-host run
+/// did not start together.
+const LATE_START_WARNING: Duration = Duration::from_millis(10);
+
+/// Sleeps until the wall clock reaches `start_at` (ns since the Unix epoch) or `stop` is set;
+/// returns how late it already was when the instant had passed, `None` when it had not.
+fn wait_until(start_at: u64, stop: &AtomicBool) -> Option<Duration> {
+    let target = SystemTime::UNIX_EPOCH + Duration::from_nanos(start_at);
+    loop {
+        match target.duration_since(SystemTime::now()) {
+            // Short slices, so SIGINT during the wait still ends the run promptly.
+            Ok(left) if !left.is_zero() => {
+                if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    return None;
+                }
+                std::thread::sleep(left.min(Duration::from_millis(50)));
+            }
+            Ok(_) => return None,
+            Err(past) => return Some(past.duration()),
+        }
+    }
 }
 
 /// What the self-check looks at.
@@ -420,6 +457,7 @@ fn summarize(shared: &Shared, results: &[WorkerResult], timeseries: Vec<TimePoin
         warnings,
         duration_secs,
         generator_cpu_percent: cpu,
+        window_start_unix_ns: None,
     }
 }
 

@@ -63,6 +63,11 @@ pub struct Summary {
     /// core (100.0 = that thread never slept).
     #[serde(default)]
     pub generator_cpu_percent: Vec<f64>,
+    /// Wall-clock start of the measured window, nanoseconds since the Unix epoch (the
+    /// generator's clock). `timeseries[i].t` counts from this instant, so runs on several hosts
+    /// can be aligned on wall-clock seconds. Absent in summaries of older loadgens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window_start_unix_ns: Option<u64>,
 }
 
 /// The run's options as they were applied.
@@ -284,6 +289,7 @@ mod tests {
             warnings: vec!["achieved rate fell short".into()],
             duration_secs: 5.0,
             generator_cpu_percent: vec![12.5],
+            window_start_unix_ns: Some(1_700_000_000_000_000_000),
         }
     }
 

@@ -138,6 +138,7 @@ mod tests {
             warnings: Vec::new(),
             duration_secs: 1.0,
             generator_cpu_percent: Vec::new(),
+            window_start_unix_ns: None,
         }
     }
 

@@ -272,6 +272,7 @@ mod tests {
                 metrics_before: None,
                 metrics_after: None,
                 server_exit: ServerExit::Killed { timeout_secs: 5.0 },
+                hosts: Vec::new(),
             }],
             summaries: vec![HarnessPoint {
                 server: "gev-protocol".into(),
@@ -289,6 +290,7 @@ mod tests {
             }],
             failures: Vec::new(),
             notes: sweep_notes,
+            hosts: None,
         }
     }
 

@@ -275,6 +275,7 @@ pub fn loadgen_summary(
         warnings: Vec::new(),
         duration_secs: 8.0,
         generator_cpu_percent: vec![35.0],
+        window_start_unix_ns: None,
     }
 }
 
@@ -329,6 +330,7 @@ pub fn synthetic_results() -> gev_reports::Results {
                         metrics_before: None,
                         metrics_after: None,
                         server_exit: ServerExit::Clean { after_secs: 0.05 },
+                        hosts: Vec::new(),
                     });
                     histograms.push(histogram);
                 }
@@ -424,5 +426,6 @@ pub fn synthetic_results() -> gev_reports::Results {
             error: "server never opened its port within 5 s".into(),
         }],
         notes: vec!["synthetic data".into()],
+        hosts: None,
     }
 }
