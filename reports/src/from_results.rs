@@ -195,6 +195,7 @@ fn environment(results: &Results) -> Vec<(String, String)> {
             server.command.clone(),
         ));
     }
+    pairs.extend(crate::hosts::environment_rows(results));
     pairs
 }
 

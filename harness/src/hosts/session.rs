@@ -43,9 +43,6 @@ use super::table::{HostConfig, Hosts};
 use crate::framing::Framing;
 use crate::runner::{self, RunOptions, ServerSpec};
 
-/// Time between deciding the common start instant and the instant itself: enough for every
-/// client's ssh command to arrive and loadgen to check its target.
-pub const START_LEAD: Duration = Duration::from_secs(1);
 /// Connections opened (one request each) to measure the path RTT.
 pub const RTT_CONNECTIONS: u32 = 32;
 /// How the RTT is measured, as the report says it.
@@ -147,6 +144,7 @@ pub struct Session {
     server_bin: Option<(PathBuf, PathBuf)>,
     clients: Vec<Client>,
     weights: Vec<u64>,
+    start_lead: Duration,
     record: HostsRecord,
     notes: Vec<String>,
 }
@@ -323,6 +321,7 @@ impl Session {
             server,
             clients,
             weights: hosts.weights(),
+            start_lead: hosts.start_lead,
             record,
             notes: Vec::new(),
         };
@@ -512,7 +511,7 @@ impl Session {
         let (mut process, port) = self.start_server(server, point.loops, options)?;
         let target = target_text(server.framing, &self.server_config.address, port);
 
-        let lead = START_LEAD
+        let lead = self.start_lead
             + self
                 .clients
                 .iter()

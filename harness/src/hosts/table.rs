@@ -11,6 +11,8 @@
 //! copy_binaries = false         # scp loadgen/the server there when they differ (default false)
 //! ssh_config = "~/.ssh/config"  # passed as ssh -F (default: ssh's own lookup)
 //! connect_timeout = "5s"        # ssh ConnectTimeout (default 5s)
+//! start_lead = "1s"             # clients start this long after the harness picks the instant:
+//!                               # raise it where ssh and loadgen start slowly (default 1s)
 //!
 //! [hosts.server]
 //! name = "srv"
@@ -40,6 +42,8 @@ use super::ssh::Reach;
 pub const DEFAULT_MAX_CLOCK_OFFSET: &str = "5ms";
 /// Default ssh ConnectTimeout.
 pub const DEFAULT_CONNECT_TIMEOUT: &str = "5s";
+/// Default time between choosing the clients' common start instant and the instant.
+pub const DEFAULT_START_LEAD: &str = "1s";
 
 /// The `[hosts]` table as written.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -53,6 +57,7 @@ pub struct HostsFile {
     pub copy_binaries: bool,
     pub ssh_config: Option<PathBuf>,
     pub connect_timeout: Option<String>,
+    pub start_lead: Option<String>,
 }
 
 /// One host as written.
@@ -85,6 +90,8 @@ pub struct Hosts {
     pub copy_binaries: bool,
     pub ssh_config: Option<PathBuf>,
     pub connect_timeout: Duration,
+    /// Time from choosing the common start instant to the instant (ssh and loadgen start-up).
+    pub start_lead: Duration,
 }
 
 /// One checked host.
@@ -183,6 +190,7 @@ impl Hosts {
                 DEFAULT_CONNECT_TIMEOUT,
                 "connect_timeout",
             )?,
+            start_lead: duration(&file.start_lead, DEFAULT_START_LEAD, "start_lead")?,
         })
     }
 
