@@ -76,7 +76,10 @@ fn require_the_tools() {
         netns.as_ref().is_ok_and(|o| o.status.success()),
         "multi_host needs `ip netns` (iproute2) to create network namespaces: {netns:?}"
     );
-    for (path, package) in [("/usr/sbin/sshd", "openssh-server"), ("/usr/bin/ping", "iputils-ping")] {
+    for (path, package) in [
+        ("/usr/sbin/sshd", "openssh-server"),
+        ("/usr/bin/ping", "iputils-ping"),
+    ] {
         assert!(
             Path::new(path).is_file(),
             "{path} is missing: run scripts/setup-test-deps.sh (installs Debian's {package})"
@@ -184,7 +187,9 @@ impl Lab {
             let inside = format!("{}p{host}", self.tag);
             run(
                 "ip",
-                &["link", "add", &outside, "type", "veth", "peer", "name", &inside],
+                &[
+                    "link", "add", &outside, "type", "veth", "peer", "name", &inside,
+                ],
             );
             self.made_links.push(outside.clone());
             run("ip", &["link", "set", &inside, "netns", &ns]);
@@ -204,7 +209,10 @@ impl Lab {
 
     fn keygen(&self, name: &str) {
         let path = self.path(name).display().to_string();
-        run("ssh-keygen", &["-q", "-t", "ed25519", "-N", "", "-C", name, "-f", &path]);
+        run(
+            "ssh-keygen",
+            &["-q", "-t", "ed25519", "-N", "", "-C", name, "-f", &path],
+        );
     }
 
     fn start_sshds(&mut self) {
@@ -217,10 +225,14 @@ impl Lab {
         for host in 0..HOSTS {
             let key = format!("host_key_{host}");
             self.keygen(&key);
-            let public = std::fs::read_to_string(self.path(&format!("{key}.pub"))).expect("host key");
+            let public =
+                std::fs::read_to_string(self.path(&format!("{key}.pub"))).expect("host key");
             let mut words = public.split_whitespace();
             let (kind, base64) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
-            known_hosts.push_str(&format!("[{}]:{SSH_PORT} {kind} {base64}\n", self.addr(host)));
+            known_hosts.push_str(&format!(
+                "[{}]:{SSH_PORT} {kind} {base64}\n",
+                self.addr(host)
+            ));
             let config = format!(
                 "Port {SSH_PORT}\nListenAddress {}\nHostKey {}\nPidFile {}\n\
                  AuthorizedKeysFile {}\nStrictModes no\nPasswordAuthentication no\n\
@@ -236,7 +248,15 @@ impl Lab {
             std::fs::write(&config_path, config).expect("sshd config");
             let log = std::fs::File::create(self.path(&format!("sshd_{host}.log"))).expect("log");
             let child = Command::new("ip")
-                .args(["netns", "exec", &self.ns(host), "/usr/sbin/sshd", "-D", "-e", "-f"])
+                .args([
+                    "netns",
+                    "exec",
+                    &self.ns(host),
+                    "/usr/sbin/sshd",
+                    "-D",
+                    "-e",
+                    "-f",
+                ])
                 .arg(&config_path)
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
@@ -255,7 +275,9 @@ impl Lab {
         );
         std::fs::write(self.path("ssh_config"), ssh_config).expect("ssh config");
         for host in 0..HOSTS {
-            let addr: SocketAddr = format!("{}:{SSH_PORT}", self.addr(host)).parse().expect("addr");
+            let addr: SocketAddr = format!("{}:{SSH_PORT}", self.addr(host))
+                .parse()
+                .expect("addr");
             let started = Instant::now();
             while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
                 let log = std::fs::read_to_string(self.path(&format!("sshd_{host}.log")));
@@ -331,27 +353,47 @@ cpus = "1"
         path
     }
 
-    /// `ping` from client `host` to the server: (min, avg) in microseconds.
+    /// A copy of hosts file `base` with `from` replaced by `to`.
+    fn hosts_variant(&self, base: &Path, name: &str, from: &str, to: &str) -> PathBuf {
+        let text = std::fs::read_to_string(base).expect("hosts file");
+        assert!(text.contains(from), "{from:?} not in the hosts file");
+        let path = self.path(name);
+        std::fs::write(&path, text.replace(from, to)).expect("hosts variant");
+        path
+    }
+
+    /// `ping` from client `host` to the server: (min, median) in microseconds.
     fn ping(&self, host: usize) -> (f64, f64) {
         let out = run(
             "ip",
-            &["netns", "exec", &self.ns(host), "ping", "-c", "20", "-i", "0.02", "-q", &self.addr(0)],
+            &[
+                "netns",
+                "exec",
+                &self.ns(host),
+                "ping",
+                "-n",
+                "-c",
+                "20",
+                "-i",
+                "0.02",
+                &self.addr(0),
+            ],
         );
-        let line = out
+        let mut times: Vec<f64> = out
             .lines()
-            .find(|l| l.contains("min/avg/max"))
-            .unwrap_or_else(|| panic!("no ping summary in {out}"));
-        let numbers: Vec<f64> = line
-            .split('=')
-            .nth(1)
-            .unwrap_or("")
-            .trim()
-            .trim_end_matches("ms")
-            .split('/')
-            .filter_map(|n| n.trim().parse().ok())
+            .filter_map(|line| line.split("time=").nth(1))
+            .filter_map(|rest| rest.split_whitespace().next()?.parse::<f64>().ok())
+            .map(|ms| ms * 1e3)
             .collect();
-        assert!(numbers.len() >= 2, "cannot read {line:?}");
-        (numbers[0] * 1e3, numbers[1] * 1e3)
+        assert!(!times.is_empty(), "no ping replies in {out}");
+        times.sort_by(f64::total_cmp);
+        let n = times.len();
+        let median = if n % 2 == 0 {
+            (times[n / 2 - 1] + times[n / 2]) / 2.0
+        } else {
+            times[n / 2]
+        };
+        (times[0], median)
     }
 }
 
@@ -377,7 +419,11 @@ fn only_subdir(root: &Path) -> PathBuf {
         .expect("output root exists")
         .map(|entry| entry.expect("entry").path())
         .collect();
-    assert_eq!(dirs.len(), 1, "expected one output directory, found {dirs:?}");
+    assert_eq!(
+        dirs.len(),
+        1,
+        "expected one output directory, found {dirs:?}"
+    );
     dirs.into_iter().next().unwrap_or_default()
 }
 
@@ -421,17 +467,35 @@ fn read_results(out: &Path) -> Results {
 /// Every check of a healthy sweep; returns the merged p50 of the closed-loop point (µs) and
 /// client c1's reported RTT median (µs).
 fn check_healthy_sweep(lab: &Lab, results: &Results, report_dir: &Path) -> (f64, f64) {
-    let hosts = results.hosts.as_ref().expect("results.json records the hosts");
+    let hosts = results
+        .hosts
+        .as_ref()
+        .expect("results.json records the hosts");
     assert_eq!(hosts.server.name, "srv");
     assert_eq!(hosts.server.address, lab.addr(0));
     assert_eq!(hosts.clients.len(), 2);
-    assert!(hosts.clients[0].binaries.contains("copied"), "{:?}", hosts.clients[0].binaries);
-    assert!(hosts.clients[1].binaries.contains("matched"), "{:?}", hosts.clients[1].binaries);
+    assert!(
+        hosts.clients[0].binaries.contains("copied"),
+        "{:?}",
+        hosts.clients[0].binaries
+    );
+    assert!(
+        hosts.clients[1].binaries.contains("matched"),
+        "{:?}",
+        hosts.clients[1].binaries
+    );
     assert!(hosts.server.cores >= 1 && hosts.server.kernel != "unknown");
     assert_eq!(results.runs.len(), 2, "failures: {:?}", results.failures);
     for run in &results.runs {
         assert_eq!(run.hosts.len(), 2, "each run has both client hosts");
-        assert_eq!(run.addr, format!("{}:{}", lab.addr(0), run.addr.rsplit(':').next().unwrap_or("")));
+        assert_eq!(
+            run.addr,
+            format!(
+                "{}:{}",
+                lab.addr(0),
+                run.addr.rsplit(':').next().unwrap_or("")
+            )
+        );
         // The load was split exactly.
         let connections: u64 = run.hosts.iter().map(|h| h.connections).sum();
         assert_eq!(connections, run.point.connections);
@@ -474,38 +538,72 @@ fn check_healthy_sweep(lab: &Lab, results: &Results, report_dir: &Path) -> (f64,
             .hosts
             .iter()
             .map(|h| {
-                i128::from(h.summary.window_start_unix_ns.expect("loadgen wrote its start"))
-                    - (h.clock_offset_us * 1e3) as i128
+                i128::from(
+                    h.summary
+                        .window_start_unix_ns
+                        .expect("loadgen wrote its start"),
+                ) - (h.clock_offset_us * 1e3) as i128
             })
             .collect();
         let spread_ms = (starts[0] - starts[1]).unsigned_abs() as f64 / 1e6;
-        assert!(spread_ms < 250.0, "client windows began {spread_ms} ms apart");
-        assert!(run.server_cpu_secs.is_some_and(|cpu| cpu > 0.0), "server CPU read over ssh");
+        assert!(
+            spread_ms < 250.0,
+            "client windows began {spread_ms} ms apart"
+        );
+        assert!(
+            run.server_cpu_secs.is_some_and(|cpu| cpu > 0.0),
+            "server CPU read over ssh"
+        );
         assert!(run.server_exit.is_clean(), "{:?}", run.server_exit);
     }
 
-    // The RTT shown agrees with ping across the namespaces.
+    // The RTT shown agrees with ping across the namespaces (measured here, outside the
+    // harness): within 0.3 ms for median and minimum, on a loaded machine.
     let shown = hosts.clients[0].rtt.expect("client c1 has a path RTT");
-    let (ping_min, ping_avg) = lab.ping(1);
+    let connect = hosts.clients[0]
+        .tcp_connect
+        .expect("client c1 has a TCP connect time");
+    let (ping_min, ping_median) = lab.ping(1);
     println!(
-        "RTT c1 -> srv: report says TCP connect median {:.1} µs (min {:.1} µs, {} connects); \
-         ping says avg {ping_avg:.1} µs, min {ping_min:.1} µs",
-        shown.median_us, shown.min_us, shown.samples
+        "RTT c1 -> srv: report says ping median {:.1} µs, min {:.1} µs ({} replies), TCP \
+         connect median {:.1} µs, min {:.1} µs ({} connects); ping across the namespaces here: \
+         median {ping_median:.1} µs, min {ping_min:.1} µs",
+        shown.median_us,
+        shown.min_us,
+        shown.samples,
+        connect.median_us,
+        connect.min_us,
+        connect.samples
     );
-    assert_eq!(shown.samples, 32);
+    assert_eq!(shown.samples, 20);
+    assert_eq!(connect.samples, 32);
     assert!(
-        (shown.median_us - ping_avg).abs() < 1000.0 && (shown.min_us - ping_min).abs() < 1000.0,
-        "reported RTT {shown:?} disagrees with ping (avg {ping_avg} µs, min {ping_min} µs) by a \
-         millisecond or more"
+        (shown.median_us - ping_median).abs() < 300.0 && (shown.min_us - ping_min).abs() < 300.0,
+        "reported RTT {shown:?} disagrees with ping across the namespaces (median {ping_median} \
+         µs, min {ping_min} µs)"
+    );
+    // TCP connect includes the generator's scheduling: at least the path, within a few ms here.
+    assert!(
+        connect.min_us > 0.0 && connect.median_us < 20_000.0,
+        "{connect:?}"
     );
 
     // The report shows the hosts and the RTT.
     let report = std::fs::read_to_string(report_dir.join("report.md")).expect("report.md");
-    for expected in ["client host c1", "client host c2", "server host srv", "path RTT", "max clock offset"] {
+    for expected in [
+        "client host c1",
+        "client host c2",
+        "server host srv",
+        "path RTT",
+        "max clock offset",
+    ] {
         assert!(report.contains(expected), "report.md lacks {expected:?}");
     }
     let env = std::fs::read_to_string(report_dir.join("env.txt")).expect("env.txt");
-    assert!(env.contains("server host srv") && env.contains("host checks"), "{env}");
+    assert!(
+        env.contains("server host srv") && env.contains("host checks"),
+        "{env}"
+    );
     let closed = results
         .runs
         .iter()
@@ -518,7 +616,20 @@ fn check_healthy_sweep(lab: &Lab, results: &Results, report_dir: &Path) -> (f64,
 fn add_netem(lab: &Lab) -> Result<(), String> {
     for host in 0..HOSTS {
         let output = Command::new("ip")
-            .args(["netns", "exec", &lab.ns(host), "tc", "qdisc", "add", "dev", "eth0", "root", "netem", "delay", "1ms"])
+            .args([
+                "netns",
+                "exec",
+                &lab.ns(host),
+                "tc",
+                "qdisc",
+                "add",
+                "dev",
+                "eth0",
+                "root",
+                "netem",
+                "delay",
+                "1ms",
+            ])
             .output()
             .map_err(|e| format!("cannot run tc: {e}"))?;
         if !output.status.success() {
@@ -533,9 +644,19 @@ fn add_netem(lab: &Lab) -> Result<(), String> {
 
 /// Runs the harness in the background, kills client c2's sshd once the first run has finished,
 /// and returns what the harness printed.
-fn sweep_losing_a_host(lab: &mut Lab, spec: &Path, hosts: &Path, out: &Path) -> (i32, String, String) {
+fn sweep_losing_a_host(
+    lab: &mut Lab,
+    spec: &Path,
+    hosts: &Path,
+    out: &Path,
+) -> (i32, String, String) {
     let mut child = Command::new(common::binary("harness"))
-        .args(["sweep", &spec.display().to_string(), "--hosts", &hosts.display().to_string()])
+        .args([
+            "sweep",
+            &spec.display().to_string(),
+            "--hosts",
+            &hosts.display().to_string(),
+        ])
         .args(["--out", &out.display().to_string(), "--no-render"])
         .current_dir(lab.dir.path())
         .stdin(Stdio::null())
@@ -589,7 +710,10 @@ fn sweep_losing_a_host(lab: &mut Lab, spec: &Path, hosts: &Path, out: &Path) -> 
         if let Some(status) = guard.0.try_wait().expect("wait") {
             break status;
         }
-        assert!(started.elapsed() < SWEEP_LIMIT, "the harness ran longer than {SWEEP_LIMIT:?}");
+        assert!(
+            started.elapsed() < SWEEP_LIMIT,
+            "the harness ran longer than {SWEEP_LIMIT:?}"
+        );
         thread::sleep(Duration::from_millis(50));
     };
     let stderr = stderr_reader.join().unwrap_or_default();
@@ -601,12 +725,20 @@ fn sweep_losing_a_host(lab: &mut Lab, spec: &Path, hosts: &Path, out: &Path) -> 
 fn a_sweep_across_three_namespaced_hosts() {
     let mut lab = Lab::new();
     let hosts = lab.hosts_file("hosts.toml", false);
-    let spec = write_spec(lab.dir.path(), "spec.toml", "closed_loop = true\nrates = [2000]");
+    let spec = write_spec(
+        lab.dir.path(),
+        "spec.toml",
+        "closed_loop = true\nrates = [2000]",
+    );
 
     // 1. A healthy sweep: one server host, two client hosts.
     let started = Instant::now();
     let (finished, out) = sweep(&lab, &spec, &hosts, "out");
-    println!("sweep took {:.1} s\n{}", started.elapsed().as_secs_f64(), finished.stdout);
+    println!(
+        "sweep took {:.1} s\n{}",
+        started.elapsed().as_secs_f64(),
+        finished.stdout
+    );
     assert!(
         finished.status.success(),
         "multi-host sweep failed ({}):\n{}\n{}",
@@ -637,9 +769,15 @@ fn a_sweep_across_three_namespaced_hosts() {
     match add_netem(&lab) {
         Ok(()) => {
             let (finished, out) = sweep(&lab, &spec, &hosts, "out-netem");
-            assert!(finished.status.success(), "{}\n{}", finished.stdout, finished.stderr);
+            assert!(
+                finished.status.success(),
+                "{}\n{}",
+                finished.stdout,
+                finished.stderr
+            );
             let delayed = read_results(&out);
-            let (delayed_p50, delayed_rtt) = check_healthy_sweep(&lab, &delayed, &only_subdir(&out));
+            let (delayed_p50, delayed_rtt) =
+                check_healthy_sweep(&lab, &delayed, &only_subdir(&out));
             println!(
                 "netem 1 ms each way: p50 {p50:.0} -> {delayed_p50:.0} µs, RTT {rtt:.0} -> \
                  {delayed_rtt:.0} µs"
@@ -664,7 +802,13 @@ fn a_sweep_across_three_namespaced_hosts() {
     // 3. An unreachable client host is refused before anything runs, in one line naming it.
     let unreachable = lab.hosts_file("hosts-unreachable.toml", true);
     let (finished, out) = sweep(&lab, &spec, &unreachable, "out-unreachable");
-    assert_eq!(finished.status.code(), Some(2), "{}\n{}", finished.stdout, finished.stderr);
+    assert_eq!(
+        finished.status.code(),
+        Some(2),
+        "{}\n{}",
+        finished.stdout,
+        finished.stderr
+    );
     let message = finished.stderr.trim();
     println!("unreachable host: {message}");
     assert!(
@@ -674,22 +818,75 @@ fn a_sweep_across_three_namespaced_hosts() {
     );
     assert!(!out.exists() || std::fs::read_dir(&out).map_or(0, |d| d.count()) == 0);
 
-    // 4. A client host lost mid-sweep: a clear error naming it; the finished run is kept.
-    let spec3 = write_spec(lab.dir.path(), "spec3.toml", "closed_loop = false\nrates = [1000, 1500, 2000]");
+    // 4. A binary that is not there (and may not be copied), and a clock bound no host meets,
+    // are refused before anything runs, in one line naming the host.
+    let no_copy = lab.hosts_variant(
+        &hosts,
+        "hosts-no-copy.toml",
+        "bin_dir = \"",
+        "bin_dir = \"/nonexistent",
+    );
+    let no_copy = lab.hosts_variant(
+        &no_copy,
+        "hosts-no-copy.toml",
+        "copy_binaries = true",
+        "copy_binaries = false",
+    );
+    let (finished, _) = sweep(&lab, &spec, &no_copy, "out-no-copy");
+    let message = finished.stderr.trim();
+    println!("missing binary: {message}");
+    assert_eq!(finished.status.code(), Some(2), "{message}");
+    assert!(
+        message.contains("host c1 (ssh ")
+            && message.contains("loadgen is missing")
+            && !message.contains('\n'),
+        "{message}"
+    );
+    let strict = lab.hosts_variant(
+        &hosts,
+        "hosts-strict.toml",
+        "max_clock_offset = \"50ms\"",
+        "max_clock_offset = \"1ns\"",
+    );
+    let (finished, _) = sweep(&lab, &spec, &strict, "out-strict");
+    let message = finished.stderr.trim();
+    println!("clock bound: {message}");
+    assert_eq!(finished.status.code(), Some(2), "{message}");
+    assert!(
+        message.contains("off this machine's")
+            && message.contains("beyond max_clock_offset 0.000001 ms")
+            && !message.contains('\n'),
+        "{message}"
+    );
+
+    // 5. A client host lost mid-sweep: a clear error naming it; the finished run is kept.
+    let spec3 = write_spec(
+        lab.dir.path(),
+        "spec3.toml",
+        "closed_loop = false\nrates = [1000, 1500, 2000]",
+    );
     let out = lab.path("out-lost");
     let (code, stdout, stderr) = sweep_losing_a_host(&mut lab, &spec3, &hosts, &out);
     println!("lost host: exit {code}\n{stdout}");
     assert_eq!(code, 1, "{stdout}\n{stderr}");
     assert!(
-        stdout.lines().any(|l| l.starts_with("FAILED:") && l.contains("host c2 (ssh ")),
+        stdout
+            .lines()
+            .any(|l| l.starts_with("FAILED:") && l.contains("host c2 (ssh ")),
         "no FAILED line naming c2:\n{stdout}\n{stderr}"
     );
     let lost = read_results(&out);
     assert!(!lost.runs.is_empty(), "the finished run was not kept");
     assert!(lost.runs.iter().all(|r| r.hosts.len() == 2));
-    assert!(lost.failures.iter().any(|f| f.error.contains("host c2")), "{:?}", lost.failures);
     assert!(
-        lost.notes.iter().any(|n| n.contains("the sweep stopped after")),
+        lost.failures.iter().any(|f| f.error.contains("host c2")),
+        "{:?}",
+        lost.failures
+    );
+    assert!(
+        lost.notes
+            .iter()
+            .any(|n| n.contains("the sweep stopped after")),
         "{:?}",
         lost.notes
     );

@@ -326,6 +326,14 @@ mod tests {
         assert_eq!(c.payload, PayloadSpec::Generated { min: 64, max: 64 });
         assert_eq!((c.connections, c.threads, c.pipeline), (10, 1, 1));
         assert_eq!(c.rate, None);
+        assert_eq!(c.start_at, None);
+    }
+
+    #[test]
+    fn start_at_takes_unix_nanoseconds() {
+        let c = config(&["127.0.0.1:9", "--start-at", "1700000000123456789"]).unwrap();
+        assert_eq!(c.start_at, Some(1_700_000_000_123_456_789));
+        assert!(Args::try_parse_from(["loadgen", "127.0.0.1:9", "--start-at", "soon"]).is_err());
     }
 
     #[test]

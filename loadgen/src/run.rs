@@ -464,6 +464,32 @@ fn summarize(shared: &Shared, results: &[WorkerResult], timeseries: Vec<TimePoin
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn waiting_for_a_start_instant() {
+        let stop = AtomicBool::new(false);
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap();
+        // An instant 2 s past: no wait, and the lateness is reported.
+        let late = wait_until((now - Duration::from_secs(2)).as_nanos() as u64, &stop);
+        assert!(late.is_some_and(|late| late >= Duration::from_secs(2)));
+        // An instant 150 ms ahead: waits until then (never earlier), not late.
+        let target = now + Duration::from_millis(150);
+        assert_eq!(wait_until(target.as_nanos() as u64, &stop), None);
+        let after = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap();
+        assert!(after >= target);
+        // A stop request ends a wait for an instant an hour ahead.
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let started = Instant::now();
+        assert_eq!(
+            wait_until((now + Duration::from_secs(3600)).as_nanos() as u64, &stop),
+            None
+        );
+        assert!(started.elapsed() < Duration::from_secs(60));
+    }
     use crate::summary::Percentiles;
 
     fn observed<'a>(cpu: &'a [f64], lag: &'a Percentiles) -> Observed<'a> {

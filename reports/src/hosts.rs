@@ -5,7 +5,7 @@
 //! environment table of report.md and index.html (`from_results`). Nothing is shown for a sweep
 //! that ran on one machine.
 
-use crate::results::{HostRecord, Results};
+use crate::results::{HostRecord, PathRtt, Results};
 
 /// Runs whose per-host request counts are listed; a bigger sweep lists the first ones.
 pub const MAX_RUNS_LISTED: usize = 20;
@@ -15,7 +15,10 @@ pub fn environment_rows(results: &Results) -> Vec<(String, String)> {
     let Some(hosts) = &results.hosts else {
         return Vec::new();
     };
-    let mut rows = vec![(format!("server host {}", hosts.server.name), describe(&hosts.server))];
+    let mut rows = vec![(
+        format!("server host {}", hosts.server.name),
+        describe(&hosts.server),
+    )];
     for client in &hosts.clients {
         rows.push((
             format!("client host {} (weight {})", client.name, client.weight),
@@ -23,15 +26,21 @@ pub fn environment_rows(results: &Results) -> Vec<(String, String)> {
         ));
     }
     for client in &hosts.clients {
-        if let Some(rtt) = &client.rtt {
-            rows.push((
-                format!("path RTT {} -> {}", client.name, hosts.server.name),
-                format!(
-                    "median {:.1} µs, min {:.1} µs ({} samples)",
-                    rtt.median_us, rtt.min_us, rtt.samples
-                ),
-            ));
-        }
+        let shown = |rtt: &PathRtt| {
+            format!(
+                "median {:.1} µs, min {:.1} µs ({} samples)",
+                rtt.median_us, rtt.min_us, rtt.samples
+            )
+        };
+        let ping = client.rtt.as_ref().map_or("not measured".into(), shown);
+        let connect = client
+            .tcp_connect
+            .as_ref()
+            .map_or("not measured".into(), shown);
+        rows.push((
+            format!("path RTT {} -> {}", client.name, hosts.server.name),
+            format!("ping {ping}; TCP connect {connect}"),
+        ));
     }
     rows.push(("path RTT method".into(), hosts.rtt_method.clone()));
     rows.push((
@@ -106,7 +115,7 @@ fn describe(host: &HostRecord) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::results::{HostsRecord, PathRtt};
+    use crate::results::HostsRecord;
 
     fn host(name: &str) -> HostRecord {
         HostRecord {
@@ -124,8 +133,9 @@ mod tests {
             rtt: Some(PathRtt {
                 median_us: 80.0,
                 min_us: 50.0,
-                samples: 32,
+                samples: 20,
             }),
+            tcp_connect: None,
         }
     }
 
@@ -152,7 +162,14 @@ mod tests {
         assert!(keys.contains(&"server host srv"));
         assert!(keys.contains(&"client host c2 (weight 1)"));
         assert!(keys.contains(&"path RTT c1 -> srv"));
-        let rtt = &rows.iter().find(|(k, _)| k == "path RTT c1 -> srv").unwrap().1;
-        assert_eq!(rtt, "median 80.0 µs, min 50.0 µs (32 samples)");
+        let rtt = &rows
+            .iter()
+            .find(|(k, _)| k == "path RTT c1 -> srv")
+            .unwrap()
+            .1;
+        assert_eq!(
+            rtt,
+            "ping median 80.0 µs, min 50.0 µs (20 samples); TCP connect not measured"
+        );
     }
 }

@@ -310,9 +310,14 @@ pub struct HostRecord {
     pub clock_rtt_us: f64,
     /// How its binaries were made the same as the local build (`sha256 matched`, `copied`).
     pub binaries: String,
-    /// Clients: the path RTT to the server measured before the sweep.
+    /// Clients: the path RTT to the server measured before the sweep with `ping` on the client
+    /// host (ICMP echo, the network path alone).
     #[serde(default)]
     pub rtt: Option<PathRtt>,
+    /// Clients: TCP connect time to the server port measured by loadgen on the client host (the
+    /// path plus the generator's own scheduling).
+    #[serde(default)]
+    pub tcp_connect: Option<PathRtt>,
 }
 
 /// The round trip from a client host to the server host, measured before the sweep.

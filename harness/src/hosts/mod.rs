@@ -73,7 +73,13 @@ pub fn env_lines(record: &HostsRecord) -> Vec<(String, String)> {
         }
         if let Some(rtt) = &host.rtt {
             text.push_str(&format!(
-                ", path RTT to the server median {:.1} µs, min {:.1} µs ({} samples)",
+                ", path RTT to the server (ping) median {:.1} µs, min {:.1} µs ({} samples)",
+                rtt.median_us, rtt.min_us, rtt.samples
+            ));
+        }
+        if let Some(rtt) = &host.tcp_connect {
+            text.push_str(&format!(
+                ", TCP connect to the server median {:.1} µs, min {:.1} µs ({} samples)",
                 rtt.median_us, rtt.min_us, rtt.samples
             ));
         }

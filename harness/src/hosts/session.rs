@@ -45,10 +45,13 @@ use crate::runner::{self, RunOptions, ServerSpec};
 
 /// Connections opened (one request each) to measure the path RTT.
 pub const RTT_CONNECTIONS: u32 = 32;
+/// Echo requests `ping` sends from each client host to measure the path RTT.
+pub const PING_COUNT: u32 = 20;
 /// How the RTT is measured, as the report says it.
-pub const RTT_METHOD: &str = "TCP connect time from each client host to the server port: the \
-     median and minimum of 32 connects made by loadgen there (its `connect` histogram), measured \
-     before the first run";
+pub const RTT_METHOD: &str = "before the first run, from each client host over ssh: `ping -c 20` \
+     to the server host's address (median and minimum; the network path alone), and the TCP \
+     connect time to the server port of 32 connections loadgen opens there (median and minimum \
+     of its `connect` histogram; the path plus the generator's scheduling)";
 /// Time limit of a short command on a host (checks, CPU reads).
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(20);
 /// Time limit of a binary copy.
@@ -281,6 +284,7 @@ impl Session {
                 clock_rtt_us: offset.rtt_ns as f64 / 1e3,
                 binaries: facts.binaries.clone(),
                 rtt: None,
+                tcp_connect: None,
             };
         let record = HostsRecord {
             server: record_of(&hosts.server, &server, &facts[0], &offsets[0]),
@@ -354,8 +358,15 @@ impl Session {
                 let rtt_started = Instant::now();
                 let target = target_text(spec.framing, &session.server_config.address, port);
                 for client in 0..session.clients.len() {
-                    let rtt = session.measure_rtt(client, &target, spec.framing)?;
-                    session.record.clients[client].rtt = Some(rtt);
+                    match session.ping(client) {
+                        Ok(rtt) => session.record.clients[client].rtt = Some(rtt),
+                        Err(error) => session.notes.push(format!(
+                            "no ping RTT from client host {}: {error}",
+                            session.clients[client].host.name
+                        )),
+                    }
+                    let connect = session.measure_rtt(client, &target, spec.framing)?;
+                    session.record.clients[client].tcp_connect = Some(connect);
                 }
                 session.record.rtt_secs = rtt_started.elapsed().as_secs_f64();
             }
@@ -440,6 +451,26 @@ impl Session {
                 self.server.name, detail
             ))),
         }
+    }
+
+    /// `ping` from client `index` to the server host's address: median and minimum RTT.
+    fn ping(&self, index: usize) -> Result<PathRtt, HostCommandError> {
+        let client = &self.clients[index];
+        let address = super::ssh::quote(&self.server_config.address);
+        // Intervals under 0.2 s need privileges on most systems; fall back to the slow pace.
+        let script = format!(
+            "ping -n -c {PING_COUNT} -i 0.02 {address} 2>/dev/null || ping -n -c {PING_COUNT} -i 0.2 {address}"
+        );
+        let text = client
+            .host
+            .run(&script, "pinging the server host", COMMAND_TIMEOUT)?;
+        parse_ping(&text).ok_or_else(|| {
+            client.host.error(
+                "pinging the server host",
+                "ping printed no `time=` lines",
+                false,
+            )
+        })
     }
 
     /// The TCP connect RTT from client `index` to `target`.
@@ -564,7 +595,7 @@ impl Session {
                             host: client.host.name.clone(),
                             reached_by: client.host.reached_by(),
                             detail: format!(
-                                "ssh ended while loadgen ran: {}",
+                                "ssh failed running loadgen there (exit 255): {}",
                                 generator.stderr_line()
                             ),
                         });
@@ -585,7 +616,7 @@ impl Session {
                         host: self.server.name.clone(),
                         reached_by: self.server.reached_by(),
                         detail: format!(
-                            "ssh ended while the server ran: {}",
+                            "ssh failed while the server ran there (exit 255): {}",
                             process.stderr_line()
                         ),
                     });
@@ -802,6 +833,31 @@ pub fn target_text(framing: Framing, address: &str, port: u16) -> String {
     }
 }
 
+/// Median and minimum of ping's per-reply `time=X ms` values, in microseconds.
+pub fn parse_ping(text: &str) -> Option<PathRtt> {
+    let mut times: Vec<f64> = text
+        .lines()
+        .filter_map(|line| line.split("time=").nth(1))
+        .filter_map(|rest| rest.split_whitespace().next()?.parse::<f64>().ok())
+        .map(|ms| ms * 1e3)
+        .collect();
+    if times.is_empty() {
+        return None;
+    }
+    times.sort_by(f64::total_cmp);
+    let middle = times.len() / 2;
+    let median = if times.len() % 2 == 0 {
+        (times[middle - 1] + times[middle]) / 2.0
+    } else {
+        times[middle]
+    };
+    Some(PathRtt {
+        median_us: median,
+        min_us: times[0],
+        samples: times.len() as u64,
+    })
+}
+
 /// utime + stime in seconds from `/proc/PID/stat` text followed by a `CLK_TCK` line.
 pub fn parse_proc_stat_cpu(text: &str) -> Option<f64> {
     let mut lines = text.lines();
@@ -987,6 +1043,19 @@ mod tests {
         // This process's own line parses.
         let own = std::fs::read_to_string("/proc/self/stat").unwrap();
         assert!(parse_proc_stat_cpu(&format!("{own}100\n")).is_some());
+    }
+
+    #[test]
+    fn ping_replies_give_median_and_minimum() {
+        let text = "PING 198.18.0.1 (198.18.0.1) 56(84) bytes of data.\n\
+            64 bytes from 198.18.0.1: icmp_seq=1 ttl=64 time=0.300 ms\n\
+            64 bytes from 198.18.0.1: icmp_seq=2 ttl=64 time=0.050 ms\n\
+            64 bytes from 198.18.0.1: icmp_seq=3 ttl=64 time=0.100 ms\n\n\
+            rtt min/avg/max/mdev = 0.050/0.150/0.300/0.100 ms\n";
+        let rtt = parse_ping(text).unwrap();
+        assert_eq!(rtt.samples, 3);
+        assert!((rtt.median_us - 100.0).abs() < 1e-9 && (rtt.min_us - 50.0).abs() < 1e-9);
+        assert_eq!(parse_ping("100% packet loss"), None);
     }
 
     #[test]
