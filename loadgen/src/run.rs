@@ -290,22 +290,21 @@ pub fn run(
 const LATE_START_WARNING: Duration = Duration::from_millis(10);
 
 /// Sleeps until the wall clock reaches `start_at` (ns since the Unix epoch) or `stop` is set;
-/// returns how late it already was when the instant had passed, `None` when it had not.
+/// returns how late it already was when the instant had passed before the wait began, `None`
+/// when there was something to wait for.
 fn wait_until(start_at: u64, stop: &AtomicBool) -> Option<Duration> {
     let target = SystemTime::UNIX_EPOCH + Duration::from_nanos(start_at);
-    loop {
-        match target.duration_since(SystemTime::now()) {
-            // Short slices, so SIGINT during the wait still ends the run promptly.
-            Ok(left) if !left.is_zero() => {
-                if stop.load(std::sync::atomic::Ordering::Relaxed) {
-                    return None;
-                }
-                std::thread::sleep(left.min(Duration::from_millis(50)));
-            }
-            Ok(_) => return None,
-            Err(past) => return Some(past.duration()),
-        }
+    if let Err(past) = target.duration_since(SystemTime::now()) {
+        return Some(past.duration());
     }
+    // Short slices, so SIGINT during the wait still ends the run promptly.
+    while let Ok(left) = target.duration_since(SystemTime::now()) {
+        if left.is_zero() || stop.load(std::sync::atomic::Ordering::Relaxed) {
+            break;
+        }
+        std::thread::sleep(left.min(Duration::from_millis(50)));
+    }
+    None
 }
 
 /// What the self-check looks at.
