@@ -6,7 +6,9 @@
 //! results.csv, env.txt) -> plots and pages (`gev_reports::render`). `harness compare`
 //! ([`compare`]) runs a baseline and a candidate through the same [`runner`] (by default side by
 //! side, both at once on the same cores, so the machine's drift cancels in the ratio) and gates
-//! on the ratios. The reference servers (`ref-tokio-echo`, `ref-mio-echo`, `ref-tokio-ws-echo`) are
+//! on the ratios. With a `[hosts]` table ([`hosts`]) the server runs on another host and loadgen
+//! on one or more client hosts, over ssh, and their histograms are merged without loss. The
+//! reference servers (`ref-tokio-echo`, `ref-mio-echo`, `ref-tokio-ws-echo`) are
 //! binaries of this crate; [`builtin`] names every server a spec may use.
 //!
 //! ```
@@ -37,7 +39,9 @@
 //! `thiserror`/`anyhow` (errors), `indicatif` (progress), `libc` (signals, CPU affinity),
 //! `humantime` (durations, timestamps), `rand` (bootstrap resampling), `signal-hook`,
 //! `tokio`, `mio`, `socket2`, `tokio-tungstenite`, `futures-util` (the reference servers),
-//! `core_affinity` (compare). Dev: `tempfile`, `proptest`.
+//! `core_affinity` (compare), `hdrhistogram` (adding the client hosts' histograms in
+//! [`hosts::merge`]), `tempfile` (also the ssh control socket directory). Dev: `tempfile`,
+//! `proptest`.
 
 pub mod baseline;
 pub mod builtin;

@@ -27,6 +27,9 @@
 //! command = "/path/to/gev-echo --host 127.0.0.1 --port {port} --loops {loops}"
 //! framing = "raw"             # default raw
 //! reference = false           # default false
+//!
+//! [hosts]                     # optional: server and client hosts over ssh (`hosts::table`,
+//!                             # docs/hosts.md); without it everything runs on this machine
 //! ```
 
 use std::collections::BTreeSet;
