@@ -50,8 +50,8 @@ pub const PING_COUNT: u32 = 20;
 /// How the RTT is measured, as the report says it.
 pub const RTT_METHOD: &str = "before the first run, from each client host over ssh: `ping -c 20` \
      to the server host's address (median and minimum; the network path alone), and the TCP \
-     connect time to the server port of 32 connections loadgen opens there (median and minimum \
-     of its `connect` histogram; the path plus the generator's scheduling)";
+     connect time to the server port of 32 connections loadgen opens there one every 2 ms \
+     (median and minimum of its `connect` histogram; the path plus the generator's scheduling)";
 /// Time limit of a short command on a host (checks, CPU reads).
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(20);
 /// Time limit of a binary copy.
@@ -492,6 +492,9 @@ impl Session {
             RTT_CONNECTIONS.to_string(),
             "--timeout".into(),
             "5s".into(),
+            // One connect at a time (every 2 ms), so the samples do not queue behind each other.
+            "--connect-rate".into(),
+            "500".into(),
             "--json".into(),
         ];
         if framing != Framing::Http {
