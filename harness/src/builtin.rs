@@ -23,10 +23,23 @@ pub struct BuiltIn {
     pub reference: bool,
     /// Whether it accepts `--metrics ADDR` (Prometheus text at `/metrics`).
     pub has_metrics: bool,
+    /// Whether it speaks TLS with `--tls-cert PEM --tls-key PEM` (issue 14).
+    pub tls: TlsSupport,
+}
+
+/// Whether a server speaks TLS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsSupport {
+    /// Plain TCP only.
+    No,
+    /// Plain by default, TLS with `--tls-cert/--tls-key`: runs at plain and at TLS points.
+    Optional,
+    /// TLS only (`--tls-cert/--tls-key`, or `--tls-self-signed` for the start-up check).
+    Only,
 }
 
 /// Every built-in server, gev's first, then the references.
-pub const BUILT_INS: [BuiltIn; 7] = [
+pub const BUILT_INS: [BuiltIn; 8] = [
     gev("gev-echo", Framing::Raw),
     gev("gev-protocol", Framing::Length),
     gev("gev-http", Framing::Http),
@@ -34,6 +47,10 @@ pub const BUILT_INS: [BuiltIn; 7] = [
     reference("ref-tokio-echo", "--workers", Framing::Raw),
     reference("ref-mio-echo", "--threads", Framing::Raw),
     reference("ref-tokio-ws-echo", "--workers", Framing::WebSocket),
+    BuiltIn {
+        tls: TlsSupport::Only,
+        ..reference("ref-tokio-tls-echo", "--workers", Framing::Raw)
+    },
 ];
 
 const fn gev(name: &'static str, framing: Framing) -> BuiltIn {
@@ -43,6 +60,8 @@ const fn gev(name: &'static str, framing: Framing) -> BuiltIn {
         framing,
         reference: false,
         has_metrics: true,
+        // Every gev example binary takes --tls-cert/--tls-key (issue 14, server side).
+        tls: TlsSupport::Optional,
     }
 }
 
@@ -53,6 +72,7 @@ const fn reference(name: &'static str, loops_flag: &'static str, framing: Framin
         framing,
         reference: true,
         has_metrics: false,
+        tls: TlsSupport::No,
     }
 }
 
@@ -72,9 +92,16 @@ pub fn names() -> String {
 
 impl BuiltIn {
     /// The command template that starts this server from `bin_dir`, listening on loopback only.
+    /// A server that speaks TLS carries the `{tls}` placeholder, which the runner fills with
+    /// the certificate flags at TLS points (see `runner::tls_flags`).
     pub fn command(&self, bin_dir: &Path) -> String {
+        let tls = if self.tls == TlsSupport::No {
+            ""
+        } else {
+            " {tls}"
+        };
         format!(
-            "{} --host 127.0.0.1 --port {{port}} {} {{loops}}",
+            "{} --host 127.0.0.1 --port {{port}} {} {{loops}}{tls}",
             bin_dir.join(self.name).display(),
             self.loops_flag
         )
@@ -100,6 +127,12 @@ mod tests {
             assert_eq!(find(builtin.name), Some(&builtin));
         }
         assert_eq!(find("gnet"), None);
+        assert_eq!(find("ref-tokio-tls-echo").unwrap().tls, TlsSupport::Only);
+        assert!(find("ref-tokio-tls-echo").unwrap().reference);
+        assert!(find("gev-echo")
+            .unwrap()
+            .command(Path::new("/b"))
+            .ends_with("{tls}"));
         assert!(names().contains("ref-mio-echo"));
     }
 }

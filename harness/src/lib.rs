@@ -39,8 +39,10 @@
 //! `thiserror`/`anyhow` (errors), `indicatif` (progress), `libc` (signals, CPU affinity),
 //! `humantime` (durations, timestamps), `rand` (bootstrap resampling), `signal-hook`,
 //! `tokio`, `mio`, `socket2`, `tokio-tungstenite`, `futures-util` (the reference servers),
-//! `core_affinity` (compare), `hdrhistogram` (adding the client hosts' histograms in
-//! [`hosts::merge`]), `tempfile` (also the ssh control socket directory). Dev: `tempfile`,
+//! `core_affinity` (compare), `rustls`/`tokio-rustls` (the TLS reference server, ring provider
+//! like gev and loadgen), `rcgen` (one throwaway certificate per TLS sweep), `hdrhistogram`
+//! (adding the client hosts' histograms in [`hosts::merge`]), `tempfile` (also the ssh control
+//! socket directory). Dev: `tempfile`,
 //! `proptest`.
 
 pub mod baseline;
@@ -58,3 +60,5 @@ pub mod spec;
 pub mod stats;
 pub mod summarize;
 pub mod sweep;
+pub mod tls_cert;
+pub mod tls_run;

@@ -22,10 +22,11 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use gev_loadgen::Summary;
-use gev_reports::results::{PointParams, RunRecord, ServerExit};
+use gev_reports::results::{PointParams, PointTls, RunRecord, ServerExit};
 
 use crate::framing::Framing;
 use crate::pinning::Pinning;
+use crate::tls_run;
 
 /// Default wait for a server's `listening on` line (a cold start on a loaded machine).
 pub const DEFAULT_STARTUP_TIMEOUT: Duration = Duration::from_secs(15);
@@ -70,6 +71,8 @@ pub struct RunOptions {
     pub stop_timeout: Duration,
     /// Time loadgen may take beyond warm-up plus duration.
     pub loadgen_grace: Duration,
+    /// The sweep's TLS certificate, for TLS points (`tls_run.rs`); `None` without TLS.
+    pub tls_cert: Option<crate::tls_cert::CertFiles>,
 }
 
 impl RunOptions {
@@ -82,6 +85,7 @@ impl RunOptions {
             startup_timeout: DEFAULT_STARTUP_TIMEOUT,
             stop_timeout: DEFAULT_STOP_TIMEOUT,
             loadgen_grace: DEFAULT_LOADGEN_GRACE,
+            tls_cert: None,
         }
     }
 }
@@ -177,8 +181,9 @@ impl ServerProcess {
         loops: u32,
         options: &RunOptions,
     ) -> Result<ServerProcess, RunError> {
-        let mut argv: Vec<String> = server
-            .command
+        // A `{tls}` placeholder not filled for a TLS point yet (start-up check): plain.
+        let command = tls_run::command_at(server, PointTls::Off, options.tls_cert.as_ref());
+        let mut argv: Vec<String> = command
             .replace("{port}", "0")
             .replace("{loops}", &loops.to_string())
             .split_whitespace()
@@ -343,6 +348,15 @@ pub fn run_side_by_side(
     repeat: u32,
     options: &RunOptions,
 ) -> Result<Vec<RunRecord>, RunError> {
+    // `{tls}` filled for this point: certificate flags at TLS points.
+    let servers_at: Vec<ServerSpec> = servers
+        .iter()
+        .map(|server| ServerSpec {
+            command: tls_run::command_at(server, point.tls, options.tls_cert.as_ref()),
+            ..server.clone()
+        })
+        .collect();
+    let servers = &servers_at[..];
     let mut processes = servers
         .iter()
         .map(|server| ServerProcess::start(server, point.loops, options))
@@ -363,6 +377,7 @@ pub fn run_side_by_side(
         command
             .arg(target)
             .args(loadgen_args(server.framing, point, options.loadgen_threads))
+            .args(tls_run::loadgen_args(point, options.tls_cert.as_ref()))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -650,6 +665,7 @@ mod tests {
             rate,
             duration_secs: 1.5,
             warmup_secs: 0.25,
+            tls: Default::default(),
         }
     }
 

@@ -21,6 +21,9 @@
 //! metrics = ["gev-echo"]      # servers started with --metrics and scraped (default none)
 //! loadgen_threads = 1         # loadgen worker threads (default 1)
 //! pin = true                  # pin server and loadgen to disjoint cores (default true)
+//! tls = [false, true]         # plain and TLS points (default [false]); TLS points run the
+//!                             # servers that speak TLS, with one throwaway certificate
+//! tls_handshakes = ["resumed", "full"]  # handshake-only points (default none)
 //!
 //! [[command]]                 # any other server, started from a command line
 //! name = "gev-old"
@@ -41,6 +44,7 @@ use serde::Deserialize;
 use crate::builtin;
 use crate::framing::Framing;
 use crate::runner::ServerSpec;
+use gev_reports::results::PointTls;
 
 /// Default connections per point.
 pub const DEFAULT_CONNECTIONS: u64 = 32;
@@ -78,6 +82,8 @@ pub struct SpecFile {
     pub pin: Option<bool>,
     /// Server and client hosts of a multi-host sweep (`hosts::table`); none: this machine.
     pub hosts: Option<crate::hosts::HostsFile>,
+    pub tls: Option<Vec<bool>>,
+    pub tls_handshakes: Option<Vec<String>>,
 }
 
 /// A server given by its command line (`[[command]]` in the spec, `--server-cmd` on the CLI).
@@ -107,6 +113,10 @@ pub struct Spec {
     pub repeats: u32,
     pub loadgen_threads: u32,
     pub pin: bool,
+    /// The TLS modes of request points: `Off` and/or `On` (issue 14).
+    pub tls: Vec<PointTls>,
+    /// Handshake-only points: `HandshakesResumed` and/or `HandshakesFull`.
+    pub tls_handshakes: Vec<PointTls>,
     /// The file the spec came from and its text, if it came from a file.
     pub source: Option<(PathBuf, String)>,
     /// The hosts of a multi-host sweep; `None` runs everything on this machine.
@@ -320,6 +330,7 @@ impl Spec {
             .hosts
             .map(|hosts| crate::hosts::Hosts::check(hosts, path))
             .transpose()?;
+        let (tls, tls_handshakes) = resolve_tls(file.tls, file.tls_handshakes, &servers, path)?;
 
         Ok(Spec {
             servers,
@@ -334,10 +345,80 @@ impl Spec {
             repeats,
             loadgen_threads,
             pin: file.pin.unwrap_or(true),
+            tls,
+            tls_handshakes,
             source: None,
             hosts,
         })
     }
+}
+
+/// The TLS modes of the spec, checked against the servers: every server must run at some point
+/// (a plain-only server needs `false` in `tls`; a TLS-only one needs `true` or handshakes).
+fn resolve_tls(
+    tls: Option<Vec<bool>>,
+    handshakes: Option<Vec<String>>,
+    servers: &[ServerSpec],
+    path: &str,
+) -> Result<(Vec<PointTls>, Vec<PointTls>), SpecError> {
+    let bad = |key: &'static str, message: String| SpecError::BadValue {
+        path: path.to_string(),
+        key,
+        message,
+    };
+    let modes: Vec<PointTls> = match tls {
+        None => vec![PointTls::Off],
+        Some(list) if list.is_empty() => {
+            return Err(SpecError::EmptyList {
+                path: path.to_string(),
+                key: "tls",
+            })
+        }
+        Some(list) => {
+            let mut modes: Vec<PointTls> = Vec::new();
+            for on in list {
+                let mode = if on { PointTls::On } else { PointTls::Off };
+                if !modes.contains(&mode) {
+                    modes.push(mode);
+                }
+            }
+            modes
+        }
+    };
+    let mut handshake_modes = Vec::new();
+    for name in handshakes.unwrap_or_default() {
+        let mode = match name.as_str() {
+            "resumed" => PointTls::HandshakesResumed,
+            "full" => PointTls::HandshakesFull,
+            other => {
+                return Err(bad(
+                    "tls_handshakes",
+                    format!("{other:?} is not a handshake mode; write \"resumed\" and/or \"full\""),
+                ))
+            }
+        };
+        if !handshake_modes.contains(&mode) {
+            handshake_modes.push(mode);
+        }
+    }
+    let all: Vec<PointTls> = modes.iter().chain(&handshake_modes).copied().collect();
+    for server in servers {
+        if !all
+            .iter()
+            .any(|&mode| crate::tls_run::runs_at(server, mode))
+        {
+            let fix = if crate::tls_run::runs_at(server, PointTls::Off) {
+                "it speaks only plain TCP: add false to `tls`, or drop the server"
+            } else {
+                "it speaks only TLS: add true to `tls` or list `tls_handshakes`, or drop the server"
+            };
+            return Err(bad(
+                "tls",
+                format!("server {:?} has no point: {fix}", server.name),
+            ));
+        }
+    }
+    Ok((modes, handshake_modes))
 }
 
 fn positive_list(
@@ -628,6 +709,38 @@ mod tests {
         .unwrap();
         assert_eq!(spec.rates, vec![Some(1000.0), Some(2000.5)]);
         assert!(spec.servers[0].metrics);
+    }
+
+    #[test]
+    fn tls_modes_and_the_servers_they_fit() {
+        let spec = parse(
+            "servers = [\"gev-echo\", \"ref-tokio-tls-echo\"]\ntls = [false, true, true]\ntls_handshakes = [\"resumed\", \"full\"]",
+        )
+        .unwrap();
+        assert_eq!(spec.tls, vec![PointTls::Off, PointTls::On]);
+        assert_eq!(
+            spec.tls_handshakes,
+            vec![PointTls::HandshakesResumed, PointTls::HandshakesFull]
+        );
+        assert!(spec.servers[1].command.ends_with("{tls}"));
+        let plain = parse("servers = [\"gev-echo\"]").unwrap();
+        assert_eq!(plain.tls, vec![PointTls::Off]);
+        assert!(plain.tls_handshakes.is_empty());
+        for (text, needle) in [
+            ("servers = [\"ref-tokio-tls-echo\"]", "speaks only TLS"),
+            (
+                "servers = [\"ref-tokio-echo\"]\ntls = [true]",
+                "speaks only plain TCP",
+            ),
+            ("servers = [\"gev-echo\"]\ntls = []", "`tls` is empty"),
+            (
+                "servers = [\"gev-echo\"]\ntls_handshakes = [\"half\"]",
+                "\"half\"",
+            ),
+        ] {
+            let error = parse(text).unwrap_err().to_string();
+            assert!(error.contains(needle), "{text}: {error}");
+        }
     }
 
     #[test]

@@ -138,6 +138,7 @@ mod tests {
             rate: None,
             duration_secs: 1.0,
             warmup_secs: 0.0,
+            tls: Default::default(),
         }
     }
 

@@ -60,8 +60,10 @@ impl SweepOutcome {
     }
 }
 
-/// Every point of the spec, framing-major, then loops, connections, payload size, rate. HTTP
-/// points send GET requests without a body, so they have one payload size, 0.
+/// Every point of the spec, framing-major, then loops, connections, payload size, rate, TLS
+/// mode; then the handshake-only points (framing, loops, connections, rate, handshake mode; no
+/// payload, pipeline 1). HTTP points send GET requests without a body, so they have one payload
+/// size, 0.
 pub fn points(spec: &Spec) -> Vec<PointParams> {
     let mut points = Vec::new();
     for framing in &spec.framings {
@@ -74,15 +76,39 @@ pub fn points(spec: &Spec) -> Vec<PointParams> {
             for &connections in &spec.connections {
                 for &payload_size in sizes {
                     for &rate in &spec.rates {
+                        for &tls in &spec.tls {
+                            points.push(PointParams {
+                                loops,
+                                framing: framing.as_str().to_string(),
+                                connections,
+                                payload_size,
+                                pipeline: spec.pipeline,
+                                rate,
+                                duration_secs: spec.duration.as_secs_f64(),
+                                warmup_secs: spec.warmup.as_secs_f64(),
+                                tls,
+                            });
+                        }
+                    }
+                }
+            }
+        }
+    }
+    for framing in &spec.framings {
+        for &loops in &spec.loops {
+            for &connections in &spec.connections {
+                for &rate in &spec.rates {
+                    for &tls in &spec.tls_handshakes {
                         points.push(PointParams {
                             loops,
                             framing: framing.as_str().to_string(),
                             connections,
-                            payload_size,
-                            pipeline: spec.pipeline,
+                            payload_size: 0,
+                            pipeline: 1,
                             rate,
                             duration_secs: spec.duration.as_secs_f64(),
                             warmup_secs: spec.warmup.as_secs_f64(),
+                            tls,
                         });
                     }
                 }
@@ -107,7 +133,9 @@ pub fn schedule(servers: &[ServerSpec], points: &[PointParams], repeats: u32) ->
     for (point_index, point) in points.iter().enumerate() {
         for repeat in 0..repeats {
             for (server_index, server) in servers.iter().enumerate() {
-                if server.framing.as_str() == point.framing {
+                if server.framing.as_str() == point.framing
+                    && crate::tls_run::runs_at(server, point.tls)
+                {
                     slots.push(Slot {
                         server: server_index,
                         point: point_index,
@@ -198,6 +226,23 @@ pub fn run(
             options.out_root.display()
         )
     })?;
+    // TLS points: one throwaway certificate for every server and loadgen of the sweep.
+    let mut run_options = run_options.clone();
+    if spec
+        .tls
+        .iter()
+        .chain(&spec.tls_handshakes)
+        .any(|t| !t.is_off())
+    {
+        let files = crate::tls_cert::write_self_signed(&dir)?;
+        notes.push(format!(
+            "TLS points use the throwaway certificate {} (key {}) generated for this sweep",
+            files.cert.display(),
+            files.key.display()
+        ));
+        run_options.tls_cert = Some(files);
+    }
+    let run_options = &run_options;
     match &run_options.pinning {
         Pinning::Unpinned(why) => notes.push(why.clone()),
         Pinning::Disjoint { server, .. } => {
@@ -422,6 +467,7 @@ impl Progress {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use gev_reports::results::PointTls;
 
     fn server(name: &str, framing: Framing) -> ServerSpec {
         ServerSpec {
@@ -451,9 +497,44 @@ mod tests {
             repeats: 2,
             loadgen_threads: 1,
             pin: true,
+            tls: vec![PointTls::Off],
+            tls_handshakes: Vec::new(),
             source: None,
             hosts: None,
         }
+    }
+
+    #[test]
+    fn tls_points_and_their_servers() {
+        let mut spec = spec();
+        spec.servers.push(ServerSpec {
+            command: "/x --port {port} {tls}".into(),
+            ..server("t", Framing::Raw)
+        });
+        spec.framings = vec![Framing::Raw];
+        spec.payload_sizes = vec![64];
+        spec.loops = vec![1];
+        spec.rates = vec![None];
+        spec.tls = vec![PointTls::Off, PointTls::On];
+        spec.tls_handshakes = vec![PointTls::HandshakesResumed];
+        let points = points(&spec);
+        let modes: Vec<PointTls> = points.iter().map(|p| p.tls).collect();
+        assert_eq!(
+            modes,
+            vec![PointTls::Off, PointTls::On, PointTls::HandshakesResumed]
+        );
+        assert_eq!((points[2].payload_size, points[2].pipeline), (0, 1));
+        let slots = schedule(&spec.servers, &points, 1);
+        let at = |point: usize| -> Vec<&str> {
+            slots
+                .iter()
+                .filter(|s| s.point == point)
+                .map(|s| spec.servers[s.server].name.as_str())
+                .collect()
+        };
+        assert_eq!(at(0), vec!["a", "b", "t"]);
+        assert_eq!(at(1), vec!["t"]);
+        assert_eq!(at(2), vec!["t"]);
     }
 
     #[test]

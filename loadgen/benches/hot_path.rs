@@ -1,11 +1,17 @@
 //! The per-request work of the generator outside syscalls: encoding a request (with WebSocket
 //! masking), decoding a reply, and recording its latency. Together they must stay far below the
 //! ~2-5 µs a read+write syscall pair costs, or the generator rather than the server would set
-//! the pace. Run: `cargo bench -p gev-loadgen --bench hot_path`.
+//! the pace. `batch64` measures the closed-loop batch bookkeeping (runs of outstanding requests,
+//! back-to-back raw payloads) against the one-entry-per-request way it replaced; the system-level
+//! figure is `loadgen/bench/baseline.sh`. Run: `cargo bench -p gev-loadgen --bench hot_path`.
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
+use gev_loadgen::conn::{Outstanding, Pending};
 use gev_loadgen::framing::{Codec, FramingKind, FramingOptions, HttpMethod, WsMessage};
+use gev_loadgen::payload::{PayloadSpec, Payloads};
 use gev_loadgen::record::Recorder;
+use rand::rngs::SmallRng;
+use rand::SeedableRng;
 
 fn options(kind: FramingKind) -> FramingOptions {
     FramingOptions {
@@ -88,13 +94,101 @@ fn decode(c: &mut Criterion) {
 fn record(c: &mut Criterion) {
     let mut recorder = Recorder::default();
     let mut value = 50_000u64;
+    // Every reply with new latencies: two histogram records each.
     c.bench_function("record/reply", |b| {
         b.iter(|| {
             value = value.wrapping_mul(6364136223846793005).wrapping_add(1) % 10_000_000 + 1_000;
             recorder.reply(black_box(value + 500), black_box(value));
         })
     });
+    // 16 replies of one read to one write (what --pipeline 16 produces): one pair of records,
+    // 15 comparisons. Per reply: divide the time by 16.
+    c.bench_function("record/reply_x16_same_batch", |b| {
+        b.iter(|| {
+            value = value.wrapping_mul(6364136223846793005).wrapping_add(1) % 10_000_000 + 1_000;
+            for _ in 0..16 {
+                recorder.reply(black_box(value + 500), black_box(value));
+            }
+        })
+    });
+    // The raw bulk path: the same 16 replies as one run.
+    c.bench_function("record/reply_n16", |b| {
+        b.iter(|| {
+            value = value.wrapping_mul(6364136223846793005).wrapping_add(1) % 10_000_000 + 1_000;
+            recorder.reply_n(black_box(value + 500), black_box(value), 16);
+        })
+    });
 }
 
-criterion_group!(benches, encode, decode, record);
+/// The send and answer bookkeeping of one closed-loop batch of 64 requests: before, one
+/// 32-byte entry per request; now one run, and for raw fixed-size payloads one copy of 64
+/// back-to-back payloads instead of 64 picks and copies.
+fn batch(c: &mut Criterion) {
+    let mut rng = SmallRng::seed_from_u64(7);
+    let payloads = Payloads::new(&PayloadSpec::Generated { min: 64, max: 64 }, &mut rng);
+    let mut group = c.benchmark_group("batch64");
+    group.throughput(Throughput::Elements(64));
+    let mut out = Vec::with_capacity(64 * 64);
+    group.bench_function("encode/one_by_one", |b| {
+        let mut codec = Codec::new(&options(FramingKind::Raw), 1);
+        b.iter(|| {
+            out.clear();
+            for _ in 0..64 {
+                let at = payloads.pick(&mut rng);
+                codec.encode(payloads.get(at), &mut out);
+            }
+            black_box(out.len())
+        })
+    });
+    group.bench_function("encode/run", |b| {
+        let mut codec = Codec::new(&options(FramingKind::Raw), 1);
+        b.iter(|| {
+            out.clear();
+            let mut left = 64;
+            while let Some((first, covered)) = payloads.pick_run(&mut rng, left) {
+                codec.encode(payloads.get_run(first, covered), &mut out);
+                left -= covered;
+                if left == 0 {
+                    break;
+                }
+            }
+            black_box(out.len())
+        })
+    });
+    let mut outstanding = Outstanding::default();
+    let mut t = 1_000u64;
+    group.bench_function("outstanding/push_pop_each", |b| {
+        b.iter(|| {
+            t += 1;
+            outstanding.push(Pending {
+                intended: t,
+                sent: t,
+                measured: true,
+                count: 64,
+            });
+            let mut sum = 0;
+            while let Some(a) = outstanding.pop() {
+                sum += a.sent;
+            }
+            black_box(sum)
+        })
+    });
+    group.bench_function("outstanding/push_pop_runs", |b| {
+        b.iter(|| {
+            t += 1;
+            outstanding.push(Pending {
+                intended: t,
+                sent: t,
+                measured: true,
+                count: 64,
+            });
+            let mut sum = 0;
+            outstanding.pop_runs(64, |run| sum += run.sent * run.count);
+            black_box(sum)
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, encode, decode, record, batch);
 criterion_main!(benches);

@@ -10,13 +10,15 @@ use crate::config::{Config, DEFAULT_MAX_REPLY};
 use crate::framing::{FramingKind, FramingOptions, HttpMethod, WsMessage};
 use crate::payload::PayloadSpec;
 use crate::target::Target;
+use crate::tls::{system_bundle, TlsOptions, TlsSettings, Verification};
 
 /// A load generator for TCP, WebSocket and HTTP/1.1 servers with honest (coordinated-omission
 /// free) latency.
 #[derive(Debug, Parser)]
 #[command(name = "loadgen", version, about)]
 pub struct Args {
-    /// host:port (raw TCP), ws://host:port/path or http://host:port/path
+    /// host:port (raw TCP), ws://host:port/path or http://host:port/path; over TLS:
+    /// tls://host:port, wss://host:port/path or https://host:port/path
     pub target: String,
 
     /// Connections to open and keep open
@@ -113,6 +115,36 @@ pub struct Args {
     /// so generators on several hosts start together; an instant already past starts at once
     #[arg(long, value_name = "UNIX_TIME_NS")]
     pub start_at: Option<u64>,
+    /// Speak TLS to a host:port, ws:// or http:// TARGET (the same as tls://, wss://, https://)
+    #[arg(long)]
+    pub tls: bool,
+
+    /// TLS: do not verify the server's certificate (chain and name); signatures are still checked
+    #[arg(long, conflicts_with = "ca")]
+    pub insecure: bool,
+
+    /// TLS: trust the CA certificate(s) in this PEM file (default: the system bundle)
+    #[arg(long, value_name = "FILE")]
+    pub ca: Option<PathBuf>,
+
+    /// TLS: server name sent as SNI and checked against the certificate (default: the TARGET
+    /// host; an IP address sends no SNI)
+    #[arg(long, value_name = "NAME")]
+    pub sni: Option<String>,
+
+    /// TLS: ALPN protocols to offer, comma separated in preference order, e.g. h2,http/1.1, or
+    /// `none` (default: http/1.1 for https:// and wss://, none for tls://)
+    #[arg(long, value_name = "LIST")]
+    pub alpn: Option<String>,
+
+    /// TLS: cache sessions and resume them on new connections: on | off (default on)
+    #[arg(long, value_name = "on|off")]
+    pub tls_resume: Option<String>,
+
+    /// TLS: open, handshake and close connections (at -R per second, or as fast as -c slots
+    /// allow) and report handshakes/s and the handshake latency; no requests are sent
+    #[arg(long)]
+    pub handshake_only: bool,
 }
 
 /// A rejected option: one line naming the flag and the fix.
@@ -254,7 +286,8 @@ impl Args {
         };
         // A raw echo of zero bytes is no reply at all; every other framing frames empty
         // payloads.
-        if kind == FramingKind::Raw && min == 0 {
+        // (A handshake-only run sends no payload at all.)
+        if kind == FramingKind::Raw && min == 0 && !self.handshake_only {
             return Err(bad(
                 "raw framing needs a payload of at least 1 byte; give --size 1 or more, a --size-range starting at 1, or a non-empty --payload",
             ));
@@ -274,6 +307,31 @@ impl Args {
                 }
             }
         }
+        let mut target = target;
+        target.tls |= self.tls;
+        if target.transport == crate::target::Transport::Udp {
+            if kind != FramingKind::Raw {
+                return Err(bad(format!(
+                    "--framing {kind} does not fit a udp:// TARGET: every datagram is one request; drop --framing"
+                )));
+            }
+            let min = match &payload {
+                PayloadSpec::Generated { min, .. } => *min,
+                PayloadSpec::Fixed(bytes) => bytes.len(),
+            };
+            if min < crate::udp::SEQ_BYTES {
+                return Err(bad(format!(
+                    "a udp:// TARGET needs payloads of at least {} bytes (each datagram starts with its sequence number); raise --size",
+                    crate::udp::SEQ_BYTES
+                )));
+            }
+        }
+        if target.tls && target.transport != crate::target::Transport::Tcp {
+            return Err(bad(format!(
+                "--tls does not fit TARGET {target}: TLS runs over TCP only; drop --tls"
+            )));
+        }
+        let tls = self.tls_settings(&target, kind)?;
         let candidates = target.resolve().map_err(|e| bad(e.to_string()))?;
         let framing = FramingOptions {
             kind,
@@ -304,7 +362,108 @@ impl Args {
             json: self.json,
             hdr_log: self.hdr_log,
             start_at: self.start_at,
+            tls,
         })
+    }
+
+    /// Check the TLS flags against the target and build the rustls client (`None` without TLS).
+    fn tls_settings(
+        &self,
+        target: &Target,
+        kind: FramingKind,
+    ) -> Result<Option<TlsSettings>, ConfigError> {
+        if !target.tls {
+            let given = [
+                ("--insecure", self.insecure),
+                ("--ca", self.ca.is_some()),
+                ("--sni", self.sni.is_some()),
+                ("--alpn", self.alpn.is_some()),
+                ("--tls-resume", self.tls_resume.is_some()),
+                ("--handshake-only", self.handshake_only),
+            ];
+            if let Some((flag, _)) = given.iter().find(|(_, set)| *set) {
+                return Err(bad(format!(
+                    "{flag} needs a TLS target: write tls://, wss:// or https://, or add --tls"
+                )));
+            }
+            return Ok(None);
+        }
+        let resume = match self.tls_resume.as_deref() {
+            None | Some("on") => true,
+            Some("off") => false,
+            Some(other) => {
+                return Err(bad(format!(
+                    "invalid --tls-resume {other:?}: use on or off"
+                )))
+            }
+        };
+        // HTTP and the WebSocket upgrade are HTTP/1.1 here; a server must not switch to h2.
+        let required_alpn = matches!(kind, FramingKind::Http | FramingKind::Websocket)
+            .then(|| "http/1.1".to_string());
+        let alpn = match self.alpn.as_deref() {
+            None => required_alpn.iter().cloned().collect(),
+            Some("none") => Vec::new(),
+            Some(list) => {
+                let protocols: Vec<String> =
+                    list.split(',').map(|p| p.trim().to_string()).collect();
+                if protocols.iter().any(|p| p.is_empty() || p.len() > 255) {
+                    return Err(bad(format!(
+                        "invalid --alpn {list:?}: give protocol names separated by commas, e.g. h2,http/1.1, or none"
+                    )));
+                }
+                protocols
+            }
+        };
+        if let Some(required) = &required_alpn {
+            if !alpn.is_empty() && !alpn.contains(required) && !self.handshake_only {
+                return Err(bad(format!(
+                    "--alpn {} leaves out {required}, the only protocol --framing {kind} speaks; add it or drop --alpn",
+                    alpn.join(",")
+                )));
+            }
+        }
+        if self.handshake_only {
+            if self.verify {
+                return Err(bad(
+                    "--verify does not fit --handshake-only, which sends no requests; drop one",
+                ));
+            }
+            if self.pipeline != 1 {
+                return Err(bad(
+                    "--pipeline does not fit --handshake-only: each of the -c connections does one handshake at a time; raise -c instead",
+                ));
+            }
+            if self.connect_rate.is_some() {
+                return Err(bad(
+                    "--connect-rate does not fit --handshake-only; give the handshake rate with -R",
+                ));
+            }
+        }
+        let verification = if self.insecure {
+            Verification::Insecure
+        } else if let Some(path) = &self.ca {
+            Verification::Ca(path.clone())
+        } else {
+            Verification::System(system_bundle().ok_or_else(|| {
+                bad("no system CA bundle found (tried SSL_CERT_FILE and /etc/ssl/certs); pass --ca FILE or --insecure")
+            })?)
+        };
+        let server_name = self.sni.clone().unwrap_or_else(|| target.host.clone());
+        let options = TlsOptions {
+            verification,
+            server_name,
+            alpn,
+            resume,
+            handshake_only: self.handshake_only,
+            required_alpn: if self.handshake_only {
+                None
+            } else {
+                required_alpn
+            },
+        };
+        TlsSettings::new(options)
+            .map(Some)
+            .map_err(|e| bad(e.to_string()))
     }
 }
 
@@ -348,6 +507,96 @@ mod tests {
             (&["ws://127.0.0.1:9/", "--framing", "raw"], "ws://"),
             (&["127.0.0.1", "--framing", "raw"], "port"),
             (&["127.0.0.1:9", "-c", "0"], "--connections"),
+        ];
+        for (args, needle) in cases {
+            let err = config(args).unwrap_err().to_string();
+            assert!(err.contains(needle), "{args:?}: {err}");
+            assert!(!err.contains('\n'), "{args:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn tls_targets_and_defaults() {
+        let c = config(&["tls://127.0.0.1:9", "--insecure"]).unwrap();
+        let tls = c.tls.unwrap();
+        assert_eq!(c.framing.kind, FramingKind::Raw);
+        assert!(tls.options.alpn.is_empty() && tls.options.resume);
+        assert_eq!(tls.options.server_name, "127.0.0.1");
+        let c = config(&["https://localhost:9/", "--insecure", "--tls-resume", "off"]).unwrap();
+        let tls = c.tls.unwrap();
+        assert_eq!(tls.options.alpn, vec!["http/1.1".to_string()]);
+        assert!(!tls.options.resume);
+        let c = config(&[
+            "ws://127.0.0.1:9/",
+            "--tls",
+            "--insecure",
+            "--sni",
+            "example.com",
+        ])
+        .unwrap();
+        let tls = c.tls.unwrap();
+        assert_eq!(tls.options.server_name, "example.com");
+        assert_eq!(tls.options.required_alpn.as_deref(), Some("http/1.1"));
+        let c = config(&[
+            "tls://127.0.0.1:9",
+            "--insecure",
+            "--handshake-only",
+            "--alpn",
+            "h2,http/1.1",
+        ])
+        .unwrap();
+        assert!(c.handshake_only());
+        assert_eq!(c.tls.unwrap().options.alpn.len(), 2);
+        assert!(config(&["127.0.0.1:9"]).unwrap().tls.is_none());
+    }
+
+    #[test]
+    fn tls_rejections_name_the_flag() {
+        let cases: &[(&[&str], &str)] = &[
+            (
+                &["127.0.0.1:9", "--insecure"],
+                "--insecure needs a TLS target",
+            ),
+            (
+                &["127.0.0.1:9", "--handshake-only"],
+                "--handshake-only needs",
+            ),
+            (&["ws://127.0.0.1:9/", "--alpn", "h2"], "--alpn needs"),
+            (
+                &["tls://127.0.0.1:9", "--insecure", "--tls-resume", "maybe"],
+                "--tls-resume",
+            ),
+            (
+                &["https://127.0.0.1:9/", "--insecure", "--alpn", "h2"],
+                "leaves out http/1.1",
+            ),
+            (
+                &["tls://127.0.0.1:9", "--insecure", "--alpn", "a,,b"],
+                "--alpn",
+            ),
+            (
+                &[
+                    "tls://127.0.0.1:9",
+                    "--insecure",
+                    "--handshake-only",
+                    "--verify",
+                ],
+                "--verify",
+            ),
+            (
+                &[
+                    "tls://127.0.0.1:9",
+                    "--insecure",
+                    "--handshake-only",
+                    "--pipeline",
+                    "4",
+                ],
+                "--pipeline",
+            ),
+            (
+                &["tls://127.0.0.1:9", "--ca", "/nonexistent/ca.pem"],
+                "/nonexistent/ca.pem",
+            ),
         ];
         for (args, needle) in cases {
             let err = config(args).unwrap_err().to_string();

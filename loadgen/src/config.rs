@@ -57,6 +57,16 @@ pub struct Config {
     pub hdr_log: Option<PathBuf>,
     /// Wall-clock instant to start at (`--start-at`), nanoseconds since the Unix epoch.
     pub start_at: Option<u64>,
+    /// TLS client settings; `None` for plain TCP.
+    pub tls: Option<crate::tls::TlsSettings>,
+}
+
+impl Config {
+    /// Open, TLS-handshake and close connections instead of sending requests
+    /// (`--handshake-only`).
+    pub fn handshake_only(&self) -> bool {
+        self.tls.as_ref().is_some_and(|t| t.options.handshake_only)
+    }
 }
 
 impl Config {

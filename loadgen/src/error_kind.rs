@@ -31,11 +31,31 @@ pub enum ErrorKind {
     HttpStatus,
     /// Any other socket error.
     Io,
+    /// TLS: the server's certificate chain does not lead to a trusted CA (`--ca`, the system
+    /// bundle), or it is malformed or revoked.
+    TlsBadCertificate,
+    /// TLS: the server's certificate has expired (or is not valid yet).
+    TlsCertificateExpired,
+    /// TLS: the server's certificate is not valid for the name checked (`--sni` or the host).
+    TlsCertificateName,
+    /// TLS: the server refused the handshake with an alert (no common version or cipher, it
+    /// wants a client certificate, ...).
+    TlsAlert,
+    /// TLS: the handshake failed otherwise: the server answered with something that is not TLS
+    /// (a plaintext port), broke the protocol, or closed half way.
+    TlsHandshake,
+    /// TLS: the handshake did not complete within `--timeout`.
+    TlsHandshakeTimeout,
+    /// TLS: the server chose an ALPN protocol the framing does not speak.
+    TlsAlpn,
+    /// TLS: a record after the handshake was corrupt, undecryptable or oversized, or the server
+    /// sent a fatal alert.
+    TlsProtocol,
 }
 
 impl ErrorKind {
     /// Every kind, in the order of [`ErrorKind::index`].
-    pub const ALL: [ErrorKind; 11] = [
+    pub const ALL: [ErrorKind; 19] = [
         ErrorKind::ConnectRefused,
         ErrorKind::ConnectTimeout,
         ErrorKind::ConnectOther,
@@ -47,6 +67,14 @@ impl ErrorKind {
         ErrorKind::VerifyMismatch,
         ErrorKind::HttpStatus,
         ErrorKind::Io,
+        ErrorKind::TlsBadCertificate,
+        ErrorKind::TlsCertificateExpired,
+        ErrorKind::TlsCertificateName,
+        ErrorKind::TlsAlert,
+        ErrorKind::TlsHandshake,
+        ErrorKind::TlsHandshakeTimeout,
+        ErrorKind::TlsAlpn,
+        ErrorKind::TlsProtocol,
     ];
 
     pub const COUNT: usize = Self::ALL.len();
@@ -65,6 +93,14 @@ impl ErrorKind {
             ErrorKind::VerifyMismatch => "verify_mismatch",
             ErrorKind::HttpStatus => "http_status",
             ErrorKind::Io => "io",
+            ErrorKind::TlsBadCertificate => "tls_bad_certificate",
+            ErrorKind::TlsCertificateExpired => "tls_certificate_expired",
+            ErrorKind::TlsCertificateName => "tls_certificate_name",
+            ErrorKind::TlsAlert => "tls_alert",
+            ErrorKind::TlsHandshake => "tls_handshake",
+            ErrorKind::TlsHandshakeTimeout => "tls_handshake_timeout",
+            ErrorKind::TlsAlpn => "tls_alpn",
+            ErrorKind::TlsProtocol => "tls_protocol",
         }
     }
 
@@ -72,8 +108,22 @@ impl ErrorKind {
         self as usize
     }
 
-    /// Classify a socket error on an established connection.
+    /// Whether this is one of the `tls_*` kinds.
+    pub fn is_tls(self) -> bool {
+        self.as_str().starts_with("tls_")
+    }
+
+    /// Classify a socket error on an established connection (a rustls error travels inside
+    /// an `io::Error`, see `tls::tls_io_error`).
     pub fn from_io(error: &io::Error) -> ErrorKind {
+        if let Some(inner) = error.get_ref() {
+            if let Some(tls) = inner.downcast_ref::<rustls::Error>() {
+                return ErrorKind::from_tls(tls, false);
+            }
+            if inner.is::<crate::tls::AlpnMismatch>() {
+                return ErrorKind::TlsAlpn;
+            }
+        }
         match error.kind() {
             io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted => ErrorKind::Reset,
             io::ErrorKind::BrokenPipe | io::ErrorKind::UnexpectedEof => ErrorKind::Closed,
@@ -89,6 +139,47 @@ impl ErrorKind {
             io::ErrorKind::TimedOut => ErrorKind::ConnectTimeout,
             io::ErrorKind::ConnectionReset => ErrorKind::Reset,
             _ => ErrorKind::ConnectOther,
+        }
+    }
+
+    /// Classify an error during the TLS handshake: rustls errors by cause, a socket error as
+    /// a handshake failure unless it is a plain reset.
+    pub fn from_tls_handshake(error: &io::Error) -> ErrorKind {
+        if let Some(inner) = error.get_ref() {
+            if let Some(tls) = inner.downcast_ref::<rustls::Error>() {
+                return ErrorKind::from_tls(tls, true);
+            }
+            if inner.is::<crate::tls::AlpnMismatch>() {
+                return ErrorKind::TlsAlpn;
+            }
+        }
+        match error.kind() {
+            io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted => ErrorKind::Reset,
+            _ => ErrorKind::TlsHandshake,
+        }
+    }
+
+    /// Classify a rustls error, `in_handshake` telling protocol errors before and after the
+    /// handshake apart.
+    pub fn from_tls(error: &rustls::Error, in_handshake: bool) -> ErrorKind {
+        use rustls::CertificateError as C;
+        match error {
+            rustls::Error::InvalidCertificate(
+                C::Expired
+                | C::ExpiredContext { .. }
+                | C::NotValidYet
+                | C::NotValidYetContext { .. },
+            ) => ErrorKind::TlsCertificateExpired,
+            rustls::Error::InvalidCertificate(
+                C::NotValidForName | C::NotValidForNameContext { .. },
+            ) => ErrorKind::TlsCertificateName,
+            rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented => {
+                ErrorKind::TlsBadCertificate
+            }
+            rustls::Error::NoApplicationProtocol => ErrorKind::TlsAlpn,
+            rustls::Error::AlertReceived(_) if in_handshake => ErrorKind::TlsAlert,
+            _ if in_handshake => ErrorKind::TlsHandshake,
+            _ => ErrorKind::TlsProtocol,
         }
     }
 
@@ -123,5 +214,40 @@ mod tests {
             ErrorKind::from_frame(&FrameError::Closed),
             ErrorKind::Closed
         );
+    }
+
+    #[test]
+    fn classifies_tls_failures_by_cause() {
+        use rustls::CertificateError as C;
+        let wrap = |e: rustls::Error| crate::tls::tls_io_error(e);
+        let cases = [
+            (
+                rustls::Error::InvalidCertificate(C::UnknownIssuer),
+                ErrorKind::TlsBadCertificate,
+            ),
+            (
+                rustls::Error::InvalidCertificate(C::Expired),
+                ErrorKind::TlsCertificateExpired,
+            ),
+            (
+                rustls::Error::InvalidCertificate(C::NotValidForName),
+                ErrorKind::TlsCertificateName,
+            ),
+            (
+                rustls::Error::AlertReceived(rustls::AlertDescription::HandshakeFailure),
+                ErrorKind::TlsAlert,
+            ),
+            (rustls::Error::DecryptError, ErrorKind::TlsHandshake),
+        ];
+        for (error, kind) in cases {
+            assert_eq!(ErrorKind::from_tls_handshake(&wrap(error)), kind);
+        }
+        assert_eq!(
+            ErrorKind::from_io(&wrap(rustls::Error::DecryptError)),
+            ErrorKind::TlsProtocol
+        );
+        let eof = io::Error::new(io::ErrorKind::UnexpectedEof, "half way");
+        assert_eq!(ErrorKind::from_tls_handshake(&eof), ErrorKind::TlsHandshake);
+        assert!(ErrorKind::TlsAlpn.is_tls() && !ErrorKind::Reset.is_tls());
     }
 }

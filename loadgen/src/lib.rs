@@ -6,7 +6,8 @@
 //! [`worker`] (write, read, one `mio::Poll` per thread) -> [`framing`] (decode) -> [`record`]
 //! (HdrHistograms per thread, merged at the end) -> [`summary`] / [`printer`] (report).
 //! Around it: [`cli`] and [`config`] (arguments), [`target`], [`payload`], [`conn`] (one
-//! connection's state), [`error_kind`] (what is counted when things fail), [`monitor`] (live
+//! connection's state), [`tls`] (TLS client settings and the TLS stream; the handshake steps are
+//! in `worker_tls.rs`), [`error_kind`] (what is counted when things fail), [`monitor`] (live
 //! progress), [`hdr_log`] (`--hdr-log`), [`mod@env`] (machine description), [`sys`] (rlimit, timerfd,
 //! thread CPU time) and [`run`] (threads and collection).
 //!
@@ -26,7 +27,9 @@
 //! `serde`/`serde_json` (the summary), `thiserror`/`anyhow` (errors), `httparse` (HTTP responses
 //! and the WebSocket handshake), `sha1`/`base64` (WebSocket accept key, histogram encoding),
 //! `rand` (payload choice and WebSocket masks), `indicatif` (live progress), `core_affinity`
-//! (`--pin`), `signal-hook` (stop cleanly on Ctrl-C with a summary). Tests and benches:
+//! (`--pin`), `signal-hook` (stop cleanly on Ctrl-C with a summary), `rustls` with the `ring`
+//! provider (`tls://`, `https://`, `wss://`: the same TLS stack as gev and the tokio-rustls
+//! reference, driven from the mio loop without blocking). Tests and benches:
 //! `proptest` (decoders under arbitrary fragmentation), `tempfile`, `criterion`
 //! (`benches/hot_path.rs`).
 
@@ -46,9 +49,12 @@ pub mod schedule;
 pub mod summary;
 pub mod sys;
 pub mod target;
+pub mod tls;
+pub mod udp;
+pub mod unix;
 pub mod worker;
 
 pub use summary::{
     Connections, Env, Percentiles, Requests, RunConfig, Summary, SummaryError, Throughput,
-    TimePoint, SCHEMA,
+    TimePoint, TlsSummary, SCHEMA,
 };

@@ -82,6 +82,34 @@ impl Payloads {
         }
     }
 
+    /// Up to `count` generated payloads of the fixed size that lie back to back in the pool, so
+    /// the raw framing can write them with one copy: the first one's place and how many it
+    /// covers (at least 1, fewer than `count` when they would not fit). `None` when sizes vary
+    /// or the payload is given (`--payload`): then pick one by one.
+    #[inline]
+    pub fn pick_run(&self, rng: &mut SmallRng, count: usize) -> Option<(PayloadRef, usize)> {
+        if self.fixed || self.min != self.max || count == 0 {
+            return None;
+        }
+        let covered = count.min(self.pool.len() / self.max);
+        let span = covered * self.max;
+        Some((
+            PayloadRef {
+                offset: rng.gen_range(0..=self.pool.len() - span) as u32,
+                len: self.max as u32,
+            },
+            covered,
+        ))
+    }
+
+    /// The bytes of `count` payloads back to back from `first` (as [`pick_run`](Self::pick_run)
+    /// chose them); payload `i` is `first` moved on by `i` lengths.
+    #[inline]
+    pub fn get_run(&self, first: PayloadRef, count: usize) -> &[u8] {
+        let start = first.offset as usize;
+        &self.pool[start..start + first.len as usize * count]
+    }
+
     #[inline]
     pub fn get(&self, at: PayloadRef) -> &[u8] {
         let start = at.offset as usize;
@@ -115,6 +143,30 @@ mod tests {
             seen.insert(bytes.len());
         }
         assert_eq!(seen.len(), 7);
+    }
+
+    #[test]
+    fn runs_of_payloads_lie_back_to_back_in_the_pool() {
+        let mut rng = SmallRng::seed_from_u64(1);
+        let payloads = Payloads::new(&PayloadSpec::Generated { min: 64, max: 64 }, &mut rng);
+        for count in [1, 16, 64, 65, 1000] {
+            let (first, covered) = payloads.pick_run(&mut rng, count).unwrap();
+            assert!((1..=count).contains(&covered));
+            assert_eq!(covered, count.min((64 + OFFSETS) / 64));
+            let bytes = payloads.get_run(first, covered);
+            assert_eq!(bytes.len(), 64 * covered);
+            for i in 0..covered {
+                let at = PayloadRef {
+                    offset: first.offset + (i * 64) as u32,
+                    len: 64,
+                };
+                assert_eq!(&bytes[i * 64..(i + 1) * 64], payloads.get(at));
+            }
+        }
+        let varying = Payloads::new(&PayloadSpec::Generated { min: 3, max: 9 }, &mut rng);
+        assert_eq!(varying.pick_run(&mut rng, 4), None);
+        let given = Payloads::new(&PayloadSpec::Fixed(b"ping".to_vec()), &mut rng);
+        assert_eq!(given.pick_run(&mut rng, 4), None);
     }
 
     #[test]

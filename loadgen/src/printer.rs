@@ -99,6 +99,39 @@ pub fn human(summary: &Summary) -> String {
     if !errors.is_empty() {
         let _ = writeln!(out, "  {:<14}{}", "errors", errors.join(", "));
     }
+    if let Some(d) = &summary.datagrams {
+        let _ = writeln!(
+            out,
+            "  {:<14}sent {}  received {}  lost {}  duplicated {}  reordered {}  late {} (loss deadline {} ms)",
+            "datagrams", d.sent, d.received, d.lost, d.duplicated, d.reordered, d.late, d.loss_deadline_ms
+        );
+    }
+    if let Some(tls) = &summary.tls {
+        let rate = tls
+            .handshakes_per_sec
+            .map_or(String::new(), |r| format!("  {r:.1} handshakes/s"));
+        let _ = writeln!(
+            out,
+            "  {:<14}handshakes {} (resumed {}, full {})  failed {}{rate}",
+            "tls", tls.handshakes, tls.resumed, tls.full, tls.failed
+        );
+        line(&mut out, "handshake", &tls.handshake_us);
+        let versions: Vec<String> = tls
+            .versions
+            .iter()
+            .map(|(v, n)| format!("{v} {n}"))
+            .collect();
+        let alpn: Vec<String> = tls.alpn.iter().map(|(p, n)| format!("{p} {n}")).collect();
+        let _ = writeln!(
+            out,
+            "  {:<14}{}  alpn {}  verification {}  sni {}",
+            "",
+            versions.join(", "),
+            alpn.join(", "),
+            tls.verification,
+            tls.server_name
+        );
+    }
     let cpu: Vec<String> = summary
         .generator_cpu_percent
         .iter()

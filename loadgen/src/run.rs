@@ -61,6 +61,17 @@ pub enum RunError {
 /// the first resolved address that does (`localhost` may resolve to `::1` while the server
 /// listens on 127.0.0.1 only).
 pub fn probe(config: &mut Config) -> Result<(), RunError> {
+    if config.target.transport == crate::target::Transport::Udp {
+        // Nothing to connect to: a missing server shows as lost datagrams.
+        return Ok(());
+    }
+    if let crate::target::Transport::Unix(path) = &config.target.transport {
+        return crate::unix::probe(path).map_err(|source| RunError::Unreachable {
+            target: config.target_text.clone(),
+            addr: config.addr,
+            source,
+        });
+    }
     let timeout = config.timeout.min(Duration::from_secs(3));
     let mut first_error = None;
     for &addr in &config.candidates {
@@ -103,6 +114,9 @@ pub fn run(
     stop: Arc<AtomicBool>,
     show_progress: bool,
 ) -> Result<Summary, RunError> {
+    if config.target.transport == crate::target::Transport::Udp {
+        return crate::udp::run(config, stop);
+    }
     let mut rng = SmallRng::seed_from_u64(0x10ad_9e11);
     let payloads = Payloads::new(&config.payload, &mut rng);
     let schedule = Schedule::new(config.rate, config.connections, config.pipeline);
@@ -379,8 +393,10 @@ pub fn warnings(o: &Observed<'_>) -> Vec<String> {
 fn summarize(shared: &Shared, results: &[WorkerResult], timeseries: Vec<TimePoint>) -> Summary {
     let config = &shared.config;
     let mut merged = Recorder::default();
+    let mut tls = crate::tls::TlsRecorder::default();
     for result in results {
         merged.merge(&result.recorder);
+        tls.merge(&result.tls);
     }
     let finished = results.iter().map(|r| r.finished_ns).max().unwrap_or(0);
     let duration_ns = finished.saturating_sub(shared.measure_start).max(1);
@@ -400,6 +416,22 @@ fn summarize(shared: &Shared, results: &[WorkerResult], timeseries: Vec<TimePoin
         opened: counts.opened,
         requests: config.requests,
         completed: counts.completed,
+    });
+
+    let mut warnings = warnings;
+    let tls_summary = config.tls.as_ref().map(|settings| {
+        let failed: u64 = ErrorKind::ALL
+            .iter()
+            .filter(|k| k.is_tls())
+            .map(|k| counts.errors[k.index()])
+            .sum();
+        if failed > 0 && tls.handshakes == 0 {
+            warnings.push(format!(
+                "every TLS handshake failed ({failed}): see the tls_* errors; a certificate error needs --ca with the server's CA, the right --sni, or --insecure"
+            ));
+        }
+        let per_sec = config.handshake_only().then_some(rps);
+        tls.summary(&settings.options, failed, per_sec)
     });
 
     let mut errors = BTreeMap::new();
@@ -427,6 +459,13 @@ fn summarize(shared: &Shared, results: &[WorkerResult], timeseries: Vec<TimePoin
             record::encode_base64(&merged.loop_lag),
         ),
     ]);
+    let mut histograms = histograms;
+    if config.tls.is_some() {
+        histograms.insert(
+            "tls_handshake".to_string(),
+            record::encode_base64(&tls.handshake),
+        );
+    }
     Summary {
         schema: summary::SCHEMA.to_string(),
         config: config.run_config(),
@@ -457,6 +496,8 @@ fn summarize(shared: &Shared, results: &[WorkerResult], timeseries: Vec<TimePoin
         duration_secs,
         generator_cpu_percent: cpu,
         window_start_unix_ns: None,
+        tls: tls_summary,
+        datagrams: None,
     }
 }
 

@@ -93,6 +93,12 @@ impl Timetable {
     pub fn advance(&mut self) {
         self.sent += 1;
     }
+
+    /// `n` more requests were sent.
+    #[inline]
+    pub fn advance_by(&mut self, n: u64) {
+        self.sent += n;
+    }
 }
 
 #[cfg(test)]

@@ -68,6 +68,97 @@ pub struct Summary {
     /// can be aligned on wall-clock seconds. Absent in summaries of older loadgens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub window_start_unix_ns: Option<u64>,
+    /// TLS options and handshake figures; absent (`null`) for a plaintext run. With TLS,
+    /// `connect_us` is the TCP connect alone (plus the WebSocket upgrade for `wss://`) and the
+    /// TLS handshake is `tls.handshake_us`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsSummary>,
+    /// Datagram accounting of a `udp://` run (absent for stream targets); see `udp.rs`.
+    /// `requests.sent`/`requests.completed` are then datagrams sent and replies received in
+    /// time, and `latency_us` covers only those.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub datagrams: Option<DatagramSummary>,
+}
+
+/// What a UDP run counted (datagrams intended for the measured window only).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DatagramSummary {
+    /// Datagrams the kernel accepted for sending.
+    pub sent: u64,
+    /// Replies received within the loss deadline (each one latency sample).
+    pub received: u64,
+    /// Datagrams with no reply within the loss deadline (never latency samples).
+    pub lost: u64,
+    /// Extra replies to a datagram already received.
+    pub duplicated: u64,
+    /// Replies that arrived after the reply to a later datagram of the same flow.
+    pub reordered: u64,
+    /// Replies that arrived after their datagram was counted lost (still counted lost).
+    #[serde(default)]
+    pub late: u64,
+    /// The loss deadline (`--timeout`), ms.
+    #[serde(default)]
+    pub loss_deadline_ms: u64,
+}
+
+/// What a TLS run used and measured about handshakes.
+///
+/// In a handshake-only run (`--handshake-only`) one "request" is one connection opened,
+/// handshaked and closed: `requests.completed` counts measured handshakes, `throughput.rps` is
+/// handshakes per second and `latency_us` runs from each handshake's intended start (open loop:
+/// its slot in the `-R` timetable) to its completion, so it is free of coordinated omission.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TlsSummary {
+    /// Whether this was a handshake-only run.
+    #[serde(default)]
+    pub handshake_only: bool,
+    /// How the certificate was checked: `ca` (`--ca`), `system` (the system bundle) or
+    /// `insecure` (`--insecure`, no check).
+    #[serde(default)]
+    pub verification: String,
+    /// The trust-anchor file used (`--ca` or the system bundle); `null` with `--insecure`.
+    #[serde(default)]
+    pub ca_file: Option<String>,
+    /// Name sent as SNI and checked against the certificate (an IP address sends no SNI).
+    #[serde(default)]
+    pub server_name: String,
+    /// ALPN protocols offered, in preference order.
+    #[serde(default)]
+    pub alpn_offered: Vec<String>,
+    /// Whether session resumption was on (`--tls-resume`).
+    #[serde(default)]
+    pub resume: bool,
+    /// Handshakes completed (all of the run, warm-up included, like `connections.opened`).
+    #[serde(default)]
+    pub handshakes: u64,
+    /// Of those, handshakes that resumed an earlier session.
+    #[serde(default)]
+    pub resumed: u64,
+    /// Of those, full handshakes (`handshakes - resumed`).
+    #[serde(default)]
+    pub full: u64,
+    /// Connections lost to a TLS error (the `tls_*` kinds in `requests.errors`).
+    #[serde(default)]
+    pub failed: u64,
+    /// Measured handshakes per second of the measured window (handshake-only runs).
+    #[serde(default)]
+    pub handshakes_per_sec: Option<f64>,
+    /// TLS handshake time alone: from TCP connected to handshake complete.
+    #[serde(default)]
+    pub handshake_us: Percentiles,
+    /// Handshakes by protocol version (`TLSv1.3`, `TLSv1.2`).
+    #[serde(default)]
+    pub versions: BTreeMap<String, u64>,
+    /// Handshakes by cipher suite.
+    #[serde(default)]
+    pub cipher_suites: BTreeMap<String, u64>,
+    /// Handshakes by negotiated ALPN protocol (`none` when the server chose none).
+    #[serde(default)]
+    pub alpn: BTreeMap<String, u64>,
+    /// Handshake-only with resumption: connections that waited `--timeout` for a TLS 1.3
+    /// session ticket that never came (their next handshake could not resume).
+    #[serde(default)]
+    pub tickets_missing: u64,
 }
 
 /// The run's options as they were applied.
@@ -142,7 +233,8 @@ pub struct Requests {
     /// to `--timeout` for the outstanding ones, so slow replies at the end are not dropped.
     pub completed: u64,
     /// Errors by kind: `connect_refused`, `connect_timeout`, `connect_other`, `reset`, `closed`,
-    /// `timeout`, `protocol`, `verify_mismatch`, `io`.
+    /// `timeout`, `protocol`, `verify_mismatch`, `io`, and for TLS the `tls_*` kinds of
+    /// `error_kind::ErrorKind`.
     pub errors: BTreeMap<String, u64>,
 }
 
@@ -290,6 +382,8 @@ mod tests {
             duration_secs: 5.0,
             generator_cpu_percent: vec![12.5],
             window_start_unix_ns: Some(1_700_000_000_000_000_000),
+            tls: None,
+            datagrams: None,
         }
     }
 
@@ -310,6 +404,22 @@ mod tests {
         assert_eq!(value["latency_us"]["p999"], 500.0);
         assert_eq!(value["requests"]["errors"]["timeout"], 1);
         assert_eq!(value["timeseries"][0]["p99_us"], 120.0);
+    }
+
+    #[test]
+    fn tls_section_round_trips_and_is_optional() {
+        let mut summary = sample();
+        let plain: serde_json::Value = serde_json::from_str(&summary.to_json()).unwrap();
+        assert!(plain.get("tls").is_none());
+        summary.tls = Some(TlsSummary {
+            handshakes: 3,
+            resumed: 2,
+            full: 1,
+            handshakes_per_sec: Some(1.5),
+            ..TlsSummary::default()
+        });
+        let back = Summary::from_json(&summary.to_json()).unwrap();
+        assert_eq!(back, summary);
     }
 
     #[test]

@@ -1,4 +1,7 @@
-//! The server under test: `host:port`, `ws://host:port/path` or `http://host:port/path`.
+//! The server under test: `host:port`, `ws://host:port/path` or `http://host:port/path`, and
+//! their TLS forms `tls://host:port`, `wss://host:port/path` and `https://host:port/path`;
+//! `unix:/path` (a Unix stream socket, any stream framing) and `udp://host:port` (datagrams,
+//! see `udp.rs`).
 //!
 //! Parsing only splits the text; [`Target::resolve`] turns the host into a socket address once,
 //! before any worker starts, so workers connect to a fixed address.
@@ -19,21 +22,37 @@ pub enum Scheme {
     Http,
 }
 
+/// What carries the bytes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Transport {
+    /// TCP (optionally under TLS).
+    #[default]
+    Tcp,
+    /// A Unix stream socket at this path (`unix:/path`).
+    Unix(std::path::PathBuf),
+    /// UDP datagrams (`udp://host:port`).
+    Udp,
+}
+
 /// A parsed target.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
+    /// TCP, Unix stream socket or UDP.
+    pub transport: Transport,
     pub scheme: Scheme,
     /// Host as written (brackets removed from IPv6 literals).
     pub host: String,
     pub port: u16,
     /// Request path, `/` when none was given.
     pub path: String,
+    /// Spoken over TLS (`tls://`, `wss://`, `https://`, or `--tls`).
+    pub tls: bool,
 }
 
 /// Why a target string is not usable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TargetError {
-    #[error("TARGET {0:?} uses an unsupported scheme; write host:port, ws://host:port/path or http://host:port/path")]
+    #[error("TARGET {0:?} uses an unsupported scheme; write host:port, ws://host:port/path, http://host:port/path, their TLS forms tls://, wss://, https://, unix:/path or udp://host:port")]
     Scheme(String),
     #[error("TARGET {0:?} has no port; write it as host:port, e.g. 127.0.0.1:1833")]
     NoPort(String),
@@ -47,22 +66,52 @@ pub enum TargetError {
 
 impl Target {
     pub fn parse(text: &str) -> Result<Target, TargetError> {
-        let (scheme, rest) = if let Some(rest) = text.strip_prefix("ws://") {
-            (Scheme::Ws, rest)
-        } else if let Some(rest) = text.strip_prefix("http://") {
-            (Scheme::Http, rest)
+        if let Some(path) = text.strip_prefix("unix:") {
+            if path.is_empty() {
+                return Err(TargetError::NoHost(text.to_string()));
+            }
+            return Ok(Target {
+                transport: Transport::Unix(path.into()),
+                scheme: Scheme::Tcp,
+                host: "localhost".into(),
+                port: 0,
+                path: "/".into(),
+                tls: false,
+            });
+        }
+        if let Some(rest) = text.strip_prefix("udp://") {
+            let mut target = Target::parse(rest)?;
+            if target.scheme != Scheme::Tcp || target.tls || target.transport != Transport::Tcp {
+                return Err(TargetError::Scheme(text.to_string()));
+            }
+            target.transport = Transport::Udp;
+            return Ok(target);
+        }
+        let schemes = [
+            ("ws://", Scheme::Ws, false),
+            ("http://", Scheme::Http, false),
+            ("tls://", Scheme::Tcp, true),
+            ("wss://", Scheme::Ws, true),
+            ("https://", Scheme::Http, true),
+        ];
+        let known = schemes
+            .iter()
+            .find_map(|(prefix, scheme, tls)| Some((*scheme, text.strip_prefix(prefix)?, *tls)));
+        let (scheme, rest, tls) = if let Some(known) = known {
+            known
         } else if text.contains("://") {
             return Err(TargetError::Scheme(text.to_string()));
         } else {
-            (Scheme::Tcp, text)
+            (Scheme::Tcp, text, false)
         };
         let (authority, path) = match rest.find('/') {
             Some(i) => (&rest[..i], rest[i..].to_string()),
             None => (rest, "/".to_string()),
         };
-        let default_port = match scheme {
-            Scheme::Tcp => None,
-            Scheme::Ws | Scheme::Http => Some(80),
+        let default_port = match (scheme, tls) {
+            (Scheme::Tcp, _) => None,
+            (Scheme::Ws | Scheme::Http, false) => Some(80),
+            (Scheme::Ws | Scheme::Http, true) => Some(443),
         };
         let (host, port_text) = if let Some(inner) = authority.strip_prefix('[') {
             let Some(close) = inner.find(']') else {
@@ -94,11 +143,18 @@ impl Target {
             (None, None) => return Err(TargetError::NoPort(text.to_string())),
         };
         Ok(Target {
+            transport: Transport::Tcp,
             scheme,
             host: host.to_string(),
             port,
             path,
+            tls,
         })
+    }
+
+    /// The host is a name (not an IP literal), so it is the default SNI.
+    pub fn host_is_name(&self) -> bool {
+        self.host.parse::<std::net::IpAddr>().is_err()
     }
 
     /// The framing implied by the scheme.
@@ -120,7 +176,11 @@ impl Target {
     }
 
     /// Every address the host resolves to, in resolver order (at least one).
+    /// A Unix target has none: it yields the placeholder `0.0.0.0:0` (workers connect to the path).
     pub fn resolve(&self) -> Result<Vec<SocketAddr>, TargetError> {
+        if let Transport::Unix(_) = self.transport {
+            return Ok(vec![SocketAddr::from(([0, 0, 0, 0], 0))]);
+        }
         let resolve_error = |reason: String| TargetError::Resolve {
             host: self.host.clone(),
             reason,
@@ -138,10 +198,18 @@ impl Target {
 
 impl fmt::Display for Target {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.scheme {
-            Scheme::Tcp => write!(f, "{}", self.host_header()),
-            Scheme::Ws => write!(f, "ws://{}{}", self.host_header(), self.path),
-            Scheme::Http => write!(f, "http://{}{}", self.host_header(), self.path),
+        match &self.transport {
+            Transport::Unix(path) => return write!(f, "unix:{}", path.display()),
+            Transport::Udp => return write!(f, "udp://{}", self.host_header()),
+            Transport::Tcp => {}
+        }
+        match (self.scheme, self.tls) {
+            (Scheme::Tcp, false) => write!(f, "{}", self.host_header()),
+            (Scheme::Tcp, true) => write!(f, "tls://{}", self.host_header()),
+            (Scheme::Ws, false) => write!(f, "ws://{}{}", self.host_header(), self.path),
+            (Scheme::Ws, true) => write!(f, "wss://{}{}", self.host_header(), self.path),
+            (Scheme::Http, false) => write!(f, "http://{}{}", self.host_header(), self.path),
+            (Scheme::Http, true) => write!(f, "https://{}{}", self.host_header(), self.path),
         }
     }
 }
@@ -167,6 +235,46 @@ mod tests {
         assert_eq!(v6.host, "::1");
         assert_eq!(v6.host_header(), "[::1]:8080");
         assert_eq!(v6.resolve().unwrap()[0].port(), 8080);
+    }
+
+    #[test]
+    fn parses_the_tls_forms() {
+        let tls = Target::parse("tls://127.0.0.1:8443").unwrap();
+        assert_eq!((tls.scheme, tls.tls, tls.port), (Scheme::Tcp, true, 8443));
+        assert!(!tls.host_is_name());
+        assert_eq!(tls.to_string(), "tls://127.0.0.1:8443");
+        let https = Target::parse("https://localhost/x").unwrap();
+        assert_eq!(
+            (https.scheme, https.tls, https.port),
+            (Scheme::Http, true, 443)
+        );
+        assert!(https.host_is_name());
+        let wss = Target::parse("wss://[::1]:9/chat").unwrap();
+        assert_eq!(
+            (wss.scheme, wss.tls, wss.path.as_str()),
+            (Scheme::Ws, true, "/chat")
+        );
+        assert_eq!(wss.to_string(), "wss://[::1]:9/chat");
+        assert!(!Target::parse("ws://h:1/").unwrap().tls);
+        assert!(matches!(
+            Target::parse("tls://h"),
+            Err(TargetError::NoPort(_))
+        ));
+    }
+
+    #[test]
+    fn parses_unix_and_udp_targets() {
+        let unix = Target::parse("unix:/tmp/gev.sock").unwrap();
+        assert_eq!(unix.transport, Transport::Unix("/tmp/gev.sock".into()));
+        assert_eq!(unix.to_string(), "unix:/tmp/gev.sock");
+        assert_eq!(unix.default_framing(), FramingKind::Raw);
+        assert_eq!(unix.resolve().unwrap().len(), 1);
+        let udp = Target::parse("udp://127.0.0.1:9000").unwrap();
+        assert_eq!((udp.transport.clone(), udp.port), (Transport::Udp, 9000));
+        assert_eq!(udp.to_string(), "udp://127.0.0.1:9000");
+        assert!(Target::parse("unix:").is_err());
+        assert!(Target::parse("udp://ws://h:1").is_err());
+        assert!(Target::parse("udp://h").is_err());
     }
 
     #[test]

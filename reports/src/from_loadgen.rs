@@ -139,6 +139,8 @@ mod tests {
             duration_secs: 1.0,
             generator_cpu_percent: Vec::new(),
             window_start_unix_ns: None,
+            tls: None,
+            datagrams: None,
         }
     }
 

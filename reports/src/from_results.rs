@@ -115,6 +115,10 @@ pub fn workload_label(point: &PointParams) -> String {
     if point.pipeline > 1 {
         label.push_str(&format!(", pipeline {}", point.pipeline));
     }
+    // TLS points are other loads than their plain twins (`plot::tls` splits the suffix off).
+    if !point.tls.is_off() {
+        label.push_str(&format!(", {}", point.tls.label()));
+    }
     label
 }
 
@@ -217,6 +221,7 @@ mod tests {
             rate: None,
             duration_secs: 1.0,
             warmup_secs: 0.5,
+            tls: Default::default(),
         }
     }
 

@@ -151,6 +151,45 @@ pub struct PointParams {
     pub duration_secs: f64,
     /// Warm-up before measuring.
     pub warmup_secs: f64,
+    /// TLS at this point (issue 14); absent in results written before TLS, which were plain.
+    #[serde(default, skip_serializing_if = "PointTls::is_off")]
+    pub tls: PointTls,
+}
+
+/// Whether a point runs over TLS, and whether it measures requests or handshakes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PointTls {
+    /// Plain TCP.
+    #[default]
+    Off,
+    /// Requests over TLS connections (`loadgen --tls`).
+    On,
+    /// `loadgen --handshake-only --tls-resume on`: "requests" are handshakes, most resumed.
+    HandshakesResumed,
+    /// `loadgen --handshake-only --tls-resume off`: every handshake a full one.
+    HandshakesFull,
+}
+
+impl PointTls {
+    pub fn is_off(&self) -> bool {
+        *self == PointTls::Off
+    }
+
+    /// A handshake-only point.
+    pub fn is_handshakes(&self) -> bool {
+        matches!(self, PointTls::HandshakesResumed | PointTls::HandshakesFull)
+    }
+
+    /// How a label names it (empty for plain TCP).
+    pub fn label(&self) -> &'static str {
+        match self {
+            PointTls::Off => "",
+            PointTls::On => "TLS",
+            PointTls::HandshakesResumed => "TLS handshakes (resumed)",
+            PointTls::HandshakesFull => "TLS handshakes (full)",
+        }
+    }
 }
 
 impl PointParams {
@@ -172,6 +211,9 @@ impl PointParams {
         match self.rate {
             Some(rate) => label.push_str(&format!(", {rate} req/s")),
             None => label.push_str(", closed loop"),
+        }
+        if !self.tls.is_off() {
+            label.push_str(&format!(", {}", self.tls.label()));
         }
         label
     }
@@ -461,7 +503,23 @@ mod tests {
             rate: None,
             duration_secs: 1.0,
             warmup_secs: 0.5,
+            tls: PointTls::Off,
         }
+    }
+
+    #[test]
+    fn tls_is_optional_in_points() {
+        let plain = serde_json::to_value(point()).unwrap();
+        assert!(plain.get("tls").is_none());
+        let mut tls = point();
+        tls.tls = PointTls::HandshakesResumed;
+        let text = serde_json::to_string(&tls).unwrap();
+        assert!(text.contains("\"tls\":\"handshakes_resumed\""), "{text}");
+        let back: PointParams = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, tls);
+        assert!(tls.load_label().ends_with("TLS handshakes (resumed)"));
+        let old: PointParams = serde_json::from_value(plain).unwrap();
+        assert!(old.tls.is_off());
     }
 
     fn empty() -> Results {

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mio::net::TcpListener;
+use crate::transport::{Listener, Stream};
 use mio::{Events, Interest, Poll, Token};
 
 use crate::balance::Balancer;
@@ -43,7 +43,7 @@ pub(crate) struct AcceptorStats {
 
 pub(crate) struct Acceptor<P: Protocol> {
     poll: Poll,
-    listener: TcpListener,
+    listener: Listener,
     loops: Vec<Arc<LoopShared<P>>>,
     balancer: Box<dyn Balancer>,
     max_connections: usize,
@@ -63,7 +63,7 @@ impl<P: Protocol> Acceptor<P> {
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         poll: Poll,
-        mut listener: TcpListener,
+        mut listener: Listener,
         loops: Vec<Arc<LoopShared<P>>>,
         balancer: Box<dyn Balancer>,
         max_connections: usize,
@@ -155,7 +155,7 @@ impl<P: Protocol> Acceptor<P> {
         }
     }
 
-    fn dispatch(&mut self, stream: mio::net::TcpStream, peer: SocketAddr) {
+    fn dispatch(&mut self, stream: Stream, peer: SocketAddr) {
         // The limit is checked before anything is allocated for the connection.
         if self.stats.active.load(Ordering::Relaxed) >= self.max_connections {
             drop(stream);

@@ -11,8 +11,6 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use mio::net::TcpStream;
-
 use crate::error::SendError;
 use crate::handler::CloseReason;
 use crate::loop_handle::{LoopHandle, LoopShared, Task};
@@ -20,6 +18,8 @@ use crate::options::Backpressure;
 use crate::output_buffer::OutputBuffer;
 use crate::protocol::Protocol;
 use crate::ring_buffer::RingBuffer;
+use crate::tls::session::TlsSession;
+pub use crate::tls::TlsInfo;
 
 /// Identifies one connection for the server's lifetime: its loop, its slab slot and a
 /// generation unique within the loop (so a reused slot gets a different id).
@@ -69,11 +69,22 @@ pub(crate) enum WriteShutdown {
 
 /// One socket on a loop: the stream, the protocol state and the buffers.
 pub(crate) struct Connection<P: Protocol> {
-    pub(crate) stream: TcpStream,
+    pub(crate) stream: crate::transport::Stream,
     pub(crate) decoder: P::Decoder,
     /// Bytes of an incomplete frame (empty and unallocated most of the time).
     pub(crate) input: RingBuffer,
     pub(crate) core: ConnCore<P>,
+    /// The TLS session when the server speaks TLS (boxed: one pointer on plain TCP).
+    pub(crate) tls: Option<Box<TlsSession>>,
+}
+
+impl<P: Protocol> Connection<P> {
+    /// True while something waits to be written: packed output, or TLS records (handshake,
+    /// sealed data, alerts) rustls holds.
+    #[inline]
+    pub(crate) fn has_unsent(&self) -> bool {
+        !self.core.output.is_empty() || self.tls.as_ref().is_some_and(|tls| tls.wants_write())
+    }
 }
 
 /// The connection state a [`Conn`] may touch while the input is borrowed by a message.
@@ -95,6 +106,8 @@ pub(crate) struct ConnCore<P: Protocol> {
     pub(crate) peer_hung_up: bool,
     pub(crate) in_flush_list: bool,
     pub(crate) linger_armed: bool,
+    /// What the TLS handshake agreed (set when it completed; `None` on plain TCP).
+    pub(crate) tls_info: Option<Box<TlsInfo>>,
 }
 
 impl<P: Protocol> ConnCore<P> {
@@ -113,6 +126,7 @@ impl<P: Protocol> ConnCore<P> {
             peer_hung_up: false,
             in_flush_list: false,
             linger_armed: false,
+            tls_info: None,
         }
     }
 
@@ -203,6 +217,12 @@ impl<'c, P: Protocol> Conn<'c, P> {
     /// True once the connection is closing (no more input will be delivered).
     pub fn is_closing(&self) -> bool {
         self.core.closing.is_some()
+    }
+
+    /// What the TLS handshake agreed (ALPN protocol, server name, version, resumption), or
+    /// `None` on plain TCP. Set before `on_connect` runs.
+    pub fn tls(&self) -> Option<&TlsInfo> {
+        self.core.tls_info.as_deref()
     }
 
     /// Bytes packed but not yet written to the socket.

@@ -18,6 +18,23 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A Unix socket could not be bound.
+    #[error("cannot listen on {path}: {source}")]
+    BindUnix {
+        /// `unix:/path` or `unix:@name`.
+        path: String,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The Unix socket path is taken (a live server, or a file that is not a socket).
+    #[error("cannot listen on {path}: {reason}")]
+    UnixPathInUse {
+        /// `unix:/path` or `unix:@name`.
+        path: String,
+        /// Why the path cannot be used.
+        reason: &'static str,
+    },
     /// A [`ServerOptions`](crate::ServerOptions) value breaks a rule (the message names it).
     #[error("invalid server options: {0}")]
     Config(String),

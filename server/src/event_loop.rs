@@ -26,11 +26,13 @@ use slab::Slab;
 use crate::connection::{Conn, ConnCore, ConnId, Connection, WriteShutdown};
 use crate::handler::{CloseReason, Handler};
 use crate::loop_handle::{LoopShared, Task};
+use crate::metrics::LoopMetrics;
 use crate::options::{Backpressure, ServerOptions};
-use crate::output_buffer::BufferPool;
+use crate::output_buffer::{BufferPool, OutputBuffer};
 use crate::protocol::{Protocol, Unpacked};
 use crate::ring_buffer::RingBuffer;
 use crate::timer::{TimerCallback, TimerKind, Timers};
+use crate::tls::session::{Fed, TlsSession};
 
 /// Token of the loop's waker (connection tokens are slab keys, far below it).
 pub(crate) const WAKER_TOKEN: Token = Token(usize::MAX);
@@ -44,6 +46,11 @@ const MAX_READS_PER_TURN: usize = 16;
 const OUTPUT_POOL_BUFFERS: usize = 8;
 const OUTPUT_POOL_MAX_CAPACITY: usize = 128 * 1024;
 
+/// Plaintext sealed into TLS records per step of a flush (four full records): the next chunk is
+/// sealed only once rustls's records are written, so rustls never holds more ciphertext than
+/// this and the output buffer remains the measure of a connection's pending output.
+const TLS_SEAL_CHUNK: usize = 64 * 1024;
+
 /// The limits a loop enforces, copied from [`ServerOptions`].
 #[derive(Debug, Clone)]
 struct LoopSettings {
@@ -53,6 +60,8 @@ struct LoopSettings {
     idle_timeout: Option<Duration>,
     close_linger: Duration,
     events_capacity: usize,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    tls_handshake_timeout: Duration,
 }
 
 /// Connections to visit later in this or the next iteration, by key and generation.
@@ -68,6 +77,9 @@ pub(crate) struct EventLoop<P: Protocol, H: Handler<P>> {
     conns: Slab<Connection<P>>,
     /// The per-loop read buffer every connection reads into.
     scratch: Box<[u8]>,
+    /// With TLS: the per-loop buffer decrypted plaintext is drained into and delivered from
+    /// (empty without TLS).
+    tls_plaintext: Box<[u8]>,
     /// Drained output buffers lent to the next connection with output.
     buffer_pool: BufferPool,
     /// Connections with output to write (or a close/shutdown to carry out) this iteration.
@@ -128,9 +140,15 @@ impl<P: Protocol, H: Handler<P>> EventLoop<P, H> {
                 idle_timeout: options.idle_timeout,
                 close_linger: options.close_linger,
                 events_capacity: options.events_capacity,
+                tls: options.tls.clone(),
+                tls_handshake_timeout: options.tls_handshake_timeout,
             },
             conns: Slab::new(),
             scratch: vec![0u8; options.read_buffer_size].into_boxed_slice(),
+            tls_plaintext: match options.tls {
+                Some(_) => vec![0u8; options.read_buffer_size].into_boxed_slice(),
+                None => Box::default(),
+            },
             buffer_pool: BufferPool::new(
                 OUTPUT_POOL_BUFFERS,
                 OUTPUT_POOL_MAX_CAPACITY.max(2 * options.read_buffer_size),
@@ -264,10 +282,10 @@ impl<P: Protocol, H: Handler<P>> EventLoop<P, H> {
                     // many connections reuses one warm buffer instead of allocating (and
                     // faulting in) one per connection. Output from elsewhere waits for the end
                     // of the iteration.
-                    if self.conns[key].core.output.is_empty() {
-                        self.after_callback(key);
-                    } else {
+                    if self.conns[key].has_unsent() {
                         self.flush_connection(key);
+                    } else {
+                        self.after_callback(key);
                     }
                 }
                 ReadOutcome::CloseNow(reason) => {
@@ -278,11 +296,10 @@ impl<P: Protocol, H: Handler<P>> EventLoop<P, H> {
             let Some(conn) = self.conns.get(key) else {
                 return;
             };
+            let can_continue = !conn.has_unsent();
             let core = &conn.core;
-            let can_continue = core.output.is_empty()
-                && core.closing.is_none()
-                && !core.reading_paused
-                && budget > 0;
+            let can_continue =
+                can_continue && core.closing.is_none() && !core.reading_paused && budget > 0;
             match outcome {
                 // A streaming peer whose output was written in full: keep reading it.
                 ReadOutcome::OutputFull if can_continue => continue,
@@ -303,6 +320,7 @@ impl<P: Protocol, H: Handler<P>> EventLoop<P, H> {
         let EventLoop {
             conns,
             scratch,
+            tls_plaintext,
             buffer_pool,
             protocol,
             handler,
@@ -351,34 +369,34 @@ impl<P: Protocol, H: Handler<P>> EventLoop<P, H> {
             if conn.core.output.capacity() == 0 {
                 conn.core.output.install(buffer_pool.take());
             }
-            let delivered = if conn.input.is_empty() {
-                // Common path: frames are unpacked straight from the scratch buffer.
-                let data = &mut scratch[..n];
-                let delivered = deliver(
+            let Connection {
+                decoder,
+                input,
+                core,
+                tls,
+                ..
+            } = conn;
+            let delivered = match tls {
+                None => deliver_input(
                     &**protocol,
                     &**handler,
                     shared,
-                    &mut conn.core,
-                    &mut conn.decoder,
-                    data,
-                );
-                if delivered.failure.is_none() && delivered.consumed < n {
-                    conn.input.write(&scratch[delivered.consumed..n]);
-                }
-                delivered
-            } else {
-                conn.input.write(&scratch[..n]);
-                let data = conn.input.make_contiguous();
-                let delivered = deliver(
+                    core,
+                    decoder,
+                    input,
+                    &mut scratch[..n],
+                ),
+                Some(tls) => deliver_tls(
                     &**protocol,
                     &**handler,
                     shared,
-                    &mut conn.core,
-                    &mut conn.decoder,
-                    data,
-                );
-                conn.input.retrieve(delivered.consumed);
-                delivered
+                    core,
+                    decoder,
+                    input,
+                    tls,
+                    &scratch[..n],
+                    tls_plaintext,
+                ),
             };
             if conn.core.output.is_empty() {
                 buffer_pool.give(conn.core.output.release());
@@ -390,9 +408,10 @@ impl<P: Protocol, H: Handler<P>> EventLoop<P, H> {
                 }
             }
             match delivered.failure {
-                Some(CloseReason::Protocol) => {
+                // Close once the error reply (or TLS alert) is flushed.
+                Some(reason @ (CloseReason::Protocol | CloseReason::Tls)) => {
                     conn.input.retrieve_all();
-                    conn.core.begin_close(CloseReason::Protocol);
+                    conn.core.begin_close(reason);
                     return ReadOutcome::Keep;
                 }
                 Some(reason) => return ReadOutcome::CloseNow(reason),
@@ -430,7 +449,7 @@ impl<P: Protocol, H: Handler<P>> EventLoop<P, H> {
 
     fn queue_flush_if_pending(&mut self, key: usize) {
         if let Some(conn) = self.conns.get_mut(key) {
-            if !conn.core.output.is_empty() && !conn.core.in_flush_list {
+            if conn.has_unsent() && !conn.core.in_flush_list {
                 conn.core.in_flush_list = true;
                 self.flush_list.push((key, conn.core.id.generation));
             }
@@ -443,10 +462,10 @@ impl<P: Protocol, H: Handler<P>> EventLoop<P, H> {
         let Some(conn) = self.conns.get_mut(key) else {
             return;
         };
+        let has_unsent = conn.has_unsent();
         let core = &mut conn.core;
-        let needs_flush = !core.output.is_empty()
-            || core.closing.is_some()
-            || core.write_shutdown == WriteShutdown::Requested;
+        let needs_flush =
+            has_unsent || core.closing.is_some() || core.write_shutdown == WriteShutdown::Requested;
         if needs_flush && !core.in_flush_list {
             core.in_flush_list = true;
             self.flush_list.push((key, core.id.generation));
@@ -489,46 +508,25 @@ impl<P: Protocol, H: Handler<P>> EventLoop<P, H> {
         };
         conn.core.in_flush_list = false;
         let metrics = self.shared.metrics.as_deref();
-        while !conn.core.output.is_empty() {
-            let pending = conn.core.output.unwritten();
-            match (&conn.stream).write(pending) {
-                Ok(n) => {
-                    if let Some(m) = metrics {
-                        m.on_write(n);
-                    }
-                    let short = n < pending.len();
-                    conn.core.output.advance(n);
-                    conn.core.last_active = self.now;
-                    if conn.core.output.is_empty() {
-                        self.buffer_pool.give(conn.core.output.release());
-                    } else if short {
-                        // The send buffer is full: wait for the writable edge.
-                        conn.core.output.compact();
-                        break;
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    if let Some(m) = metrics {
-                        m.on_write(0);
-                    }
-                    break;
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    tracing::debug!(conn = %conn.core.id, error = %e, "write failed");
-                    let reason = conn.core.closing.unwrap_or(CloseReason::Error);
-                    self.close_now(key, reason);
-                    return;
-                }
-            }
+        let pool = &mut self.buffer_pool;
+        let written = match &mut conn.tls {
+            None => write_plain(&conn.stream, &mut conn.core, pool, metrics, self.now),
+            Some(tls) => write_tls(&conn.stream, tls, &mut conn.core, pool, metrics, self.now),
+        };
+        if let Err(e) = written {
+            tracing::debug!(conn = %conn.core.id, error = %e, "write failed");
+            let reason = conn.core.closing.unwrap_or(CloseReason::Error);
+            self.close_now(key, reason);
+            return;
         }
+        let all_sent = !conn.has_unsent();
         let core = &mut conn.core;
         core.publish_pending(
             self.settings.output_high_watermark,
             self.settings.output_low_watermark,
         );
         let pending = core.output.pending();
-        if pending == 0 {
+        if all_sent {
             if core.write_shutdown == WriteShutdown::Requested {
                 core.write_shutdown = WriteShutdown::Done;
                 if let Err(e) = conn.stream.shutdown(std::net::Shutdown::Write) {
@@ -548,7 +546,7 @@ impl<P: Protocol, H: Handler<P>> EventLoop<P, H> {
             // Edges that arrived while paused were ignored: read again to catch up.
             self.read_again.push((key, core.id.generation));
         }
-        if pending > 0 && core.closing.is_some() && !core.linger_armed {
+        if !all_sent && core.closing.is_some() && !core.linger_armed {
             core.linger_armed = true;
             let mut deadline = self.now + self.settings.close_linger;
             if let Some(stop) = self.stop_deadline {
@@ -572,8 +570,14 @@ impl<P: Protocol, H: Handler<P>> EventLoop<P, H> {
             return;
         };
         let Connection {
-            stream, mut core, ..
+            stream,
+            mut core,
+            tls,
+            ..
         } = conn;
+        // A TLS connection whose handshake never completed was never shown to the handler.
+        let connected = tls.as_ref().is_none_or(|tls| tls.connected);
+        drop(tls);
         // Closing the descriptor also removes it from the epoll set (it is never duplicated),
         // so no deregister syscall is needed.
         drop(stream);
@@ -590,6 +594,9 @@ impl<P: Protocol, H: Handler<P>> EventLoop<P, H> {
         }
         tracing::debug!(conn = %core.id, peer = %core.peer_addr, reason = reason.as_str(), "connection closed");
         core.closing = Some(reason);
+        if !connected {
+            return;
+        }
         let mut view = Conn {
             core: &mut core,
             protocol: &self.protocol,
@@ -651,6 +658,17 @@ impl<P: Protocol, H: Handler<P>> EventLoop<P, H> {
                     None => {}
                 },
                 TimerKind::IdleSweep => self.sweep_idle(),
+                TimerKind::Handshake(id) => {
+                    let stalled = self.is_live(id.key(), id.generation)
+                        && self.conns[id.key()]
+                            .tls
+                            .as_ref()
+                            .is_some_and(|tls| tls.is_handshaking());
+                    if stalled {
+                        tracing::debug!(conn = %id, "TLS handshake timed out");
+                        self.close_now(id.key(), CloseReason::HandshakeTimeout);
+                    }
+                }
                 TimerKind::Linger(id) => {
                     if self.is_live(id.key(), id.generation) {
                         let reason = self.conns[id.key()]
@@ -757,13 +775,25 @@ impl<P: Protocol, H: Handler<P>> EventLoop<P, H> {
         }
     }
 
-    fn register(&mut self, mut stream: mio::net::TcpStream, peer: std::net::SocketAddr) {
+    fn register(&mut self, mut stream: crate::transport::Stream, peer: std::net::SocketAddr) {
         if self.stop_deadline.is_some() {
             drop(stream);
             self.shared.connections.fetch_sub(1, Ordering::Relaxed);
             self.active_total.fetch_sub(1, Ordering::Relaxed);
             return;
         }
+        let tls = match &self.settings.tls {
+            None => None,
+            Some(config) => match TlsSession::new(config) {
+                Ok(session) => Some(Box::new(session)),
+                Err(e) => {
+                    tracing::warn!(peer = %peer, error = %e, "cannot start a TLS session; closing the connection");
+                    self.shared.connections.fetch_sub(1, Ordering::Relaxed);
+                    self.active_total.fetch_sub(1, Ordering::Relaxed);
+                    return;
+                }
+            },
+        };
         let entry = self.conns.vacant_entry();
         let key = entry.key();
         let Ok(key32) = u32::try_from(key) else {
@@ -788,29 +818,35 @@ impl<P: Protocol, H: Handler<P>> EventLoop<P, H> {
             key: key32,
             generation: self.next_generation,
         };
+        let is_tls = tls.is_some();
         entry.insert(Connection {
             stream,
             decoder: P::Decoder::default(),
             input: RingBuffer::new(),
             core: ConnCore::new(id, peer, self.now),
+            tls,
         });
         if let Some(m) = &self.shared.metrics {
             m.on_accept();
         }
         tracing::trace!(conn = %id, peer = %peer, "connection registered");
+        if is_tls {
+            // The handler meets the connection once the handshake is done (see deliver_tls).
+            self.timers.schedule(
+                self.now + self.settings.tls_handshake_timeout,
+                TimerKind::Handshake(id),
+            );
+            return;
+        }
         let conn = &mut self.conns[key];
-        let mut view = Conn {
-            core: &mut conn.core,
-            protocol: &self.protocol,
-            shared: &self.shared,
-        };
-        let handler = &self.handler;
-        match catch_unwind(AssertUnwindSafe(|| handler.on_connect(&mut view))) {
+        match announce(
+            &*self.handler,
+            &*self.protocol,
+            &self.shared,
+            &mut conn.core,
+        ) {
             Ok(()) => self.after_callback(key),
-            Err(panic) => {
-                tracing::error!(conn = %id, panic = panic_message(&panic), "on_connect panicked; closing the connection");
-                self.close_now(key, CloseReason::Panic);
-            }
+            Err(reason) => self.close_now(key, reason),
         }
     }
 
@@ -820,7 +856,8 @@ impl<P: Protocol, H: Handler<P>> EventLoop<P, H> {
             let Some(conn) = self.conns.get_mut(key) else {
                 continue;
             };
-            if conn.core.closing.is_some() {
+            let handshaking = conn.tls.as_ref().is_some_and(|tls| !tls.connected);
+            if conn.core.closing.is_some() || handshaking {
                 continue;
             }
             let mut view = Conn {
@@ -925,6 +962,223 @@ fn deliver<P: Protocol, H: Handler<P>>(
         }
     }
     result
+}
+
+/// Delivers bytes just read (`data`, in the loop's scratch or plaintext buffer): unpacked in
+/// place when no partial frame is buffered (only an incomplete tail is copied into `input`),
+/// else appended to `input` and unpacked from there.
+#[inline]
+fn deliver_input<P: Protocol, H: Handler<P>>(
+    protocol: &P,
+    handler: &H,
+    shared: &Arc<LoopShared<P>>,
+    core: &mut ConnCore<P>,
+    decoder: &mut P::Decoder,
+    input: &mut RingBuffer,
+    data: &mut [u8],
+) -> Delivered {
+    if input.is_empty() {
+        // Common path: frames are unpacked straight from the loop's buffer.
+        let delivered = deliver(protocol, handler, shared, core, decoder, data);
+        if delivered.failure.is_none() && delivered.consumed < data.len() {
+            input.write(&data[delivered.consumed..]);
+        }
+        delivered
+    } else {
+        input.write(data);
+        let delivered = deliver(
+            protocol,
+            handler,
+            shared,
+            core,
+            decoder,
+            input.make_contiguous(),
+        );
+        input.retrieve(delivered.consumed);
+        delivered
+    }
+}
+
+/// Feeds one read's ciphertext to the connection's TLS session and delivers the plaintext
+/// through [`deliver_input`]; calls `on_connect` once the handshake completed (before the first
+/// message). A TLS failure is returned as `CloseReason::Tls` (close after the alert is flushed),
+/// the peer's `close_notify` starts an orderly close.
+#[allow(clippy::too_many_arguments)]
+fn deliver_tls<P: Protocol, H: Handler<P>>(
+    protocol: &P,
+    handler: &H,
+    shared: &Arc<LoopShared<P>>,
+    core: &mut ConnCore<P>,
+    decoder: &mut P::Decoder,
+    input: &mut RingBuffer,
+    tls: &mut TlsSession,
+    ciphertext: &[u8],
+    plaintext: &mut [u8],
+) -> Delivered {
+    let mut total = Delivered {
+        consumed: 0,
+        messages: 0,
+        replies: 0,
+        failure: None,
+    };
+    let mut connected = tls.connected;
+    let fed = tls.feed(ciphertext, plaintext, |data, session| {
+        if !connected {
+            // The handshake completed in this read and application data followed it.
+            connected = true;
+            core.tls_info = Some(Box::new(session.info()));
+            if let Err(reason) = announce(handler, protocol, shared, core) {
+                total.failure = Some(reason);
+                return false;
+            }
+        }
+        let delivered = deliver_input(protocol, handler, shared, core, decoder, input, data);
+        total.messages += delivered.messages;
+        total.replies += delivered.replies;
+        total.failure = delivered.failure;
+        delivered.failure.is_none() && core.closing.is_none()
+    });
+    match fed {
+        Fed::Open | Fed::Stopped => {}
+        Fed::PeerClosed => {
+            input.retrieve_all();
+            core.begin_close(CloseReason::Peer);
+        }
+        Fed::Failed(failure) => {
+            tracing::info!(conn = %core.id, peer = %core.peer_addr, %failure, "TLS failed; closing the connection");
+            tls.suppress_close_notify();
+            total.failure.get_or_insert(CloseReason::Tls);
+        }
+    }
+    if !connected && total.failure.is_none() && !tls.is_handshaking() {
+        connected = true;
+        core.tls_info = Some(Box::new(tls.info()));
+        if let Err(reason) = announce(handler, protocol, shared, core) {
+            total.failure = Some(reason);
+        }
+    }
+    tls.connected = connected;
+    total
+}
+
+/// Calls `on_connect`; a panic is logged and returned as the reason to close.
+fn announce<P: Protocol, H: Handler<P>>(
+    handler: &H,
+    protocol: &P,
+    shared: &Arc<LoopShared<P>>,
+    core: &mut ConnCore<P>,
+) -> Result<(), CloseReason> {
+    let id = core.id;
+    let mut view = Conn {
+        core,
+        protocol,
+        shared,
+    };
+    catch_unwind(AssertUnwindSafe(|| handler.on_connect(&mut view))).map_err(|panic| {
+        tracing::error!(conn = %id, panic = panic_message(&panic), "on_connect panicked; closing the connection");
+        CloseReason::Panic
+    })
+}
+
+/// Writes the output buffer to the socket until it is empty or the send buffer is full (a
+/// short write: wait for the writable edge). Drained storage goes back to the pool.
+fn write_plain<P: Protocol>(
+    stream: &crate::transport::Stream,
+    core: &mut ConnCore<P>,
+    pool: &mut BufferPool,
+    metrics: Option<&LoopMetrics>,
+    now: Instant,
+) -> io::Result<()> {
+    let mut stream = stream;
+    while !core.output.is_empty() {
+        let pending = core.output.unwritten();
+        match stream.write(pending) {
+            Ok(n) => {
+                if let Some(m) = metrics {
+                    m.on_write(n);
+                }
+                let short = n < pending.len();
+                core.output.advance(n);
+                core.last_active = now;
+                if core.output.is_empty() {
+                    pool.give(core.output.release());
+                } else if short {
+                    // The send buffer is full: wait for the writable edge.
+                    core.output.compact();
+                    break;
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                if let Some(m) = metrics {
+                    m.on_write(0);
+                }
+                break;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// The TLS write path: writes the records rustls holds (handshake, alerts, sealed data), then
+/// seals the next chunk of the output buffer (once the handshake is done) and writes it, until
+/// everything is written or the socket would block. A closing connection (or one asked to
+/// shut down writing) queues `close_notify` after its last data.
+fn write_tls<P: Protocol>(
+    stream: &crate::transport::Stream,
+    tls: &mut TlsSession,
+    core: &mut ConnCore<P>,
+    pool: &mut BufferPool,
+    metrics: Option<&LoopMetrics>,
+    now: Instant,
+) -> io::Result<()> {
+    loop {
+        while tls.wants_write() {
+            match tls.write_to(stream) {
+                // A zero-byte write of pending records: nothing more can go now.
+                Ok(0) => return Ok(()),
+                Ok(n) => {
+                    if let Some(m) = metrics {
+                        m.on_write(n);
+                    }
+                    core.last_active = now;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if let Some(m) = metrics {
+                        m.on_write(0);
+                    }
+                    return Ok(());
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        if !core.output.is_empty() && !tls.is_handshaking() {
+            let pending = core.output.unwritten();
+            let taken = tls.seal(&pending[..pending.len().min(TLS_SEAL_CHUNK)]);
+            if taken == 0 {
+                return Ok(()); // never with rustls's buffer limit off; do not spin
+            }
+            release_written(&mut core.output, taken, pool);
+            continue;
+        }
+        let finishing = core.closing.is_some() || core.write_shutdown == WriteShutdown::Requested;
+        if core.output.is_empty() && finishing && !tls.close_notify_queued() {
+            tls.queue_close_notify();
+            continue;
+        }
+        return Ok(());
+    }
+}
+
+/// `n` bytes of `output` were taken; its storage goes back to the pool once all are.
+#[inline]
+fn release_written(output: &mut OutputBuffer, n: usize, pool: &mut BufferPool) {
+    output.advance(n);
+    if output.is_empty() {
+        pool.give(output.release());
+    }
 }
 
 /// How often the idle sweep runs for a given timeout.

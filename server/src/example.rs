@@ -3,6 +3,8 @@
 //! never prints, parses arguments or installs signal handlers.
 
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::Context;
 
@@ -15,6 +17,11 @@ pub struct ExampleArgs {
     /// Port to listen on (0: any free port; the chosen one is printed).
     #[arg(long, default_value_t = 1833)]
     pub port: u16,
+    /// Listen on this address instead of --host/--port: `unix:/path` (a Unix stream socket;
+    /// a stale socket file is reused, a live one refused), `unix:@name` (Linux abstract name)
+    /// or `ip:port`. TLS over a Unix socket works the same as over TCP.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<crate::ListenAddr>,
     /// Event loops (<= 0: one per core).
     #[arg(long, default_value_t = -1, allow_negative_numbers = true)]
     pub loops: i32,
@@ -25,6 +32,15 @@ pub struct ExampleArgs {
     /// closed anyway (kept below a second so the process exits within one).
     #[arg(long, default_value_t = 500, value_name = "MS")]
     pub stop_timeout_ms: u64,
+    /// Speak TLS with this PEM certificate chain (needs --tls-key).
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// With TLS: close connections whose handshake takes longer than this.
+    #[arg(long, default_value_t = 10_000, value_name = "MS")]
+    pub tls_handshake_timeout_ms: u64,
 }
 
 impl ExampleArgs {
@@ -41,7 +57,34 @@ impl ExampleArgs {
         if let Some(addr) = self.metrics {
             options = options.metrics(addr, "/metrics");
         }
-        options
+        if let Some(listen) = &self.listen {
+            options = options.listen(listen.clone());
+        }
+        options.tls_handshake_timeout(std::time::Duration::from_millis(
+            self.tls_handshake_timeout_ms.max(1),
+        ))
+    }
+
+    /// The TLS configuration of `--tls-cert`/`--tls-key` (none without them), with session
+    /// resumption on and `alpn` offered (e.g. `[b"http/1.1"]`).
+    pub fn tls_config(&self, alpn: &[&[u8]]) -> anyhow::Result<Option<rustls::ServerConfig>> {
+        let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) else {
+            return Ok(None);
+        };
+        let mut config = crate::tls::server_config_from_pem_files(cert, key)
+            .context("loading --tls-cert/--tls-key")?;
+        config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+        Ok(Some(config))
+    }
+
+    /// [`server_options`](Self::server_options) plus TLS when `--tls-cert`/`--tls-key` are
+    /// given (ALPN `alpn`); what every example binary uses.
+    pub fn options(&self, alpn: &[&[u8]]) -> anyhow::Result<crate::ServerOptions> {
+        let options = self.server_options();
+        Ok(match self.tls_config(alpn)? {
+            Some(config) => options.tls(Arc::new(config)),
+            None => options,
+        })
     }
 }
 
@@ -96,7 +139,7 @@ where
     H: crate::Handler<P>,
 {
     use std::io::Write;
-    let addr = server.local_addr();
+    let addr = server.listen_addr();
     let running = server.start().context("starting the server threads")?;
     install_shutdown_signals()?;
     let mut stdout = std::io::stdout().lock();

@@ -13,30 +13,50 @@ use crate::protocol::Protocol;
 ///
 /// A panic in a callback closes only that connection ([`CloseReason::Panic`]) and is logged.
 ///
-/// **Writing `on_message`**: spell the message and reply types with the [`MessageOf`] and
-/// [`ReplyOf`] aliases (or add `where 'a: 'a`). With the concrete type (`message: &'a [u8]`)
-/// Rust treats `'a` as a different kind of lifetime parameter than the trait's and reports
-/// E0195 "lifetime parameters do not match".
+/// **Writing `on_message`**: write the protocol's concrete types, as you would first write them
+/// (`message: &'a [u8]`, `-> Option<Cow<'a, [u8]>>` for [`Raw`](crate::Raw)):
 ///
 /// ```
 /// use std::borrow::Cow;
-/// use gev::{Conn, Handler, MessageOf, Raw, ReplyOf};
+/// use gev::{Conn, Handler, Raw};
 ///
 /// struct Upper;
 /// impl Handler<Raw> for Upper {
-///     fn on_message<'a>(&self, _conn: &mut Conn<'_, Raw>, msg: MessageOf<'a, Raw>) -> Option<ReplyOf<'a, Raw>> {
+///     fn on_message<'a>(&self, _conn: &mut Conn<'_, Raw>, msg: &'a [u8]) -> Option<Cow<'a, [u8]>> {
 ///         Some(Cow::Owned(msg.to_ascii_uppercase()))
 ///     }
 /// }
 /// ```
+///
+/// Why this compiles: the trait ties `'a` to `&'a self` as well as to the message, which makes
+/// `'a` a *late-bound* lifetime in the trait, as it is in an impl written with concrete types
+/// (before, `'a` appeared only inside `P::Message<'a>`, was early-bound, and a concrete impl
+/// failed with rustc E0195). An impl that names the message through a projection — generic over
+/// `P` (`P::Message<'a>`) or with the [`MessageOf`]/[`ReplyOf`] aliases — must write `&'a self`
+/// too, so that its `'a` is late-bound as well:
+///
+/// ```
+/// use gev::{Conn, Handler, MessageOf, Protocol, ReplyOf};
+///
+/// struct Silent;
+/// impl<P: Protocol> Handler<P> for Silent {
+///     fn on_message<'a>(&'a self, _: &mut Conn<'_, P>, _: MessageOf<'a, P>) -> Option<ReplyOf<'a, P>> {
+///         None
+///     }
+/// }
+/// ```
+///
+/// The shared `'a` also lets a reply borrow from the handler itself (`Cow::Borrowed(&self.banner)`).
 pub trait Handler<P: Protocol>: Send + Sync + 'static {
     /// The connection is registered on its loop and can be written to.
     fn on_connect(&self, _conn: &mut Conn<'_, P>) {}
 
     /// One message arrived. A returned reply is packed and sent on this connection (after
     /// anything the handler sent with [`Conn::send`] during the call).
+    ///
+    /// `'a` is both the borrow of the handler and of the message (see the trait docs for why).
     fn on_message<'a>(
-        &self,
+        &'a self,
         conn: &mut Conn<'_, P>,
         message: P::Message<'a>,
     ) -> Option<P::Reply<'a>>;
@@ -45,10 +65,10 @@ pub trait Handler<P: Protocol>: Send + Sync + 'static {
     fn on_close(&self, _conn: &mut Conn<'_, P>, _reason: CloseReason) {}
 }
 
-/// The message type of protocol `P` (use it in `on_message` signatures, see [`Handler`]).
+/// The message type of protocol `P` (in a generic `on_message`, with `&'a self`, see [`Handler`]).
 pub type MessageOf<'a, P> = <P as Protocol>::Message<'a>;
 
-/// The reply type of protocol `P` (use it in `on_message` signatures, see [`Handler`]).
+/// The reply type of protocol `P` (in a generic `on_message`, with `&'a self`, see [`Handler`]).
 pub type ReplyOf<'a, P> = <P as Protocol>::Reply<'a>;
 
 /// Why a connection was closed.
@@ -70,6 +90,12 @@ pub enum CloseReason {
     Local,
     /// A handler callback panicked while handling this connection.
     Panic,
+    /// TLS failed: the peer sent a fatal alert (e.g. it rejected our certificate), plaintext on
+    /// the TLS port, or a record rustls rejected (see [`crate::tls`]).
+    Tls,
+    /// The TLS handshake did not complete within
+    /// [`ServerOptions::tls_handshake_timeout`](crate::ServerOptions::tls_handshake_timeout).
+    HandshakeTimeout,
 }
 
 impl CloseReason {
@@ -84,6 +110,8 @@ impl CloseReason {
             CloseReason::Backpressure => "backpressure",
             CloseReason::Local => "local",
             CloseReason::Panic => "panic",
+            CloseReason::Tls => "tls",
+            CloseReason::HandshakeTimeout => "handshake_timeout",
         }
     }
 }
@@ -105,6 +133,8 @@ impl From<CloseReason> for CloseKind {
             CloseReason::Backpressure => CloseKind::Backpressure,
             CloseReason::Local => CloseKind::Local,
             CloseReason::Panic => CloseKind::Panic,
+            CloseReason::Tls => CloseKind::Tls,
+            CloseReason::HandshakeTimeout => CloseKind::HandshakeTimeout,
         }
     }
 }
@@ -124,6 +154,8 @@ mod tests {
             CloseReason::Backpressure,
             CloseReason::Local,
             CloseReason::Panic,
+            CloseReason::Tls,
+            CloseReason::HandshakeTimeout,
         ];
         for reason in all {
             assert_eq!(reason.as_str(), CloseKind::from(reason).as_str());

@@ -5,7 +5,7 @@
 //! ```
 //! use std::borrow::Cow;
 //! use std::io::{Read, Write};
-//! use gev::{Conn, Handler, LengthPrefixed, MessageOf, ReplyOf, Server, ServerOptions};
+//! use gev::{Conn, Handler, LengthPrefixed, Server, ServerOptions};
 //!
 //! /// Replies to every frame with the frame reversed.
 //! struct Reverse;
@@ -13,8 +13,8 @@
 //!     fn on_message<'a>(
 //!         &self,
 //!         _: &mut Conn<'_, LengthPrefixed>,
-//!         msg: MessageOf<'a, LengthPrefixed>,
-//!     ) -> Option<ReplyOf<'a, LengthPrefixed>> {
+//!         msg: &'a [u8],
+//!     ) -> Option<Cow<'a, [u8]>> {
 //!         Some(Cow::Owned(msg.iter().rev().copied().collect()))
 //!     }
 //! }
@@ -40,17 +40,27 @@
 //! frame is copied into the connection's [`RingBuffer`]) -> [`Handler::on_message`]
 //! (`handler.rs`) -> [`Protocol::pack`] into the connection's output buffer
 //! (`output_buffer.rs`, `connection.rs`) -> written once per loop iteration -> close.
+//! With [`ServerOptions::tls`] a rustls session sits between the read and `unpack` and between
+//! `pack` and the write ([`tls`], `tls/session.rs`); everything above it is unchanged.
 //! Cross-thread work ([`ConnHandle`], [`LoopHandle`]) enters a loop through its task queue
 //! (`task_queue.rs`); timers live in `timer.rs`; limits in [`ServerOptions`] (`options.rs`).
 //!
-//! When implementing [`Handler::on_message`], write the types as [`MessageOf`] and [`ReplyOf`]
-//! (see [`Handler`] for why).
+//! [`Handler::on_message`] is written with the protocol's concrete types (`&'a [u8]`,
+//! `Cow<'a, [u8]>`); a generic impl writes `&'a self` (see [`Handler`] for why).
 //!
 //! # Dependencies
 //! `mio` (readiness polling and wakers), `socket2` (listener options: backlog, `SO_REUSEPORT`),
 //! `slab` (connection slots), `libc` (errno values for `EMFILE`/`ENFILE`), `thiserror` (typed
 //! errors), `tracing` (logging; the library never prints). `httparse`, `sha1`, `base64`,
-//! `flate2` serve the WebSocket module ([`ws`]). `clap`, `anyhow`, `signal-hook`,
+//! `flate2` serve the WebSocket module ([`ws`]); `httparse` also the HTTP module ([`http`]).
+//! `rustls` (0.23, `ring` provider, TLS 1.2 and 1.3) is the TLS layer ([`tls`]): a memory-safe
+//! Rust implementation whose buffered API lets the event loop do all socket I/O itself
+//! (`read_tls`/`write_tls` over the loop's buffers), so TLS fits the reactor without an async
+//! runtime; `ring` is its provider because it is small, builds with just a C compiler, and is
+//! what the load generator and the tokio-rustls reference use too, so comparisons measure the
+//! servers, not the cryptography. `rcgen` makes the self-signed certificates of
+//! [`tls::SelfSigned`] (`gev-echo --tls-self-signed`, tests); the fingerprint's SHA-256 comes from
+//! the rustls ring provider, so no hashing crate is added. `clap`, `anyhow`, `signal-hook`,
 //! `tracing-subscriber` and `core_affinity` are for the example binaries only (see
 //! [`example`]).
 
@@ -68,9 +78,13 @@ mod ring_buffer;
 mod server;
 mod task_queue;
 mod timer;
+mod transport;
 
 pub mod example;
+pub mod http;
 pub mod metrics;
+pub mod tls;
+pub mod udp;
 pub mod ws;
 
 pub use balance::{Balancer, LeastConnections, RoundRobin};
@@ -83,3 +97,4 @@ pub use protocol::{LengthPrefixed, Protocol, Raw, Unpacked};
 pub use ring_buffer::RingBuffer;
 pub use server::{Server, ServerHandle};
 pub use timer::TimerId;
+pub use transport::{ListenAddr, ListenAddrError};

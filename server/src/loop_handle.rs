@@ -8,8 +8,6 @@ use std::sync::{Arc, OnceLock};
 use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
-use mio::net::TcpStream;
-
 use crate::connection::{Conn, ConnId};
 use crate::handler::CloseReason;
 use crate::metrics::LoopMetrics;
@@ -25,7 +23,7 @@ pub(crate) type ConnVisitor<P> = Box<dyn FnMut(&mut Conn<'_, P>) + Send>;
 pub(crate) enum Task<P: Protocol> {
     /// A connection accepted for this loop.
     Register {
-        stream: TcpStream,
+        stream: crate::transport::Stream,
         peer: SocketAddr,
     },
     Send {
@@ -86,11 +84,12 @@ impl<P: Protocol> LoopShared<P> {
 ///
 /// ```
 /// use std::time::Duration;
-/// use gev::{Conn, Handler, MessageOf, Raw, ReplyOf, Server, ServerOptions};
+/// use std::borrow::Cow;
+/// use gev::{Conn, Handler, Raw, Server, ServerOptions};
 ///
 /// struct Quiet;
 /// impl Handler<Raw> for Quiet {
-///     fn on_message<'a>(&self, _: &mut Conn<'_, Raw>, _: MessageOf<'a, Raw>) -> Option<ReplyOf<'a, Raw>> { None }
+///     fn on_message<'a>(&self, _: &mut Conn<'_, Raw>, _: &'a [u8]) -> Option<Cow<'a, [u8]>> { None }
 /// }
 /// let server = Server::new(ServerOptions::new("127.0.0.1:0".parse().unwrap()).loops(1), Raw, Quiet)?;
 /// let (tx, rx) = std::sync::mpsc::channel();

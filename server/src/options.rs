@@ -5,6 +5,8 @@
 //! watermarks and timeouts it enforces on the data path.
 
 use std::net::SocketAddr;
+
+use crate::transport::ListenAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -65,6 +67,10 @@ impl std::fmt::Debug for LoadBalance {
 pub struct ServerOptions {
     /// Address to listen on. Default `0.0.0.0:1833`.
     pub addr: SocketAddr,
+    /// Listen on a Unix stream socket instead of [`addr`](Self::addr) (`unix:/path`, or
+    /// `unix:@name` on Linux; see [`ListenAddr`]). A `ListenAddr::Tcp` here is the same as
+    /// setting `addr`. Default `None` (TCP on `addr`).
+    pub listen: Option<ListenAddr>,
     /// Number of event loops; `<= 0` means one per available core. Default `-1`.
     pub loops: i32,
     /// Set `SO_REUSEPORT` on the listener (lets several processes share the port). Default `false`.
@@ -102,12 +108,22 @@ pub struct ServerOptions {
     pub events_capacity: usize,
     /// Serve Prometheus metrics at `http://ADDR/PATH` (see `gev::metrics`). Default `None`.
     pub metrics: Option<(SocketAddr, String)>,
+    /// Speak TLS on every connection with this rustls configuration (see [`crate::tls`];
+    /// [`crate::tls::server_config`] builds one with session resumption on). Default `None`
+    /// (plain TCP).
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// With [`tls`](Self::tls): a connection whose handshake has not completed this long after
+    /// it was accepted is closed with
+    /// [`CloseReason::HandshakeTimeout`](crate::CloseReason::HandshakeTimeout) (a client that
+    /// stalls half way, or never starts). Default 10 s.
+    pub tls_handshake_timeout: Duration,
 }
 
 impl Default for ServerOptions {
     fn default() -> Self {
         ServerOptions {
             addr: SocketAddr::from(([0, 0, 0, 0], 1833)),
+            listen: None,
             loops: -1,
             reuse_port: false,
             tcp_nodelay: true,
@@ -123,6 +139,8 @@ impl Default for ServerOptions {
             close_linger: Duration::from_secs(5),
             events_capacity: 1024,
             metrics: None,
+            tls: None,
+            tls_handshake_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -148,6 +166,19 @@ impl ServerOptions {
 
     setter!(/// Sets [`addr`](Self::addr).
         addr: SocketAddr);
+    /// Listens on `listen`: TCP sets [`addr`](Self::addr), Unix sets
+    /// [`listen`](Self::listen).
+    pub fn listen(mut self, listen: ListenAddr) -> Self {
+        match listen {
+            ListenAddr::Tcp(addr) => {
+                self.addr = addr;
+                self.listen = None;
+            }
+            unix => self.listen = Some(unix),
+        }
+        self
+    }
+
     setter!(/// Sets [`loops`](Self::loops).
         loops: i32);
     setter!(/// Sets [`reuse_port`](Self::reuse_port).
@@ -176,6 +207,15 @@ impl ServerOptions {
         close_linger: Duration);
     setter!(/// Sets [`events_capacity`](Self::events_capacity).
         events_capacity: usize);
+
+    setter!(/// Sets [`tls_handshake_timeout`](Self::tls_handshake_timeout).
+        tls_handshake_timeout: Duration);
+
+    /// Speak TLS with `config` on every connection (sets [`tls`](Self::tls)).
+    pub fn tls(mut self, config: Arc<rustls::ServerConfig>) -> Self {
+        self.tls = Some(config);
+        self
+    }
 
     /// Serve Prometheus metrics on `addr` at `path` (e.g. `"/metrics"`).
     pub fn metrics(mut self, addr: SocketAddr, path: impl Into<String>) -> Self {
@@ -218,6 +258,9 @@ impl ServerOptions {
         }
         if self.idle_timeout == Some(Duration::ZERO) {
             return fail("idle_timeout must be positive (use None to disable it)".into());
+        }
+        if self.tls_handshake_timeout.is_zero() {
+            return fail("tls_handshake_timeout must be positive".into());
         }
         if let Some((_, path)) = &self.metrics {
             if !path.starts_with('/') {

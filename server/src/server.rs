@@ -14,6 +14,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use mio::net::TcpListener;
+
+use crate::transport::{ListenAddr, Listener};
 use mio::Poll;
 
 use crate::acceptor::{Acceptor, AcceptorStats, ACCEPTOR_WAKER};
@@ -31,11 +33,11 @@ use crate::protocol::Protocol;
 /// ```
 /// use std::borrow::Cow;
 /// use std::io::{Read, Write};
-/// use gev::{Conn, Handler, MessageOf, Raw, ReplyOf, Server, ServerOptions};
+/// use gev::{Conn, Handler, Raw, Server, ServerOptions};
 ///
 /// struct Echo;
 /// impl Handler<Raw> for Echo {
-///     fn on_message<'a>(&self, _: &mut Conn<'_, Raw>, msg: MessageOf<'a, Raw>) -> Option<ReplyOf<'a, Raw>> {
+///     fn on_message<'a>(&self, _: &mut Conn<'_, Raw>, msg: &'a [u8]) -> Option<Cow<'a, [u8]>> {
 ///         Some(Cow::Borrowed(msg))
 ///     }
 /// }
@@ -57,7 +59,7 @@ use crate::protocol::Protocol;
 pub struct Server<P: Protocol, H: Handler<P>> {
     options: ServerOptions,
     local_addr: SocketAddr,
-    listener: TcpListener,
+    listener: Listener,
     loops: Vec<EventLoop<P, H>>,
     loop_metrics: Vec<Arc<LoopMetrics>>,
     stats: Arc<AcceptorStats>,
@@ -110,8 +112,14 @@ impl<P: Protocol, H: Handler<P>> Server<P, H> {
     }
 
     /// The address the listener is bound to (the real port when the options asked for 0).
+    /// `0.0.0.0:0` for a Unix socket: see [`listen_addr`](Self::listen_addr).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// Where the server listens: TCP (with the real port) or the Unix socket.
+    pub fn listen_addr(&self) -> ListenAddr {
+        listen_addr(&self.options, self.local_addr)
     }
 
     /// Handles to the loops, in index order (timers, closures and `for_each_conn` queued now
@@ -191,9 +199,11 @@ impl<P: Protocol, H: Handler<P>> Server<P, H> {
             let mut exit = exit;
             exit.result = acceptor.run().map_err(|e| e.to_string());
         })?;
-        tracing::info!(addr = %local_addr, loops = shared.len(), "server started");
+        let listen_addr = listen_addr(&options, local_addr);
+        tracing::info!(addr = %listen_addr, loops = shared.len(), "server started");
         Ok(ServerHandle {
             local_addr,
+            listen_addr,
             loops: shared,
             acceptor: Some((acceptor_thread, waker, stop_acceptor)),
             threads,
@@ -256,7 +266,25 @@ fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> Result<JoinHandle<()>
         })
 }
 
-fn bind(options: &ServerOptions) -> Result<TcpListener, Error> {
+/// The options' listen address, with the bound TCP port.
+fn listen_addr(options: &ServerOptions, local_addr: SocketAddr) -> ListenAddr {
+    match &options.listen {
+        Some(unix) if unix.is_unix() => unix.clone(),
+        _ => ListenAddr::Tcp(local_addr),
+    }
+}
+
+fn bind(options: &ServerOptions) -> Result<Listener, Error> {
+    match &options.listen {
+        Some(ListenAddr::Unix(path)) => crate::transport::bind_unix_path(path, options.backlog),
+        Some(ListenAddr::UnixAbstract(name)) => {
+            crate::transport::bind_unix_abstract(name, options.backlog)
+        }
+        Some(ListenAddr::Tcp(_)) | None => bind_tcp(options).map(Listener::Tcp),
+    }
+}
+
+fn bind_tcp(options: &ServerOptions) -> Result<TcpListener, Error> {
     use socket2::{Domain, Socket, Type};
     let addr = options.addr;
     let err = |source| Error::Bind { addr, source };
@@ -279,6 +307,7 @@ fn bind(options: &ServerOptions) -> Result<TcpListener, Error> {
 /// A running server. Dropping it stops the server (like [`stop`](Self::stop), ignoring errors).
 pub struct ServerHandle<P: Protocol> {
     local_addr: SocketAddr,
+    listen_addr: ListenAddr,
     loops: Vec<Arc<LoopShared<P>>>,
     acceptor: Option<(JoinHandle<()>, mio::Waker, Arc<AtomicBool>)>,
     threads: Vec<(String, JoinHandle<()>)>,
@@ -292,9 +321,15 @@ pub struct ServerHandle<P: Protocol> {
 }
 
 impl<P: Protocol> ServerHandle<P> {
-    /// The listening address.
+    /// The listening address (`0.0.0.0:0` for a Unix socket, see
+    /// [`listen_addr`](Self::listen_addr)).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// Where the server listens: TCP (with the real port) or the Unix socket.
+    pub fn listen_addr(&self) -> &ListenAddr {
+        &self.listen_addr
     }
 
     /// Handles to the loops, in index order.

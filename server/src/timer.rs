@@ -1,6 +1,6 @@
 //! Timers of one loop: user callbacks from [`LoopHandle::run_after`](crate::LoopHandle::run_after)
 //! and [`run_every`](crate::LoopHandle::run_every), plus the loop's own deadlines (idle sweep,
-//! close linger). A binary heap ordered by deadline; the loop polls with the earliest deadline
+//! close linger, TLS handshake deadlines). A binary heap ordered by deadline; the loop polls with the earliest deadline
 //! as timeout and runs what expired on its own thread. Cancelled user timers are dropped lazily
 //! when they reach the top of the heap.
 
@@ -29,6 +29,8 @@ pub(crate) enum TimerKind {
     User(TimerId),
     IdleSweep,
     Linger(ConnId),
+    /// The TLS handshake deadline of a connection (ignored if it completed).
+    Handshake(ConnId),
 }
 
 /// The loop's timer heap.

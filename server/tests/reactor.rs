@@ -13,8 +13,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use gev::{
-    Backpressure, CloseReason, Conn, ConnHandle, Handler, LoadBalance, MessageOf, Raw, ReplyOf,
-    SendError, Server, ServerHandle, ServerOptions,
+    Backpressure, CloseReason, Conn, ConnHandle, Handler, LoadBalance, Raw, SendError, Server,
+    ServerHandle, ServerOptions,
 };
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -88,11 +88,7 @@ impl Handler<Raw> for Recorder {
         self.handles.lock().unwrap().push(conn.handle());
     }
 
-    fn on_message<'a>(
-        &self,
-        conn: &mut Conn<'_, Raw>,
-        message: MessageOf<'a, Raw>,
-    ) -> Option<ReplyOf<'a, Raw>> {
+    fn on_message<'a>(&self, conn: &mut Conn<'_, Raw>, message: &'a [u8]) -> Option<Cow<'a, [u8]>> {
         let _ = self.messages.lock().unwrap().send(message.to_vec());
         (self.behaviour)(conn, message).map(Cow::Owned)
     }
@@ -480,11 +476,7 @@ fn context_slot_keeps_per_connection_state() {
         fn on_connect(&self, conn: &mut Conn<'_, Raw>) {
             conn.set_context(0u32);
         }
-        fn on_message<'a>(
-            &self,
-            conn: &mut Conn<'_, Raw>,
-            m: MessageOf<'a, Raw>,
-        ) -> Option<ReplyOf<'a, Raw>> {
+        fn on_message<'a>(&self, conn: &mut Conn<'_, Raw>, m: &'a [u8]) -> Option<Cow<'a, [u8]>> {
             let count = conn.context_mut::<u32>()?;
             *count += m.len() as u32;
             Some(Cow::Owned(count.to_string().into_bytes()))

@@ -7,6 +7,11 @@
 //! (a stalled case hangs the run and writes no report), so on a timeout the cases are rerun one
 //! at a time with `-i CASE` and the ones that stall are named in the failure.
 //!
+//! wss: kosoku speaks `ws://` only (`invalid url scheme "wss": expected ws or http`), so the wss
+//! runs put a small TLS-originating relay (Python asyncio, [`TLS_RELAY`]) between kosoku and
+//! `gev-websocket --tls-cert/--tls-key`: every Autobahn byte then crosses gev's TLS path, and
+//! TCP closes are passed on in both directions so the close behaviour is still the server's.
+//!
 //! Wall time on the 2-core development machine (shared with other compiles): cases 1-10 (301
 //! cases) ~5 s; cases 12-13 (216 compression cases, 1000 messages each, up to 128 KiB) ~230 s,
 //! mostly kosoku's own per-message work, hence the 600 s bound.
@@ -15,6 +20,7 @@ mod ws_common;
 
 use std::collections::BTreeMap;
 use std::fs::File;
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -122,10 +128,103 @@ fn case_ids(includes: &[&str]) -> Vec<String> {
         .collect()
 }
 
-/// Runs the selection against a fresh `gev-websocket`; on success returns the outcomes.
-fn autobahn(includes: &[&str], limit: Duration, expected_cases: usize) -> Vec<CaseOutcome> {
-    let server = ServerProcess::start(&binary("gev-websocket"), &["--loops", "2"]);
-    let addr = server.addr.to_string();
+/// A plain-TCP to TLS relay: accepts on 127.0.0.1:0 (printing `listening on ADDR`), opens a
+/// TLS connection to `127.0.0.1:PORT` (trusting CAFILE, name `localhost`) per client and copies
+/// both ways; an EOF on either side is passed on (a TLS side gets close_notify and a close).
+const TLS_RELAY: &str = r#"
+import asyncio, ssl, sys
+port, cafile = int(sys.argv[1]), sys.argv[2]
+ctx = ssl.create_default_context(cafile=cafile)
+
+async def pipe(reader, writer):
+    try:
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+    except (ConnectionError, ssl.SSLError):
+        pass
+    try:
+        if writer.can_write_eof():
+            writer.write_eof()
+        else:
+            writer.close()
+    except (ConnectionError, ssl.SSLError, RuntimeError):
+        pass
+
+async def handle(client_reader, client_writer):
+    try:
+        tls_reader, tls_writer = await asyncio.open_connection(
+            "127.0.0.1", port, ssl=ctx, server_hostname="localhost")
+    except (ConnectionError, ssl.SSLError):
+        client_writer.close()
+        return
+    await asyncio.gather(pipe(client_reader, tls_writer), pipe(tls_reader, client_writer))
+    client_writer.close()
+    tls_writer.close()
+
+async def main():
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    print("listening on 127.0.0.1:%d" % server.sockets[0].getsockname()[1], flush=True)
+    await server.serve_forever()
+
+asyncio.run(main())
+"#;
+
+/// Starts [`TLS_RELAY`] towards `port`; returns the process and the address kosoku connects to.
+fn start_relay(port: u16, cafile: &Path) -> (ChildGuard, String) {
+    let child = Command::new(venv_bin("python"))
+        .args(["-c", TLS_RELAY])
+        .arg(port.to_string())
+        .arg(cafile)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("starting the TLS relay");
+    let mut child = ChildGuard(child);
+    let mut line = String::new();
+    BufReader::new(child.0.stdout.take().expect("relay stdout"))
+        .read_line(&mut line)
+        .expect("relay's listening line");
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected relay line {line:?}"))
+        .to_owned();
+    (child, addr)
+}
+
+/// Runs the selection against a fresh `gev-websocket` (over TLS through [`TLS_RELAY`] with
+/// `tls`); on success returns the outcomes.
+fn autobahn(
+    includes: &[&str],
+    limit: Duration,
+    expected_cases: usize,
+    tls: bool,
+) -> Vec<CaseOutcome> {
+    let cert_dir = tempfile::tempdir().expect("tempdir");
+    let cert_path = cert_dir.path().join("cert.pem");
+    let key_path = cert_dir.path().join("key.pem");
+    let mut args = vec!["--loops".to_owned(), "2".to_owned()];
+    if tls {
+        let cert = gev::tls::SelfSigned::generate(&["localhost"]).expect("certificate");
+        std::fs::write(&cert_path, cert.cert_pem()).expect("cert file");
+        std::fs::write(&key_path, cert.key_pem()).expect("key file");
+        args.extend([
+            "--tls-cert".to_owned(),
+            cert_path.display().to_string(),
+            "--tls-key".to_owned(),
+            key_path.display().to_string(),
+        ]);
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let server = ServerProcess::start(&binary("gev-websocket"), &args);
+    let (_relay, addr) = if tls {
+        let (relay, addr) = start_relay(server.addr.port(), &cert_path);
+        (Some(relay), addr)
+    } else {
+        (None, server.addr.to_string())
+    };
     let out = tempfile::tempdir().expect("tempdir");
     let started = Instant::now();
     let Some(outcomes) = run_kosoku(&addr, includes, limit, out.path()) else {
@@ -158,7 +257,7 @@ fn autobahn(includes: &[&str], limit: Duration, expected_cases: usize) -> Vec<Ca
             .or_default() += 1;
     }
     println!(
-        "autobahn {includes:?}: {} cases in {:.1?}; (behavior, close) counts: {counts:?}",
+        "autobahn {includes:?} (tls: {tls}): {} cases in {:.1?}; (behavior, close) counts: {counts:?}",
         outcomes.len(),
         started.elapsed()
     );
@@ -193,6 +292,7 @@ fn autobahn_cases_1_to_10_all_ok() {
         &includes,
         Duration::from_secs(180),
         case_ids(&includes).len(),
+        false,
     );
     assert!(
         outcomes
@@ -209,5 +309,30 @@ fn autobahn_cases_12_13_permessage_deflate() {
         &includes,
         Duration::from_secs(600),
         case_ids(&includes).len(),
+        false,
+    );
+}
+
+#[test]
+fn autobahn_wss_cases_1_to_10_all_ok() {
+    let includes = [
+        "1.*", "2.*", "3.*", "4.*", "5.*", "6.*", "7.*", "9.*", "10.*",
+    ];
+    autobahn(
+        &includes,
+        Duration::from_secs(300),
+        case_ids(&includes).len(),
+        true,
+    );
+}
+
+#[test]
+fn autobahn_wss_cases_12_13_permessage_deflate() {
+    let includes = ["12.*", "13.*"];
+    autobahn(
+        &includes,
+        Duration::from_secs(900),
+        case_ids(&includes).len(),
+        true,
     );
 }

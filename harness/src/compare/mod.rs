@@ -408,6 +408,7 @@ fn setup(args: &CompareArgs) -> anyhow::Result<Setup> {
             rate: None,
             duration_secs: args.duration.as_secs_f64(),
             warmup_secs: args.warmup.as_secs_f64(),
+            tls: Default::default(),
         };
         return Ok(Setup {
             points: vec![ComparePoint::new(params)],
@@ -448,6 +449,7 @@ fn setup(args: &CompareArgs) -> anyhow::Result<Setup> {
                         rate,
                         duration_secs: spec.duration.as_secs_f64(),
                         warmup_secs: spec.warmup.as_secs_f64(),
+                        tls: Default::default(),
                     }));
                 }
             }

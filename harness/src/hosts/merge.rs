@@ -81,15 +81,24 @@ pub fn merge(parts: &[Part<'_>]) -> Result<Summary, MergeError> {
     let mut histograms = BTreeMap::new();
     let mut stats: BTreeMap<&str, Percentiles> = BTreeMap::new();
     for name in HISTOGRAMS {
+        // A histogram no host wrote (a UDP run has no connect or loop-lag histogram) stays
+        // absent; one that only some hosts wrote is an error, as merging would lose samples.
+        if parts
+            .iter()
+            .all(|p| !p.summary.histograms.contains_key(name))
+        {
+            continue;
+        }
         let histogram = merged_histogram(parts, name)?;
         stats.insert(name, percentiles(&histogram));
         histograms.insert(name.to_string(), encode_base64(&histogram));
     }
     merged.histograms = histograms;
-    merged.latency_us = stats["latency"];
-    merged.latency_uncorrected_us = stats["latency_uncorrected"];
-    merged.connect_us = stats["connect"];
-    merged.loop_lag_us = stats["loop_lag"];
+    let stat = |name: &str| stats.get(name).copied().unwrap_or_default();
+    merged.latency_us = stat("latency");
+    merged.latency_uncorrected_us = stat("latency_uncorrected");
+    merged.connect_us = stat("connect");
+    merged.loop_lag_us = stat("loop_lag");
 
     let sum = |pick: fn(&Summary) -> u64| parts.iter().map(|p| pick(p.summary)).sum::<u64>();
     let sum_f = |pick: fn(&Summary) -> f64| parts.iter().map(|p| pick(p.summary)).sum::<f64>();
@@ -273,6 +282,31 @@ mod tests {
                 name: "connect".into()
             }
         );
+    }
+
+    #[test]
+    fn a_histogram_no_host_wrote_stays_absent() {
+        let mut sa = summary(&[1000], None);
+        let mut sb = summary(&[3000], None);
+        for s in [&mut sa, &mut sb] {
+            s.histograms.remove("connect");
+        }
+        let parts = [
+            Part {
+                host: "a",
+                summary: &sa,
+                clock_offset_ns: 0,
+            },
+            Part {
+                host: "b",
+                summary: &sb,
+                clock_offset_ns: 0,
+            },
+        ];
+        let merged = merge(&parts).unwrap();
+        assert!(!merged.histograms.contains_key("connect"));
+        assert_eq!(merged.connect_us, Percentiles::default());
+        assert_eq!(merged.latency_us.count, 2);
     }
 
     #[test]

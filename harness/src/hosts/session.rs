@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 use gev_loadgen::Summary;
 use gev_reports::hdr::decode_base64;
 use gev_reports::results::{
-    HostRecord, HostRun, HostsRecord, PathRtt, PointParams, RunRecord, ServerExit,
+    HostRecord, HostRun, HostsRecord, PathRtt, PointParams, PointTls, RunRecord, ServerExit,
 };
 
 use super::clock::{self, ClockOffset};
@@ -42,6 +42,7 @@ use super::ssh::{is_ssh_failure, Host, HostCommandError, Reach};
 use super::table::{HostConfig, Hosts};
 use crate::framing::Framing;
 use crate::runner::{self, RunOptions, ServerSpec};
+use crate::tls_run;
 
 /// Connections opened (one request each) to measure the path RTT.
 pub const RTT_CONNECTIONS: u32 = 32;
@@ -345,14 +346,13 @@ impl Session {
 
         // 3. Start-up check of every server; the RTT during the first.
         for (index, spec) in servers.iter().enumerate() {
-            let (mut process, port) =
-                session
-                    .start_server(spec, first_loops, options)
-                    .map_err(|error| SessionError::Probe {
-                        server: spec.name.clone(),
-                        host: session.server.name.clone(),
-                        reason: error.to_string(),
-                    })?;
+            let (mut process, port) = session
+                .start_server(spec, first_loops, PointTls::Off, options)
+                .map_err(|error| SessionError::Probe {
+                    server: spec.name.clone(),
+                    host: session.server.name.clone(),
+                    reason: error.to_string(),
+                })?;
             thread::sleep(PROBE_HOLD);
             if index == 0 {
                 let rtt_started = Instant::now();
@@ -399,15 +399,18 @@ impl Session {
         &self.notes
     }
 
-    /// Starts `spec` on the server host; returns the process and the port it listens on.
+    /// Starts `spec` on the server host with TLS as `tls` asks (a self-signed certificate: the
+    /// clients run with `--insecure`, so no certificate file has to reach them); returns the
+    /// process and the port it listens on.
     fn start_server(
         &self,
         spec: &ServerSpec,
         loops: u32,
+        tls: PointTls,
         options: &RunOptions,
     ) -> Result<(HostProcess, u16), PointError> {
         let argv = server_argv(
-            &spec.command,
+            &tls_run::command_at(spec, tls, None),
             loops,
             &self.server_config.address,
             self.server_bin.as_ref(),
@@ -542,7 +545,7 @@ impl Session {
             segments::split_load(point.connections, point.rate, &self.weights).map_err(|e| {
                 PointError::Failed(format!("cannot split {point} over the client hosts: {e}"))
             })?;
-        let (mut process, port) = self.start_server(server, point.loops, options)?;
+        let (mut process, port) = self.start_server(server, point.loops, point.tls, options)?;
         let target = target_text(server.framing, &self.server_config.address, port);
 
         let lead = self.start_lead
@@ -569,6 +572,7 @@ impl Session {
                 &own,
                 options.loadgen_threads,
             ));
+            argv.extend(tls_run::loadgen_args(&own, None));
             argv.push("--start-at".into());
             argv.push((start_ns + i128::from(client.offset.offset_ns)).to_string());
             let generator = HostProcess::spawn(

@@ -68,6 +68,9 @@ impl Drop for ChildGuard {
 pub struct ServerProcess {
     guard: ChildGuard,
     addr: SocketAddr,
+    /// What followed `listening on ` (`unix:/path` for a Unix socket, whose `addr` is a
+    /// placeholder).
+    listen_line: String,
 }
 
 impl ServerProcess {
@@ -112,10 +115,26 @@ impl ServerProcess {
         let line = rx.recv_timeout(STARTUP_TIMEOUT).unwrap_or_else(|_| {
             panic!("{name} printed no `listening on ADDR` line within {STARTUP_TIMEOUT:?}")
         });
+        if line.starts_with("unix:") {
+            return ServerProcess {
+                guard,
+                addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+                listen_line: line,
+            };
+        }
         let addr: SocketAddr = line
             .parse()
             .unwrap_or_else(|e| panic!("{name} printed a bad address {line:?}: {e}"));
-        ServerProcess { guard, addr }
+        ServerProcess {
+            guard,
+            addr,
+            listen_line: line,
+        }
+    }
+
+    /// The address as printed (`unix:/path` for Unix sockets).
+    pub fn listen_line(&self) -> &str {
+        &self.listen_line
     }
 
     pub fn addr(&self) -> SocketAddr {

@@ -13,6 +13,7 @@ pub mod spectrum;
 pub mod style;
 pub mod throughput;
 pub mod timeseries;
+pub mod tls;
 
 use std::path::{Path, PathBuf};
 
@@ -35,16 +36,19 @@ pub enum PlotKind {
     OfferedLoad,
     /// Throughput and p99 over time for each run.
     Timeseries,
+    /// Throughput with and without TLS, and TLS handshakes per second.
+    Tls,
 }
 
 impl PlotKind {
     /// All kinds in report order.
-    pub const ALL: [PlotKind; 5] = [
+    pub const ALL: [PlotKind; 6] = [
         PlotKind::Throughput,
         PlotKind::Latency,
         PlotKind::Spectrum,
         PlotKind::OfferedLoad,
         PlotKind::Timeseries,
+        PlotKind::Tls,
     ];
 
     /// Section heading.
@@ -55,6 +59,7 @@ impl PlotKind {
             PlotKind::Spectrum => "Latency percentile spectrum",
             PlotKind::OfferedLoad => "Latency vs offered load",
             PlotKind::Timeseries => "Throughput and p99 over time",
+            PlotKind::Tls => "TLS: throughput with and without, handshakes per second",
         }
     }
 
@@ -66,6 +71,7 @@ impl PlotKind {
             PlotKind::Spectrum => "spectrum",
             PlotKind::OfferedLoad => "offered-load",
             PlotKind::Timeseries => "timeseries",
+            PlotKind::Tls => "tls",
         }
     }
 }
@@ -83,6 +89,8 @@ pub enum PlotData {
     OfferedLoad(offered_load::OfferedLoadPlot),
     /// See [`timeseries`].
     Timeseries(timeseries::TimeseriesPlot),
+    /// See [`tls`].
+    Tls(tls::TlsPlot),
 }
 
 /// One plot file to draw.
@@ -130,6 +138,7 @@ pub fn plan(report: &Report) -> Vec<PlotJob> {
     jobs.extend(spectrum::plan(report, &servers));
     jobs.extend(offered_load::plan(report, &servers));
     jobs.extend(timeseries::plan(report));
+    jobs.extend(tls::plan(report, &servers));
     make_stems_unique(&mut jobs);
     jobs
 }
@@ -274,6 +283,7 @@ impl PlotJob {
             PlotData::Spectrum(plot) => plot.draw(root, &self.title),
             PlotData::OfferedLoad(plot) => plot.draw(root, &self.title),
             PlotData::Timeseries(plot) => plot.draw(root, &self.title),
+            PlotData::Tls(plot) => plot.draw(root, &self.title),
         }
     }
 

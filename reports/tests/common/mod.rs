@@ -276,6 +276,8 @@ pub fn loadgen_summary(
         duration_secs: 8.0,
         generator_cpu_percent: vec![35.0],
         window_start_unix_ns: None,
+        tls: None,
+        datagrams: None,
     }
 }
 
@@ -290,6 +292,7 @@ pub fn point_params(loops: u32, rate: Option<f64>) -> gev_reports::results::Poin
         rate,
         duration_secs: 8.0,
         warmup_secs: 1.0,
+        tls: Default::default(),
     }
 }
 

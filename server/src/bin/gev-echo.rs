@@ -3,8 +3,14 @@
 //! Prints `listening on ADDR` once bound, logs the connection count every 2 s, and exits 0
 //! within a second of SIGINT/SIGTERM after a graceful stop. `--work-ns N` spins N ns per
 //! message to simulate handler cost.
+//!
+//! TLS: `--tls-cert PEM --tls-key PEM`, or `--tls-self-signed` for a quick run: a certificate
+//! for `localhost`/`127.0.0.1`/`::1` is generated (rcgen), its SHA-256 fingerprint is logged
+//! (stderr, so stdout keeps its single `listening on` line) and `--tls-write-cert FILE` writes it
+//! as PEM for clients to trust (`openssl s_client -CAfile FILE`, `curl --cacert FILE`).
 
 use std::borrow::Cow;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -12,7 +18,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::Parser;
 use gev::example::{init_tracing, serve_until_signal, ExampleArgs};
-use gev::{Conn, Handler, MessageOf, Raw, ReplyOf, Server};
+use gev::{Conn, Handler, Raw, Server};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -25,6 +31,33 @@ struct Args {
     /// Busy-spin this many nanoseconds per message (simulated handler work).
     #[arg(long, default_value_t = 0)]
     work_ns: u64,
+    /// Speak TLS with a freshly generated self-signed certificate (logs its fingerprint).
+    #[arg(long, conflicts_with_all = ["tls_cert", "tls_key"])]
+    tls_self_signed: bool,
+    /// With --tls-self-signed: write the certificate (PEM) to FILE for clients to trust.
+    #[arg(long, value_name = "FILE", requires = "tls_self_signed")]
+    tls_write_cert: Option<PathBuf>,
+}
+
+/// A self-signed certificate for loopback names: the server configuration, with its
+/// fingerprint logged and the PEM written where asked.
+fn self_signed_config(
+    write_cert: Option<&PathBuf>,
+) -> anyhow::Result<gev::tls::rustls::ServerConfig> {
+    let cert = gev::tls::SelfSigned::generate(&["localhost", "127.0.0.1", "::1"])?;
+    // On stderr whatever RUST_LOG says: stdout carries only the `listening on` line.
+    eprintln!(
+        "TLS certificate SHA-256 fingerprint: {}",
+        cert.fingerprint()
+    );
+    if let Some(path) = write_cert {
+        std::fs::write(path, cert.cert_pem())
+            .with_context(|| format!("writing the certificate to {}", path.display()))?;
+    }
+    Ok(gev::tls::server_config(
+        vec![cert.cert_der()],
+        cert.key_der(),
+    )?)
 }
 
 struct Echo {
@@ -40,8 +73,8 @@ impl Handler<Raw> for Echo {
     fn on_message<'a>(
         &self,
         _conn: &mut Conn<'_, Raw>,
-        message: MessageOf<'a, Raw>,
-    ) -> Option<ReplyOf<'a, Raw>> {
+        message: &'a [u8],
+    ) -> Option<Cow<'a, [u8]>> {
         if !self.work.is_zero() {
             let start = Instant::now();
             while start.elapsed() < self.work {
@@ -64,7 +97,10 @@ fn main() -> anyhow::Result<()> {
         work: Duration::from_nanos(args.work_ns),
         connections: connections.clone(),
     };
-    let options = args.common.server_options();
+    let mut options = args.common.options(&[])?;
+    if args.tls_self_signed {
+        options = options.tls(Arc::new(self_signed_config(args.tls_write_cert.as_ref())?));
+    }
     let server = Server::new(options, Raw, handler)
         .with_context(|| format!("starting gev-echo on {}", args.common.addr()))?;
     let loops = server.loops();

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::Parser;
 use gev::example::{init_tracing, serve_until_signal, ExampleArgs};
-use gev::{Conn, Handler, MessageOf, Raw, ReplyOf, Server};
+use gev::{Conn, Handler, Raw, Server};
 
 #[derive(Debug, Parser)]
 #[command(name = "gev-maxconn", about = "Echo server with a connection limit")]
@@ -37,8 +37,8 @@ impl Handler<Raw> for CountingEcho {
     fn on_message<'a>(
         &self,
         _conn: &mut Conn<'_, Raw>,
-        message: MessageOf<'a, Raw>,
-    ) -> Option<ReplyOf<'a, Raw>> {
+        message: &'a [u8],
+    ) -> Option<Cow<'a, [u8]>> {
         Some(Cow::Borrowed(message))
     }
 
@@ -55,7 +55,7 @@ fn main() -> anyhow::Result<()> {
     }
     let options = args
         .common
-        .server_options()
+        .options(&[])?
         .max_connections(args.max_connections);
     let handler = CountingEcho {
         open: Arc::new(AtomicUsize::new(0)),

@@ -8,7 +8,7 @@ use std::borrow::Cow;
 use anyhow::Context;
 use clap::Parser;
 use gev::example::{init_tracing, serve_until_signal, ExampleArgs};
-use gev::{Conn, Handler, LengthPrefixed, MessageOf, ReplyOf, Server};
+use gev::{Conn, Handler, LengthPrefixed, Server};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -29,8 +29,8 @@ impl Handler<LengthPrefixed> for FrameEcho {
     fn on_message<'a>(
         &self,
         _conn: &mut Conn<'_, LengthPrefixed>,
-        message: MessageOf<'a, LengthPrefixed>,
-    ) -> Option<ReplyOf<'a, LengthPrefixed>> {
+        message: &'a [u8],
+    ) -> Option<Cow<'a, [u8]>> {
         Some(Cow::Borrowed(message))
     }
 
@@ -44,7 +44,7 @@ impl Handler<LengthPrefixed> for FrameEcho {
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     init_tracing();
-    let options = args.common.server_options();
+    let options = args.common.options(&[])?;
     let server = Server::new(options, LengthPrefixed::new(args.max_frame), FrameEcho)
         .with_context(|| format!("starting gev-protocol on {}", args.common.addr()))?;
     serve_until_signal(server)

@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Parser;
 use gev::example::{init_tracing, serve_until_signal, ExampleArgs};
-use gev::{Conn, Handler, MessageOf, Raw, ReplyOf, Server};
+use gev::{Conn, Handler, Raw, Server};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -33,8 +33,8 @@ impl Handler<Raw> for EchoAndPush {
     fn on_message<'a>(
         &self,
         _conn: &mut Conn<'_, Raw>,
-        message: MessageOf<'a, Raw>,
-    ) -> Option<ReplyOf<'a, Raw>> {
+        message: &'a [u8],
+    ) -> Option<Cow<'a, [u8]>> {
         Some(Cow::Borrowed(message))
     }
 }
@@ -45,7 +45,7 @@ fn main() -> anyhow::Result<()> {
     if args.interval_ms == 0 {
         anyhow::bail!("--interval-ms must be at least 1");
     }
-    let options = args.common.server_options();
+    let options = args.common.options(&[])?;
     let server = Server::new(options, Raw, EchoAndPush)
         .with_context(|| format!("starting gev-push on {}", args.common.addr()))?;
     let payload: &'static [u8] = format!("{}\n", args.message).into_bytes().leak();

@@ -59,7 +59,7 @@ fn main() -> anyhow::Result<()> {
     // Exit within a second of a signal even if some connection does not flush.
     let options = args
         .common
-        .server_options()
+        .options(&[b"http/1.1"])?
         .stop_timeout(Duration::from_millis(800));
     let handler = WsAdapter::new(Echo, &config);
     let server = Server::new(options, WsProtocol::new(config), handler)
@@ -68,7 +68,7 @@ fn main() -> anyhow::Result<()> {
     let mut signals = Signals::new([SIGINT, SIGTERM]).context("installing signal handlers")?;
     let running = server.start().context("starting the server threads")?;
     let mut stdout = std::io::stdout().lock();
-    writeln!(stdout, "listening on {}", running.local_addr()).and_then(|()| stdout.flush())?;
+    writeln!(stdout, "listening on {}", running.listen_addr()).and_then(|()| stdout.flush())?;
     drop(stdout);
     if let Some(signal) = signals.forever().next() {
         tracing::info!(signal, "stopping");

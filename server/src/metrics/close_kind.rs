@@ -25,11 +25,15 @@ pub enum CloseKind {
     Local,
     /// The handler panicked while handling this connection.
     Panic,
+    /// TLS failed (a fatal alert from the peer, plaintext on the TLS port, a rejected record).
+    Tls,
+    /// The TLS handshake did not complete within the handshake timeout.
+    HandshakeTimeout,
 }
 
 impl CloseKind {
     /// Every kind, in index order (the order of the exposition).
-    pub const ALL: [CloseKind; 8] = [
+    pub const ALL: [CloseKind; 10] = [
         CloseKind::Peer,
         CloseKind::Idle,
         CloseKind::Error,
@@ -38,6 +42,8 @@ impl CloseKind {
         CloseKind::Backpressure,
         CloseKind::Local,
         CloseKind::Panic,
+        CloseKind::Tls,
+        CloseKind::HandshakeTimeout,
     ];
 
     /// Number of kinds (the length of the per-loop close counter array).
@@ -54,6 +60,8 @@ impl CloseKind {
             CloseKind::Backpressure => "backpressure",
             CloseKind::Local => "local",
             CloseKind::Panic => "panic",
+            CloseKind::Tls => "tls",
+            CloseKind::HandshakeTimeout => "handshake_timeout",
         }
     }
 
@@ -86,6 +94,8 @@ mod tests {
             CloseReason::Backpressure,
             CloseReason::Local,
             CloseReason::Panic,
+            CloseReason::Tls,
+            CloseReason::HandshakeTimeout,
         ];
         assert_eq!(reasons.len(), CloseKind::COUNT);
         for (reason, kind) in reasons.into_iter().zip(CloseKind::ALL) {
@@ -95,11 +105,11 @@ mod tests {
     }
 
     #[test]
-    fn label_values_are_distinct_lowercase() {
+    fn label_values_are_distinct_snake_case() {
         let mut labels: Vec<&str> = CloseKind::ALL.iter().map(|k| k.as_str()).collect();
         assert!(labels
             .iter()
-            .all(|l| l.chars().all(|c| c.is_ascii_lowercase())));
+            .all(|l| l.chars().all(|c| c.is_ascii_lowercase() || c == '_')));
         labels.sort_unstable();
         labels.dedup();
         assert_eq!(labels.len(), CloseKind::COUNT);

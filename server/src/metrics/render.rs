@@ -328,6 +328,8 @@ gev_closes_total{loop=\"0\",reason=\"shutdown\"} 0
 gev_closes_total{loop=\"0\",reason=\"backpressure\"} 1
 gev_closes_total{loop=\"0\",reason=\"local\"} 0
 gev_closes_total{loop=\"0\",reason=\"panic\"} 0
+gev_closes_total{loop=\"0\",reason=\"tls\"} 0
+gev_closes_total{loop=\"0\",reason=\"handshake_timeout\"} 0
 gev_closes_total{loop=\"1\",reason=\"peer\"} 0
 gev_closes_total{loop=\"1\",reason=\"idle\"} 0
 gev_closes_total{loop=\"1\",reason=\"error\"} 0
@@ -336,6 +338,8 @@ gev_closes_total{loop=\"1\",reason=\"shutdown\"} 0
 gev_closes_total{loop=\"1\",reason=\"backpressure\"} 0
 gev_closes_total{loop=\"1\",reason=\"local\"} 0
 gev_closes_total{loop=\"1\",reason=\"panic\"} 0
+gev_closes_total{loop=\"1\",reason=\"tls\"} 0
+gev_closes_total{loop=\"1\",reason=\"handshake_timeout\"} 0
 # HELP gev_bytes_read_total Bytes read from connections' sockets.
 # TYPE gev_bytes_read_total counter
 gev_bytes_read_total{loop=\"0\"} 1024

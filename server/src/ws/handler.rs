@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::connection::{Conn, ConnHandle, ConnId};
-use crate::handler::{CloseReason, Handler, MessageOf, ReplyOf};
+use crate::handler::{CloseReason, Handler};
 
 use super::handshake::HandshakeRequest;
 use super::message::{WsMessage, WsReply};
@@ -200,8 +200,8 @@ impl<H: WsHandler> Handler<WsProtocol> for WsAdapter<H> {
     fn on_message<'a>(
         &self,
         conn: &mut Conn<'_, WsProtocol>,
-        message: MessageOf<'a, WsProtocol>,
-    ) -> Option<ReplyOf<'a, WsProtocol>> {
+        message: WsMessage<'a>,
+    ) -> Option<WsReply<'a>> {
         let data = match message {
             WsMessage::Open(request) => {
                 if let Some(state) = conn.context_mut::<WsConnState>() {

@@ -6,6 +6,8 @@
 //! (`target/<profile>/deps/<test>` -> `target/<profile>/<bin>`), see docs/design.md.
 #![allow(dead_code)]
 
+pub mod tls;
+
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -39,6 +41,8 @@ pub fn bin_path(name: &str) -> PathBuf {
 pub struct ServerProcess {
     child: Child,
     addr: SocketAddr,
+    /// What followed `listening on ` (e.g. `127.0.0.1:4242` or `unix:/tmp/x.sock`).
+    listen_line: String,
     name: String,
     exited: Option<ExitStatus>,
 }
@@ -95,6 +99,7 @@ impl ServerProcess {
         let mut guard = ServerProcess {
             child,
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            listen_line: String::new(),
             name: name.to_string(),
             exited: None,
         };
@@ -105,6 +110,10 @@ impl ServerProcess {
                 panic!("{name} {args:?} printed no `listening on ADDR` line within {STARTUP_TIMEOUT:?} (exit status: {status:?})");
             }
         };
+        guard.listen_line = line.clone();
+        if line.starts_with("unix:") {
+            return guard;
+        }
         let mut addr: SocketAddr = line
             .parse()
             .unwrap_or_else(|e| panic!("{name} printed a bad address {line:?}: {e}"));
@@ -122,6 +131,12 @@ impl ServerProcess {
     /// Where to connect (an unspecified listening address is replaced by loopback).
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The address as printed on the `listening on` line (`unix:/path` for Unix sockets, whose
+    /// [`addr`](Self::addr) is a placeholder).
+    pub fn listen_line(&self) -> &str {
+        &self.listen_line
     }
 
     /// The process id.
@@ -236,4 +251,32 @@ pub fn rss_kib(pid: u32) -> u64 {
         .find_map(|l| l.strip_prefix("VmRSS:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .expect("VmRSS in /proc/PID/status")
+}
+
+/// A client process (e.g. `openssl s_client`) killed on drop unless taken back with
+/// [`ChildGuard::take`], so a failing test never leaves it running.
+pub struct ChildGuard(Option<Child>);
+
+impl ChildGuard {
+    pub fn new(child: Child) -> ChildGuard {
+        ChildGuard(Some(child))
+    }
+
+    pub fn child(&mut self) -> &mut Child {
+        self.0.as_mut().expect("child taken")
+    }
+
+    /// The child, no longer killed on drop (wait for it yourself).
+    pub fn take(mut self) -> Child {
+        self.0.take().expect("child taken")
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
 }
