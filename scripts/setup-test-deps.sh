@@ -10,6 +10,10 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 missing=""
 command -v wrk >/dev/null 2>&1 || missing="$missing wrk"
 command -v valgrind >/dev/null 2>&1 || missing="$missing valgrind"
+# openssh-server (Debian's sshd) and ping: harness/tests/multi_host.rs runs a real sshd in each
+# network namespace of its multi-host sweep and checks the reported RTT against ping.
+[ -x /usr/sbin/sshd ] || missing="$missing openssh-server"
+command -v ping >/dev/null 2>&1 || missing="$missing iputils-ping"
 if [ -n "$missing" ]; then
   echo "setup-test-deps: installing$missing with apt-get" >&2
   if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi

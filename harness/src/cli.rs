@@ -67,6 +67,10 @@ pub struct SweepArgs {
     /// cost ratios to the references are tight; absolute figures are each server's share).
     #[arg(long, value_name = "SCHEDULE", value_enum)]
     pub schedule: Option<crate::spec::Schedule>,
+    /// Run on other hosts: a TOML file with a `[hosts]` table (server host, client hosts),
+    /// replacing the spec's own; see docs/hosts.md.
+    #[arg(long, value_name = "FILE")]
+    pub hosts: Option<PathBuf>,
 }
 
 /// Flags of `harness report`.

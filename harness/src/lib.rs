@@ -6,7 +6,9 @@
 //! results.csv, env.txt) -> plots and pages (`gev_reports::render`). `harness compare`
 //! ([`compare`]) runs a baseline and a candidate through the same [`runner`] (by default side by
 //! side, both at once on the same cores, so the machine's drift cancels in the ratio) and gates
-//! on the ratios. The reference servers (`ref-tokio-echo`, `ref-mio-echo`, `ref-tokio-ws-echo`) are
+//! on the ratios. With a `[hosts]` table ([`hosts`]) the server runs on another host and loadgen
+//! on one or more client hosts, over ssh, and their histograms are merged without loss. The
+//! reference servers (`ref-tokio-echo`, `ref-mio-echo`, `ref-tokio-ws-echo`) are
 //! binaries of this crate; [`builtin`] names every server a spec may use.
 //!
 //! ```
@@ -39,7 +41,9 @@
 //! distribution for the paired intervals, instead of a hand-written quantile), `signal-hook`,
 //! `tokio`, `mio`, `socket2`, `tokio-tungstenite`, `futures-util` (the reference servers),
 //! `core_affinity` (compare), `rustls`/`tokio-rustls` (the TLS reference server, ring provider
-//! like gev and loadgen), `rcgen` (one throwaway certificate per TLS sweep). Dev: `tempfile`,
+//! like gev and loadgen), `rcgen` (one throwaway certificate per TLS sweep), `hdrhistogram`
+//! (adding the client hosts' histograms in [`hosts::merge`]), `tempfile` (also the ssh control
+//! socket directory). Dev: `tempfile`,
 //! `proptest`.
 
 pub mod baseline;
@@ -49,6 +53,7 @@ pub mod cli;
 pub mod compare;
 pub mod env;
 pub mod framing;
+pub mod hosts;
 pub mod output;
 pub mod pinning;
 pub mod runner;

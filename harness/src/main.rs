@@ -127,12 +127,26 @@ fn prepare(args: &SweepArgs) -> anyhow::Result<(Spec, RunOptions)> {
     if let Some(schedule) = args.schedule {
         spec.schedule = schedule;
     }
-    let mut options = RunOptions::new(
-        loadgen,
-        Pinning::plan(spec.pin, spec.loadgen_threads as usize),
-    );
+    if let Some(path) = &args.hosts {
+        spec.hosts = Some(gev_harness::hosts::Hosts::load(path)?);
+    }
+    if spec.hosts.is_some() && spec.schedule == spec::Schedule::SideBySide {
+        anyhow::bail!(
+            "schedule side-by-side runs every server on this machine's cores at once and cannot be \
+             combined with [hosts]; multi-host sweeps run alternating (drop --schedule or the spec's \
+             `schedule` key)"
+        );
+    }
+    let pinning = match &spec.hosts {
+        Some(_) => Pinning::Unpinned(
+            "multi-host sweep: server and loadgen are pinned on their hosts by `cpus` in [hosts]"
+                .into(),
+        ),
+        None => Pinning::plan(spec.pin, spec.loadgen_threads as usize),
+    };
+    let mut options = RunOptions::new(loadgen, pinning);
     options.loadgen_threads = spec.loadgen_threads;
-    if spec.per_point_placement {
+    if spec.per_point_placement && spec.hosts.is_none() {
         // The split follows each point's loop count; a machine whose affinity cannot be read
         // keeps the fixed plan above (which says why it is unpinned).
         options.per_point_cores = gev_harness::pinning::allowed_cores().ok();

@@ -508,6 +508,7 @@ pub fn run_side_by_side(
             metrics_before: metrics_before[index].clone(),
             metrics_after: metrics_after[index].clone(),
             server_exit: server_exits[index].clone(),
+            hosts: Vec::new(),
         });
     }
     Ok(records)

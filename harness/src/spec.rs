@@ -33,6 +33,9 @@
 //! command = "/path/to/gev-echo --host 127.0.0.1 --port {port} --loops {loops}"
 //! framing = "raw"             # default raw
 //! reference = false           # default false
+//!
+//! [hosts]                     # optional: server and client hosts over ssh (`hosts::table`,
+//!                             # docs/hosts.md); without it everything runs on this machine
 //! ```
 
 use std::collections::BTreeSet;
@@ -82,6 +85,8 @@ pub struct SpecFile {
     pub loadgen_threads: Option<u32>,
     pub pin: Option<bool>,
     pub schedule: Option<String>,
+    /// Server and client hosts of a multi-host sweep (`hosts::table`); none: this machine.
+    pub hosts: Option<crate::hosts::HostsFile>,
     pub tls: Option<Vec<bool>>,
     pub tls_handshakes: Option<Vec<String>>,
 }
@@ -127,6 +132,8 @@ pub struct Spec {
     pub tls_handshakes: Vec<PointTls>,
     /// The file the spec came from and its text, if it came from a file.
     pub source: Option<(PathBuf, String)>,
+    /// The hosts of a multi-host sweep; `None` runs everything on this machine.
+    pub hosts: Option<crate::hosts::Hosts>,
 }
 
 /// A spec that cannot be run; each message is one line naming the key and the fix.
@@ -202,6 +209,8 @@ pub enum SpecError {
     MetricsUnknownServer { path: String, name: String },
     #[error("{path}: `metrics` names {name:?}, which has no metrics endpoint")]
     MetricsUnsupported { path: String, name: String },
+    #[error(transparent)]
+    Hosts(#[from] crate::hosts::HostsError),
 }
 
 /// What the spec is checked against.
@@ -343,6 +352,10 @@ impl Spec {
             context,
         )?;
         let framings = resolve_framings(file.framings, &servers, path)?;
+        let hosts = file
+            .hosts
+            .map(|hosts| crate::hosts::Hosts::check(hosts, path))
+            .transpose()?;
         let (tls, tls_handshakes) = resolve_tls(file.tls, file.tls_handshakes, &servers, path)?;
 
         Ok(Spec {
@@ -363,6 +376,7 @@ impl Spec {
             tls,
             tls_handshakes,
             source: None,
+            hosts,
         })
     }
 }

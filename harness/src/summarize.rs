@@ -329,6 +329,7 @@ mod tests {
             metrics_before: None,
             metrics_after: None,
             server_exit: ServerExit::Clean { after_secs: 0.1 },
+            hosts: Vec::new(),
         }
     }
 

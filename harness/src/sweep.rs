@@ -267,7 +267,19 @@ pub fn run(
 ) -> anyhow::Result<SweepOutcome> {
     let started_at = SystemTime::now();
     let environment = env::capture(&options.workspace, &run_options.pinning);
-    let mut notes = preflight(spec, run_options)?;
+    let session = match &spec.hosts {
+        Some(hosts) => Some(crate::hosts::Session::open(
+            hosts,
+            &spec.servers,
+            spec.loops.first().copied().unwrap_or(1),
+            run_options,
+        )?),
+        None => None,
+    };
+    let mut notes = match &session {
+        Some(session) => session.notes().to_vec(),
+        None => preflight(spec, run_options)?,
+    };
     let dir = output::create_run_dir(&options.out_root, started_at).with_context(|| {
         format!(
             "cannot create an output directory under {}",
@@ -360,7 +372,20 @@ pub fn run(
                 let server = &spec.servers[slot.server];
                 let point = &points[slot.point];
                 bar.starting(index, &server.name, point, slot.repeat);
-                let outcome = runner::run_point(server, point, slot.repeat, run_options)
+                // Local runs, or the hosts of a multi-host sweep; a lost host ends the sweep
+                // (the runs already finished are kept).
+                let result = crate::hosts::run_slot(
+                    session.as_ref(),
+                    server,
+                    point,
+                    slot.repeat,
+                    run_options,
+                );
+                let stops_sweep = match &result {
+                    Err(error) if error.stops_sweep => Some(error.to_string()),
+                    _ => None,
+                };
+                let outcome = result
                     .map(|record| vec![record])
                     .map_err(|error| error.to_string());
                 bar.finished(
@@ -371,6 +396,14 @@ pub fn run(
                     outcome.as_deref().map_err(String::as_str),
                 );
                 record(outcome, &[slot.server], point, slot.repeat, &mut notes);
+                if let Some(error) = stops_sweep {
+                    notes.push(format!(
+                        "the sweep stopped after {} of {} runs: {error}",
+                        index + 1,
+                        slots.len()
+                    ));
+                    break;
+                }
             }
         }
         Schedule::SideBySide => {
@@ -426,18 +459,23 @@ pub fn run(
         summaries,
         failures,
         notes,
+        hosts: session.as_ref().map(|session| session.record().clone()),
     };
-    let env_txt = env::env_text(
-        &results.environment,
-        &[(
-            "spec".to_string(),
-            results
-                .spec
-                .source
-                .clone()
-                .unwrap_or_else(|| "(built in)".into()),
-        )],
+    let mut env_extra = vec![(
+        "spec".to_string(),
+        results
+            .spec
+            .source
+            .clone()
+            .unwrap_or_else(|| "(built in)".into()),
+    )];
+    env_extra.extend(
+        results
+            .hosts
+            .as_ref()
+            .map_or(Vec::new(), crate::hosts::env_lines),
     );
+    let env_txt = env::env_text(&results.environment, &env_extra);
     output::write_all(&dir, &results, &env_txt)
         .with_context(|| format!("cannot write results into {}", dir.display()))?;
     let render_error = if options.render {
@@ -610,6 +648,7 @@ mod tests {
             tls: vec![PointTls::Off],
             tls_handshakes: Vec::new(),
             source: None,
+            hosts: None,
         }
     }
 

@@ -116,6 +116,10 @@ pub struct Args {
     /// reset, half-close, garbage, abandon, churn (see README "Misbehaving clients")
     #[arg(long, value_name = "KIND=FRACTION,...")]
     pub misbehave: Option<String>,
+    /// Wait until this wall-clock instant (nanoseconds since the Unix epoch) before connecting,
+    /// so generators on several hosts start together; an instant already past starts at once
+    #[arg(long, value_name = "UNIX_TIME_NS")]
+    pub start_at: Option<u64>,
     /// Speak TLS to a host:port, ws:// or http:// TARGET (the same as tls://, wss://, https://)
     #[arg(long)]
     pub tls: bool,
@@ -383,6 +387,7 @@ impl Args {
             json: self.json,
             hdr_log: self.hdr_log,
             misbehave,
+            start_at: self.start_at,
             tls,
         })
     }
@@ -506,6 +511,14 @@ mod tests {
         assert_eq!(c.payload, PayloadSpec::Generated { min: 64, max: 64 });
         assert_eq!((c.connections, c.threads, c.pipeline), (10, 1, 1));
         assert_eq!(c.rate, None);
+        assert_eq!(c.start_at, None);
+    }
+
+    #[test]
+    fn start_at_takes_unix_nanoseconds() {
+        let c = config(&["127.0.0.1:9", "--start-at", "1700000000123456789"]).unwrap();
+        assert_eq!(c.start_at, Some(1_700_000_000_123_456_789));
+        assert!(Args::try_parse_from(["loadgen", "127.0.0.1:9", "--start-at", "soon"]).is_err());
     }
 
     #[test]

@@ -57,6 +57,8 @@ pub struct Config {
     pub hdr_log: Option<PathBuf>,
     /// `--misbehave`: how many of `connections` misbehave, and how (`misbehave/`).
     pub misbehave: Option<crate::misbehave::Plan>,
+    /// Wall-clock instant to start at (`--start-at`), nanoseconds since the Unix epoch.
+    pub start_at: Option<u64>,
     /// TLS client settings; `None` for plain TCP.
     pub tls: Option<crate::tls::TlsSettings>,
 }

@@ -123,6 +123,9 @@ pub fn run(
     // well-behaved ones only.
     let connections = config.well_behaved_connections();
     let schedule = Schedule::new(config.rate, connections, config.pipeline);
+    let late_start = config
+        .start_at
+        .and_then(|start_at| wait_until(start_at, &stop));
     let origin = Instant::now();
     let wall_origin = SystemTime::now();
     let measure_start = config.warmup.as_nanos() as u64;
@@ -323,7 +326,39 @@ pub fn run(
     };
     let mut summary = summarize(&shared, &results, timeseries);
     summary.misbehaving = misbehaving;
+    summary.window_start_unix_ns = (wall_origin + Duration::from_nanos(measure_start))
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .ok()
+        .map(|since| since.as_nanos() as u64);
+    if let Some(late) = late_start.filter(|late| *late > LATE_START_WARNING) {
+        summary.warnings.push(format!(
+            "started {:.1} ms after --start-at (the instant had passed when loadgen was ready)",
+            late.as_secs_f64() * 1e3
+        ));
+    }
     Ok(summary)
+}
+
+/// A start later than this after `--start-at` is worth a warning: the hosts of a multi-host run
+/// did not start together.
+const LATE_START_WARNING: Duration = Duration::from_millis(10);
+
+/// Sleeps until the wall clock reaches `start_at` (ns since the Unix epoch) or `stop` is set;
+/// returns how late it already was when the instant had passed before the wait began, `None`
+/// when there was something to wait for.
+fn wait_until(start_at: u64, stop: &AtomicBool) -> Option<Duration> {
+    let target = SystemTime::UNIX_EPOCH + Duration::from_nanos(start_at);
+    if let Err(past) = target.duration_since(SystemTime::now()) {
+        return Some(past.duration());
+    }
+    // Short slices, so SIGINT during the wait still ends the run promptly.
+    while let Ok(left) = target.duration_since(SystemTime::now()) {
+        if left.is_zero() || stop.load(std::sync::atomic::Ordering::Relaxed) {
+            break;
+        }
+        std::thread::sleep(left.min(Duration::from_millis(50)));
+    }
+    None
 }
 
 /// What the self-check looks at.
@@ -506,6 +541,7 @@ fn summarize(shared: &Shared, results: &[WorkerResult], timeseries: Vec<TimePoin
         duration_secs,
         generator_cpu_percent: cpu,
         misbehaving: None,
+        window_start_unix_ns: None,
         tls: tls_summary,
         datagrams: None,
     }
@@ -514,6 +550,32 @@ fn summarize(shared: &Shared, results: &[WorkerResult], timeseries: Vec<TimePoin
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn waiting_for_a_start_instant() {
+        let stop = AtomicBool::new(false);
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap();
+        // An instant 2 s past: no wait, and the lateness is reported.
+        let late = wait_until((now - Duration::from_secs(2)).as_nanos() as u64, &stop);
+        assert!(late.is_some_and(|late| late >= Duration::from_secs(2)));
+        // An instant 150 ms ahead: waits until then (never earlier), not late.
+        let target = now + Duration::from_millis(150);
+        assert_eq!(wait_until(target.as_nanos() as u64, &stop), None);
+        let after = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap();
+        assert!(after >= target);
+        // A stop request ends a wait for an instant an hour ahead.
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let started = Instant::now();
+        assert_eq!(
+            wait_until((now + Duration::from_secs(3600)).as_nanos() as u64, &stop),
+            None
+        );
+        assert!(started.elapsed() < Duration::from_secs(60));
+    }
     use crate::summary::Percentiles;
 
     fn observed<'a>(cpu: &'a [f64], lag: &'a Percentiles) -> Observed<'a> {

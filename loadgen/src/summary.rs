@@ -67,6 +67,11 @@ pub struct Summary {
     /// otherwise. Every other field of the summary counts well-behaved connections only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub misbehaving: Option<Misbehaving>,
+    /// Wall-clock start of the measured window, nanoseconds since the Unix epoch (the
+    /// generator's clock). `timeseries[i].t` counts from this instant, so runs on several hosts
+    /// can be aligned on wall-clock seconds. Absent in summaries of older loadgens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window_start_unix_ns: Option<u64>,
     /// TLS options and handshake figures; absent (`null`) for a plaintext run. With TLS,
     /// `connect_us` is the TCP connect alone (plus the WebSocket upgrade for `wss://`) and the
     /// TLS handshake is `tls.handshake_us`.
@@ -424,6 +429,7 @@ mod tests {
             duration_secs: 5.0,
             generator_cpu_percent: vec![12.5],
             misbehaving: None,
+            window_start_unix_ns: Some(1_700_000_000_000_000_000),
             tls: None,
             datagrams: None,
         }

@@ -586,6 +586,7 @@ fn summarize(config: &Config, results: &[ThreadResult]) -> Summary {
         duration_secs,
         generator_cpu_percent: results.iter().map(|r| r.cpu_percent).collect(),
         tls: None,
+        window_start_unix_ns: None,
         datagrams: Some(DatagramSummary {
             sent: counters.sent,
             received: counters.received,

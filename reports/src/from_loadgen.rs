@@ -139,6 +139,7 @@ mod tests {
             duration_secs: 1.0,
             generator_cpu_percent: Vec::new(),
             misbehaving: None,
+            window_start_unix_ns: None,
             tls: None,
             datagrams: None,
         }

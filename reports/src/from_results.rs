@@ -234,6 +234,7 @@ fn environment(results: &Results) -> Vec<(String, String)> {
             server.command.clone(),
         ));
     }
+    pairs.extend(crate::hosts::environment_rows(results));
     pairs
 }
 
@@ -315,6 +316,7 @@ mod tests {
                 metrics_before: None,
                 metrics_after: None,
                 server_exit: ServerExit::Killed { timeout_secs: 5.0 },
+                hosts: Vec::new(),
             }],
             summaries: vec![HarnessPoint {
                 server: "gev-protocol".into(),
@@ -335,6 +337,7 @@ mod tests {
             }],
             failures: Vec::new(),
             notes: sweep_notes,
+            hosts: None,
         }
     }
 

@@ -44,6 +44,7 @@ pub mod font;
 pub mod from_loadgen;
 pub mod from_results;
 pub mod hdr;
+pub mod hosts;
 pub mod html;
 pub mod markdown;
 pub mod model;

@@ -56,6 +56,10 @@ pub struct Results {
     /// Caveats about the whole sweep (pinning fallback, machine load), for the report.
     #[serde(default)]
     pub notes: Vec<String>,
+    /// The hosts of a multi-host sweep (server and client hosts reached over SSH); absent when
+    /// everything ran on this machine.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hosts: Option<HostsRecord>,
 }
 
 /// Where the figures came from.
@@ -290,6 +294,95 @@ pub struct RunRecord {
     pub metrics_after: Option<String>,
     /// How the server stopped.
     pub server_exit: ServerExit,
+    /// In a multi-host sweep, each client host's own part of the run; `summary` is then their
+    /// lossless merge (histograms added, counts summed). Empty for a run from this machine.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hosts: Vec<HostRun>,
+}
+
+/// One client host's share of a multi-host run, as its loadgen reported it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HostRun {
+    /// The client host's name in the hosts table.
+    pub host: String,
+    /// Connections this host opened (its segment of the point's connections).
+    pub connections: u64,
+    /// Its segment of the offered rate, requests per second; `None` for closed loop.
+    pub rate: Option<f64>,
+    /// Its clock's offset from this machine's (remote - local), measured before the sweep, in
+    /// microseconds; used to align the time series.
+    pub clock_offset_us: f64,
+    /// That host's loadgen `--json` summary, unmodified.
+    pub summary: Summary,
+}
+
+/// The hosts a multi-host sweep ran on and what was checked before it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HostsRecord {
+    /// Where the server ran.
+    pub server: HostRecord,
+    /// Where the load generators ran, in segment order.
+    pub clients: Vec<HostRecord>,
+    /// The largest clock offset a run accepts, microseconds; the sweep refuses to start beyond.
+    pub max_clock_offset_us: f64,
+    /// How the path RTT was measured.
+    pub rtt_method: String,
+    /// Wall time of the host checks (reachability, binaries, environment, server start-up
+    /// check), seconds.
+    pub check_secs: f64,
+    /// Wall time of the clock-offset measurement, seconds.
+    pub clock_secs: f64,
+    /// Wall time of the RTT measurement, seconds.
+    #[serde(default)]
+    pub rtt_secs: f64,
+}
+
+/// One host of a multi-host sweep.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HostRecord {
+    /// Its name in the hosts table.
+    pub name: String,
+    /// How it was reached: `local`, or `ssh user@host -p PORT`.
+    pub reached_by: String,
+    /// The address clients use (server) or the host's own address (clients).
+    pub address: String,
+    /// CPU model, or `unknown`.
+    pub cpu: String,
+    /// Online cores (`nproc`).
+    pub cores: u32,
+    /// Kernel release.
+    pub kernel: String,
+    /// Cores its process was pinned to (`taskset -c`), if any.
+    #[serde(default)]
+    pub cpus: Option<String>,
+    /// Share of the load (clients; the segments are proportional to it).
+    #[serde(default)]
+    pub weight: u64,
+    /// Clock offset remote - local, microseconds (NTP-style, from the lowest-RTT exchange).
+    pub clock_offset_us: f64,
+    /// Round trip of the exchange the offset came from, microseconds.
+    pub clock_rtt_us: f64,
+    /// How its binaries were made the same as the local build (`sha256 matched`, `copied`).
+    pub binaries: String,
+    /// Clients: the path RTT to the server measured before the sweep with `ping` on the client
+    /// host (ICMP echo, the network path alone).
+    #[serde(default)]
+    pub rtt: Option<PathRtt>,
+    /// Clients: TCP connect time to the server port measured by loadgen on the client host (the
+    /// path plus the generator's own scheduling).
+    #[serde(default)]
+    pub tcp_connect: Option<PathRtt>,
+}
+
+/// The round trip from a client host to the server host, measured before the sweep.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct PathRtt {
+    /// Median, microseconds.
+    pub median_us: f64,
+    /// Smallest, microseconds.
+    pub min_us: f64,
+    /// Samples taken.
+    pub samples: u64,
 }
 
 /// The cores a run's server and loadgen were confined to, and loadgen's thread count.
@@ -607,6 +700,7 @@ mod tests {
                 error: "did not start".into(),
             }],
             notes: vec!["a note".into()],
+            hosts: None,
         }
     }
 

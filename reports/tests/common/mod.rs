@@ -276,6 +276,7 @@ pub fn loadgen_summary(
         duration_secs: 8.0,
         generator_cpu_percent: vec![35.0],
         misbehaving: None,
+        window_start_unix_ns: None,
         tls: None,
         datagrams: None,
     }
@@ -335,6 +336,7 @@ pub fn synthetic_results() -> gev_reports::Results {
                         metrics_before: None,
                         metrics_after: None,
                         server_exit: ServerExit::Clean { after_secs: 0.05 },
+                        hosts: Vec::new(),
                     });
                     histograms.push(histogram);
                 }
@@ -441,5 +443,6 @@ pub fn synthetic_results() -> gev_reports::Results {
             error: "server never opened its port within 5 s".into(),
         }],
         notes: vec!["synthetic data".into()],
+        hosts: None,
     }
 }
