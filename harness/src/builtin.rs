@@ -5,6 +5,12 @@
 //! Where it sits: sweep spec (`spec.rs`) -> **server catalogue** -> runner. Every built-in is a
 //! workspace binary found next to the harness binary (`target/<profile>/`), so a built-in's
 //! command is that directory plus the binary name plus its flags.
+//!
+//! Transports (issue 15): a built-in runs at TCP points with [`BuiltIn::command`]; where it has
+//! a variant for a Unix socket ([`BuiltIn::unix`]: gev's examples themselves with
+//! `--listen unix:PATH`, the tokio reference as `ref-tokio-unix-echo`) or UDP
+//! ([`BuiltIn::udp`]: `gev-udp-echo`, `ref-tokio-udp-echo`) it runs at those points too, under
+//! the same name, so its figures line up across transports.
 
 use std::path::Path;
 
@@ -25,6 +31,19 @@ pub struct BuiltIn {
     pub has_metrics: bool,
     /// Whether it speaks TLS with `--tls-cert PEM --tls-key PEM` (issue 14).
     pub tls: TlsSupport,
+    /// The binary that serves it over a Unix stream socket (`--listen unix:PATH`), if any.
+    pub unix: Option<Variant>,
+    /// Its datagram variant (`--host --port`, one reply datagram per datagram), if any.
+    pub udp: Option<Variant>,
+}
+
+/// The binary a built-in runs as at another transport's points, and its loops flag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Variant {
+    /// The binary's file name (next to the harness binary).
+    pub binary: &'static str,
+    /// The flag that sets its event loops (worker threads).
+    pub loops_flag: &'static str,
 }
 
 /// Whether a server speaks TLS.
@@ -40,11 +59,27 @@ pub enum TlsSupport {
 
 /// Every built-in server, gev's first, then the references.
 pub const BUILT_INS: [BuiltIn; 8] = [
-    gev("gev-echo", Framing::Raw),
+    BuiltIn {
+        udp: Some(Variant {
+            binary: "gev-udp-echo",
+            loops_flag: "--loops",
+        }),
+        ..gev("gev-echo", Framing::Raw)
+    },
     gev("gev-protocol", Framing::Length),
     gev("gev-http", Framing::Http),
     gev("gev-websocket", Framing::WebSocket),
-    reference("ref-tokio-echo", "--workers", Framing::Raw),
+    BuiltIn {
+        unix: Some(Variant {
+            binary: "ref-tokio-unix-echo",
+            loops_flag: "--workers",
+        }),
+        udp: Some(Variant {
+            binary: "ref-tokio-udp-echo",
+            loops_flag: "--workers",
+        }),
+        ..reference("ref-tokio-echo", "--workers", Framing::Raw)
+    },
     reference("ref-mio-echo", "--threads", Framing::Raw),
     reference("ref-tokio-ws-echo", "--workers", Framing::WebSocket),
     BuiltIn {
@@ -62,6 +97,12 @@ const fn gev(name: &'static str, framing: Framing) -> BuiltIn {
         has_metrics: true,
         // Every gev example binary takes --tls-cert/--tls-key (issue 14, server side).
         tls: TlsSupport::Optional,
+        // ... and --listen unix:PATH (issue 15).
+        unix: Some(Variant {
+            binary: name,
+            loops_flag: "--loops",
+        }),
+        udp: None,
     }
 }
 
@@ -73,6 +114,8 @@ const fn reference(name: &'static str, loops_flag: &'static str, framing: Framin
         reference: true,
         has_metrics: false,
         tls: TlsSupport::No,
+        unix: None,
+        udp: None,
     }
 }
 
@@ -108,6 +151,27 @@ impl BuiltIn {
     }
 }
 
+impl Variant {
+    /// The command template of this variant over a Unix socket: `{path}` is the socket path the
+    /// runner makes for each run.
+    pub fn unix_command(&self, bin_dir: &Path) -> String {
+        format!(
+            "{} --listen unix:{{path}} {} {{loops}}",
+            bin_dir.join(self.binary).display(),
+            self.loops_flag
+        )
+    }
+
+    /// The command template of this datagram variant, on loopback only.
+    pub fn udp_command(&self, bin_dir: &Path) -> String {
+        format!(
+            "{} --host 127.0.0.1 --port {{port}} {} {{loops}}",
+            bin_dir.join(self.binary).display(),
+            self.loops_flag
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -134,5 +198,24 @@ mod tests {
             .command(Path::new("/b"))
             .ends_with("{tls}"));
         assert!(names().contains("ref-mio-echo"));
+    }
+
+    #[test]
+    fn transport_variants() {
+        let bin = Path::new("/b");
+        let gev = find("gev-echo").unwrap();
+        assert_eq!(
+            gev.unix.unwrap().unix_command(bin),
+            "/b/gev-echo --listen unix:{path} --loops {loops}"
+        );
+        assert_eq!(
+            gev.udp.unwrap().udp_command(bin),
+            "/b/gev-udp-echo --host 127.0.0.1 --port {port} --loops {loops}"
+        );
+        let tokio = find("ref-tokio-echo").unwrap();
+        assert_eq!(tokio.unix.unwrap().binary, "ref-tokio-unix-echo");
+        assert_eq!(tokio.udp.unwrap().binary, "ref-tokio-udp-echo");
+        assert!(find("gev-http").unwrap().udp.is_none());
+        assert!(find("ref-mio-echo").unwrap().unix.is_none());
     }
 }

@@ -31,7 +31,7 @@
 //! .unwrap();
 //! let points = sweep::points(&spec);
 //! assert_eq!(points.len(), 2); // loops 1 and 2 (the default 1..=cores)
-//! assert_eq!(sweep::schedule(&spec.servers, &points, spec.repeats).len(), 8);
+//! assert_eq!(sweep::schedule(&spec.servers, &spec.variants, &points, spec.repeats).len(), 8);
 //! ```
 //!
 //! Dependencies: `gev-loadgen` (the typed summary loadgen prints), `gev-reports` (the results
@@ -64,3 +64,4 @@ pub mod summarize;
 pub mod sweep;
 pub mod tls_cert;
 pub mod tls_run;
+pub mod transport_run;

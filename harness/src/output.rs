@@ -63,7 +63,9 @@ pub fn read_results(dir: &Path) -> anyhow::Result<Results> {
 /// `ratio_to_<ref>*` is throughput, `server_cpu_ratio_to_<ref>*` server CPU per request (lower
 /// is better). Cost columns are microseconds of CPU time per completed request; `limit` is
 /// `server`, `generator`, `both` or `neither`, from the two utilisations (fractions of the
-/// cores each side could use). Empty cells where a figure was not measured.
+/// cores each side could use). Then (issue 15) `transport` (`tcp`, `unix`, `udp`), the UDP
+/// points' datagram counters summed over the runs, and the ratios to the same server at the same
+/// load over TCP (`*_vs_tcp*`). Empty cells where a figure was not measured.
 pub fn csv(results: &Results) -> String {
     let references = results.references();
     let mut out = String::from(
@@ -90,6 +92,11 @@ pub fn csv(results: &Results) -> String {
              server_cpu_ratio_to_{reference}_high"
         );
     }
+    out.push_str(
+        ",transport,datagrams_sent,datagrams_received,datagrams_lost,datagrams_duplicated,\
+         datagrams_reordered,datagrams_late,throughput_vs_tcp,throughput_vs_tcp_low,\
+         throughput_vs_tcp_high,server_cpu_vs_tcp,server_cpu_vs_tcp_low,server_cpu_vs_tcp_high",
+    );
     out.push('\n');
     for summary in &results.summaries {
         let point = &summary.point;
@@ -152,6 +159,22 @@ pub fn csv(results: &Results) -> String {
                 .and_then(|r| r.server_cpu_per_request.as_ref());
             out.push_str(&interval_cells(ratio));
         }
+        let _ = write!(out, ",{}", summary.point.transport);
+        match &summary.datagrams {
+            Some(d) => {
+                let _ = write!(
+                    out,
+                    ",{},{},{},{},{},{}",
+                    d.sent, d.received, d.lost, d.duplicated, d.reordered, d.late
+                );
+            }
+            None => out.push_str(",,,,,,"),
+        }
+        let vs_tcp = summary.vs_tcp.as_ref();
+        out.push_str(&interval_cells(vs_tcp.map(|r| &r.throughput)));
+        out.push_str(&interval_cells(
+            vs_tcp.and_then(|r| r.server_cpu_per_request.as_ref()),
+        ));
         out.push('\n');
     }
     out
@@ -215,6 +238,20 @@ pub fn table(results: &Results) -> String {
         let _ = write!(out, " {:>22}", format!("req/s vs {reference}"));
         let _ = write!(out, " {:>22}", format!("CPU/req vs {reference}"));
     }
+    // Sweeps over several transports: each server against itself over TCP, and UDP's datagram
+    // counters.
+    let vs_tcp = results.summaries.iter().any(|s| s.vs_tcp.is_some());
+    let datagrams = results.summaries.iter().any(|s| s.datagrams.is_some());
+    if vs_tcp {
+        let _ = write!(
+            out,
+            " {:>22} {:>22}",
+            "req/s vs own TCP", "CPU/req vs own TCP"
+        );
+    }
+    if datagrams {
+        let _ = write!(out, "  {}", gev_reports::table::DATAGRAMS_HEADER);
+    }
     out.push('\n');
     for summary in &results.summaries {
         let t = &summary.throughput_rps;
@@ -249,6 +286,25 @@ pub fn table(results: &Results) -> String {
                 });
                 let _ = write!(out, " {cell:>22}");
             }
+        }
+        if vs_tcp {
+            let ratio = summary.vs_tcp.as_ref();
+            for interval in [
+                ratio.map(|r| r.throughput),
+                ratio.and_then(|r| r.server_cpu_per_request),
+            ] {
+                let cell = interval.map_or("—".to_string(), |i| {
+                    format!("{:.2} ({:.2}–{:.2})", i.median, i.low, i.high)
+                });
+                let _ = write!(out, " {cell:>22}");
+            }
+        }
+        if datagrams {
+            let _ = write!(
+                out,
+                "  {}",
+                gev_reports::table::format_datagrams(summary.datagrams.as_ref())
+            );
         }
         out.push('\n');
     }

@@ -10,7 +10,9 @@
 //! A server is started from its command template with `{port}` = 0 and `{loops}` substituted,
 //! split on whitespace (no shell quoting: wrap anything fancier in a script). It must print
 //! `listening on <ip:port>` on stdout once bound (docs/design.md); an unspecified bind address is
-//! reached over loopback.
+//! reached over loopback. A template with `{path}` (a Unix-socket server, `transport_run.rs`)
+//! gets a socket path in a temporary directory of its own, removed when the server is stopped,
+//! and must print `listening on unix:<path>`.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
@@ -26,7 +28,7 @@ use gev_reports::results::{Placement, PointParams, PointTls, RunRecord, ServerEx
 
 use crate::framing::Framing;
 use crate::pinning::Pinning;
-use crate::tls_run;
+use crate::{tls_run, transport_run};
 
 /// Default wait for a server's `listening on` line (a cold start on a loaded machine).
 pub const DEFAULT_STARTUP_TIMEOUT: Duration = Duration::from_secs(15);
@@ -150,6 +152,8 @@ pub enum RunError {
     CurrentExe(std::io::Error),
     #[error("waiting for a child process: {0}")]
     Wait(std::io::Error),
+    #[error("server `{command}`: {message}")]
+    WrongListener { command: String, message: String },
 }
 
 /// The directory of the running binary, where the workspace's other binaries are built.
@@ -186,13 +190,49 @@ impl Drop for ChildGuard {
     }
 }
 
+/// Where a started server listens, from its `listening on` line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Listening {
+    /// An IP address and port (TCP or UDP); an unspecified address is already made loopback.
+    Ip(SocketAddr),
+    /// A Unix stream socket's path.
+    Unix(PathBuf),
+}
+
+impl Listening {
+    /// The address of a `listening on` line: `unix:/path` or `ip:port`.
+    pub fn parse(text: &str) -> Option<Listening> {
+        let text = text.trim();
+        match text.strip_prefix("unix:") {
+            Some(path) if !path.is_empty() => Some(Listening::Unix(PathBuf::from(path))),
+            Some(_) => None,
+            None => text
+                .parse::<SocketAddr>()
+                .ok()
+                .map(|a| Listening::Ip(reachable(a))),
+        }
+    }
+}
+
+impl std::fmt::Display for Listening {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Listening::Ip(addr) => write!(f, "{addr}"),
+            Listening::Unix(path) => write!(f, "unix:{}", path.display()),
+        }
+    }
+}
+
 /// A server started and listening.
 pub struct ServerProcess {
     child: ChildGuard,
     command: String,
-    addr: SocketAddr,
+    listening: Listening,
     metrics_addr: Option<SocketAddr>,
     stderr: StderrTail,
+    /// A Unix-socket server's own directory for its socket; dropped (removed) after the child,
+    /// which is declared first.
+    _socket_dir: Option<tempfile::TempDir>,
 }
 
 impl ServerProcess {
@@ -204,8 +244,28 @@ impl ServerProcess {
     ) -> Result<ServerProcess, RunError> {
         // A `{tls}` placeholder not filled for a TLS point yet (start-up check): plain.
         let command = tls_run::command_at(server, PointTls::Off, options.tls_cert.as_ref());
+        // A Unix-socket server: a fresh directory per process, so servers started side by side
+        // never share a path, and a short one (a socket path has at most 107 bytes).
+        let socket_dir = if command.contains(transport_run::PATH_PLACEHOLDER) {
+            Some(
+                tempfile::Builder::new()
+                    .prefix("gev-sock-")
+                    .tempdir()
+                    .map_err(|source| RunError::Spawn {
+                        command: command.clone(),
+                        source,
+                    })?,
+            )
+        } else {
+            None
+        };
+        let socket_path = socket_dir
+            .as_ref()
+            .map(|dir| dir.path().join("server.sock").display().to_string())
+            .unwrap_or_default();
         let mut argv: Vec<String> = command
             .replace("{port}", "0")
+            .replace(transport_run::PATH_PLACEHOLDER, &socket_path)
             .replace("{loops}", &loops.to_string())
             .split_whitespace()
             .map(str::to_string)
@@ -241,7 +301,8 @@ impl ServerProcess {
         })?);
         let stderr = StderrTail::collect(child.0.stderr.take());
         let stdout = child.0.stdout.take();
-        let Some(addr) = stdout.and_then(|out| wait_for_listening(out, options.startup_timeout))
+        let Some(listening) =
+            stdout.and_then(|out| wait_for_listening(out, options.startup_timeout))
         else {
             let exited = match child.0.try_wait() {
                 Ok(Some(status)) => format!(" (it exited: {status})"),
@@ -259,15 +320,25 @@ impl ServerProcess {
         Ok(ServerProcess {
             child,
             command: shown,
-            addr,
+            listening,
             metrics_addr,
             stderr,
+            _socket_dir: socket_dir,
         })
     }
 
-    /// Where clients reach it.
+    /// Where clients reach it over IP; `0.0.0.0:0` for a Unix-socket server (see
+    /// [`ServerProcess::listening`]).
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        match &self.listening {
+            Listening::Ip(addr) => *addr,
+            Listening::Unix(_) => SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)),
+        }
+    }
+
+    /// Where clients reach it: an IP address or a Unix socket path.
+    pub fn listening(&self) -> &Listening {
+        &self.listening
     }
 
     /// The process id.
@@ -391,8 +462,15 @@ pub fn run_side_by_side(
     let targets: Vec<String> = servers
         .iter()
         .zip(&processes)
-        .map(|(server, process)| server.framing.target(process.addr()))
-        .collect();
+        .map(|(server, process)| {
+            transport_run::target(server.framing, point.transport, process.listening()).map_err(
+                |message| RunError::WrongListener {
+                    command: process.command().to_string(),
+                    message,
+                },
+            )
+        })
+        .collect::<Result<_, _>>()?;
     let metrics_before: Vec<Option<String>> = processes
         .iter()
         .map(ServerProcess::scrape_metrics)
@@ -612,20 +690,19 @@ impl StderrTail {
     }
 }
 
-/// Waits for `listening on <addr>`; keeps reading afterwards so the server never blocks on
-/// stdout.
-fn wait_for_listening(stdout: ChildStdout, timeout: Duration) -> Option<SocketAddr> {
+/// Waits for `listening on <addr>` (`ip:port` or `unix:/path`); keeps reading afterwards so the
+/// server never blocks on stdout.
+fn wait_for_listening(stdout: ChildStdout, timeout: Duration) -> Option<Listening> {
     let (sender, receiver) = mpsc::channel();
     thread::spawn(move || {
         for line in BufReader::new(stdout).lines() {
             let Ok(line) = line else { return };
             if let Some(addr) = line.trim().strip_prefix("listening on ") {
-                let _ = sender.send(addr.trim().parse::<SocketAddr>().ok());
+                let _ = sender.send(Listening::parse(addr));
             }
         }
     });
-    let addr = receiver.recv_timeout(timeout).ok().flatten()?;
-    Some(reachable(addr))
+    receiver.recv_timeout(timeout).ok().flatten()
 }
 
 /// An unspecified bind address (0.0.0.0, ::) is reached over loopback.
@@ -698,6 +775,7 @@ mod tests {
             duration_secs: 1.5,
             warmup_secs: 0.25,
             tls: Default::default(),
+            transport: Default::default(),
         }
     }
 
@@ -710,6 +788,50 @@ mod tests {
         );
         let http = loadgen_args(Framing::Http, &point(None), 2).join(" ");
         assert!(!http.contains("--size") && !http.contains("-R") && http.contains("-t 2"));
+    }
+
+    #[test]
+    fn listening_lines_name_an_address_or_a_socket_path() {
+        assert_eq!(
+            Listening::parse(" 0.0.0.0:7 "),
+            Some(Listening::Ip("127.0.0.1:7".parse().unwrap()))
+        );
+        assert_eq!(
+            Listening::parse("unix:/tmp/x/s.sock"),
+            Some(Listening::Unix(PathBuf::from("/tmp/x/s.sock")))
+        );
+        assert_eq!(Listening::parse("unix:"), None);
+        assert_eq!(Listening::parse("somewhere"), None);
+        assert_eq!(Listening::Unix(PathBuf::from("/a")).to_string(), "unix:/a");
+    }
+
+    #[test]
+    fn a_unix_server_gets_its_own_socket_directory_removed_at_stop() {
+        // Prints the path it was given (`{path}`) as a Unix listening line.
+        let server = ServerSpec {
+            command:
+                "sh -c echo${IFS}listening${IFS}on${IFS}unix:$0;exec${IFS}sleep${IFS}30 {path}"
+                    .into(),
+            ..shell("unix", "exit")
+        };
+        let first = ServerProcess::start(&server, 1, &options()).unwrap();
+        let second = ServerProcess::start(&server, 1, &options()).unwrap();
+        let (Listening::Unix(a), Listening::Unix(b)) =
+            (first.listening().clone(), second.listening().clone())
+        else {
+            panic!("expected Unix listeners");
+        };
+        assert_ne!(
+            a.parent(),
+            b.parent(),
+            "servers side by side share a directory"
+        );
+        assert!(a.ends_with("server.sock") && a.parent().unwrap().is_dir());
+        assert_eq!(first.addr(), "0.0.0.0:0".parse::<SocketAddr>().unwrap());
+        let dir = a.parent().unwrap().to_path_buf();
+        first.stop(Duration::from_millis(300));
+        assert!(!dir.exists(), "{} left behind", dir.display());
+        second.stop(Duration::from_millis(300));
     }
 
     #[test]

@@ -27,12 +27,18 @@
 //! tls = [false, true]         # plain and TLS points (default [false]); TLS points run the
 //!                             # servers that speak TLS, with one throwaway certificate
 //! tls_handshakes = ["resumed", "full"]  # handshake-only points (default none)
+//! transports = ["tcp", "unix", "udp"]   # (default ["tcp"]) each server runs at the transports
+//!                             # it has a variant for (`builtin.rs`, `transport_run.rs`); udp
+//!                             # takes framing raw only, payloads of 8 B or more, and no TLS;
+//!                             # unix takes no TLS
 //!
 //! [[command]]                 # any other server, started from a command line
 //! name = "gev-old"
 //! command = "/path/to/gev-echo --host 127.0.0.1 --port {port} --loops {loops}"
 //! framing = "raw"             # default raw
 //! reference = false           # default false
+//! unix_command = "/path/to/gev-echo --listen unix:{path} --loops {loops}"  # optional
+//! udp_command = "/path/to/udp-echo --port {port} --loops {loops}"          # optional
 //!
 //! [hosts]                     # optional: server and client hosts over ssh (`hosts::table`,
 //!                             # docs/hosts.md); without it everything runs on this machine
@@ -48,7 +54,8 @@ use crate::builtin;
 pub use crate::compare::session::Schedule;
 use crate::framing::Framing;
 use crate::runner::ServerSpec;
-use gev_reports::results::PointTls;
+use crate::transport_run::{self, TransportCommands, Variants};
+use gev_reports::results::{PointTls, PointTransport};
 
 /// Default connections per point.
 pub const DEFAULT_CONNECTIONS: u64 = 32;
@@ -68,7 +75,7 @@ pub struct SpecFile {
     #[serde(default)]
     pub servers: Vec<String>,
     #[serde(default)]
-    pub command: Vec<CommandEntry>,
+    pub command: Vec<CommandTable>,
     pub loops: Option<Vec<u32>>,
     pub connections: Option<Vec<u64>>,
     pub payload_sizes: Option<Vec<u64>>,
@@ -89,6 +96,33 @@ pub struct SpecFile {
     pub hosts: Option<crate::hosts::HostsFile>,
     pub tls: Option<Vec<bool>>,
     pub tls_handshakes: Option<Vec<String>>,
+    pub transports: Option<Vec<String>>,
+}
+
+/// A `[[command]]` table: a [`CommandEntry`] plus its commands at the other transports.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommandTable {
+    pub name: String,
+    pub command: String,
+    pub framing: Option<String>,
+    #[serde(default)]
+    pub reference: bool,
+    /// Its command over a Unix socket, with a `{path}` placeholder (issue 15).
+    pub unix_command: Option<String>,
+    /// Its datagram variant's command, with a `{port}` placeholder (issue 15).
+    pub udp_command: Option<String>,
+}
+
+impl CommandTable {
+    fn entry(&self) -> CommandEntry {
+        CommandEntry {
+            name: self.name.clone(),
+            command: self.command.clone(),
+            framing: self.framing.clone(),
+            reference: self.reference,
+        }
+    }
 }
 
 /// A server given by its command line (`[[command]]` in the spec, `--server-cmd` on the CLI).
@@ -134,6 +168,11 @@ pub struct Spec {
     pub source: Option<(PathBuf, String)>,
     /// The hosts of a multi-host sweep; `None` runs everything on this machine.
     pub hosts: Option<crate::hosts::Hosts>,
+    /// The transports of the points (issue 15), `[Tcp]` unless the spec says otherwise.
+    pub transports: Vec<PointTransport>,
+    /// Each server's commands at the transports other than TCP (`transport_run.rs`); only
+    /// the transports of the sweep are filled.
+    pub variants: Variants,
 }
 
 /// A spec that cannot be run; each message is one line naming the key and the fix.
@@ -343,9 +382,10 @@ impl Spec {
             return Err(SpecError::NoLoad { path: p() });
         }
 
+        let commands: Vec<CommandEntry> = file.command.iter().map(CommandTable::entry).collect();
         let servers = resolve_servers(
             &file.servers,
-            &file.command,
+            &commands,
             extra,
             &file.metrics,
             path,
@@ -357,6 +397,20 @@ impl Spec {
             .map(|hosts| crate::hosts::Hosts::check(hosts, path))
             .transpose()?;
         let (tls, tls_handshakes) = resolve_tls(file.tls, file.tls_handshakes, &servers, path)?;
+        let transports = resolve_transports(file.transports, path)?;
+        let variants = resolve_variants(&file.servers, &file.command, &transports, path, context)?;
+        check_transports(
+            &TransportChecks {
+                transports: &transports,
+                servers: &servers,
+                variants: &variants,
+                framings: &framings,
+                payload_sizes: &payload_sizes,
+                tls_on: tls.iter().chain(&tls_handshakes).any(|t| !t.is_off()),
+                hosts: hosts.is_some(),
+            },
+            path,
+        )?;
 
         Ok(Spec {
             servers,
@@ -377,8 +431,197 @@ impl Spec {
             tls_handshakes,
             source: None,
             hosts,
+            transports,
+            variants,
         })
     }
+
+    /// `server` as it runs at a point of `transport` (`transport_run::server_at`).
+    pub fn server_at(&self, server: &ServerSpec, transport: PointTransport) -> Option<ServerSpec> {
+        transport_run::server_at(server, transport, &self.variants)
+    }
+}
+
+/// The spec's `transports`, deduplicated in the order given.
+fn resolve_transports(
+    listed: Option<Vec<String>>,
+    path: &str,
+) -> Result<Vec<PointTransport>, SpecError> {
+    let Some(listed) = listed else {
+        return Ok(vec![PointTransport::Tcp]);
+    };
+    if listed.is_empty() {
+        return Err(SpecError::EmptyList {
+            path: path.to_string(),
+            key: "transports",
+        });
+    }
+    let mut transports = Vec::new();
+    for text in listed {
+        let transport: PointTransport = text.parse().map_err(|message| SpecError::BadValue {
+            path: path.to_string(),
+            key: "transports",
+            message,
+        })?;
+        if !transports.contains(&transport) {
+            transports.push(transport);
+        }
+    }
+    Ok(transports)
+}
+
+/// Each server's commands at the sweep's transports other than TCP: a built-in's variants
+/// (`builtin.rs`), a `[[command]]`'s `unix_command`/`udp_command`. Each must name an existing
+/// program, and carry `{path}` (Unix) or `{port}` (UDP).
+fn resolve_variants(
+    builtins: &[String],
+    tables: &[CommandTable],
+    transports: &[PointTransport],
+    path: &str,
+    context: &Context,
+) -> Result<Variants, SpecError> {
+    let wants = |t: PointTransport| transports.contains(&t);
+    let mut variants = Variants::new();
+    for name in builtins {
+        let Some(builtin) = builtin::find(name) else {
+            continue;
+        };
+        let commands = TransportCommands {
+            unix: builtin
+                .unix
+                .filter(|_| wants(PointTransport::Unix))
+                .map(|v| v.unix_command(&context.bin_dir)),
+            udp: builtin
+                .udp
+                .filter(|_| wants(PointTransport::Udp))
+                .map(|v| v.udp_command(&context.bin_dir)),
+        };
+        variants.insert(name.clone(), commands);
+    }
+    for table in tables {
+        let commands = TransportCommands {
+            unix: table
+                .unix_command
+                .clone()
+                .filter(|_| wants(PointTransport::Unix)),
+            udp: table
+                .udp_command
+                .clone()
+                .filter(|_| wants(PointTransport::Udp)),
+        };
+        variants.insert(table.name.clone(), commands);
+    }
+    for (name, commands) in &variants {
+        for (transport, command, placeholder) in [
+            (
+                PointTransport::Unix,
+                &commands.unix,
+                transport_run::PATH_PLACEHOLDER,
+            ),
+            (PointTransport::Udp, &commands.udp, "{port}"),
+        ] {
+            let Some(command) = command else { continue };
+            if !command.contains(placeholder) {
+                return Err(SpecError::BadValue {
+                    path: path.to_string(),
+                    key: "transports",
+                    message: format!(
+                        "server {name:?}: its {transport} command {command:?} has no {placeholder} placeholder; the harness must choose it"
+                    ),
+                });
+            }
+            let variant = ServerSpec {
+                name: format!("{name} over {transport}"),
+                command: command.clone(),
+                framing: Framing::Raw,
+                reference: false,
+                metrics: false,
+            };
+            check_program(&variant, builtin::find(name).is_some(), path, context)?;
+        }
+    }
+    Ok(variants)
+}
+
+/// What [`check_transports`] checks the transports against.
+struct TransportChecks<'a> {
+    transports: &'a [PointTransport],
+    servers: &'a [ServerSpec],
+    variants: &'a Variants,
+    framings: &'a [Framing],
+    payload_sizes: &'a [u64],
+    tls_on: bool,
+    hosts: bool,
+}
+
+/// The combinations that make no sense, each refused in one line: UDP with a framing other than
+/// raw, payloads too short for loadgen's sequence number, TLS over anything but TCP, transports
+/// other than TCP across hosts, a server that runs at none of the transports and a transport no
+/// server runs at.
+fn check_transports(checks: &TransportChecks<'_>, path: &str) -> Result<(), SpecError> {
+    let bad = |message: String| SpecError::BadValue {
+        path: path.to_string(),
+        key: "transports",
+        message,
+    };
+    let has = |t: PointTransport| checks.transports.contains(&t);
+    let others: Vec<&str> = checks
+        .transports
+        .iter()
+        .filter(|t| !t.is_tcp())
+        .map(|t| t.as_str())
+        .collect();
+    if has(PointTransport::Udp) {
+        if let Some(framing) = checks.framings.iter().find(|f| **f != Framing::Raw) {
+            return Err(bad(format!(
+                "udp carries raw datagrams only, but `framings` has {framing}: run {framing} in a sweep without udp"
+            )));
+        }
+        let least = gev_loadgen::udp::SEQ_BYTES as u64;
+        if let Some(size) = checks.payload_sizes.iter().find(|s| **s < least) {
+            return Err(bad(format!(
+                "udp needs payloads of at least {least} B (each datagram starts with loadgen's sequence number), but `payload_sizes` has {size}"
+            )));
+        }
+    }
+    if checks.tls_on && !others.is_empty() {
+        return Err(bad(format!(
+            "TLS runs over TCP only, but `transports` has {}: run TLS points in a sweep with transports = [\"tcp\"]",
+            others.join(" and ")
+        )));
+    }
+    if checks.hosts && !others.is_empty() {
+        return Err(bad(format!(
+            "{} points run on this machine only, but the spec has [hosts]: drop one of them",
+            others.join(" and ")
+        )));
+    }
+    for server in checks.servers {
+        if !checks
+            .transports
+            .iter()
+            .any(|&t| transport_run::runs_at(server, t, checks.variants))
+        {
+            return Err(bad(format!(
+                "server {:?} runs at none of {}: it has no {} variant; add \"tcp\" or drop the server",
+                server.name,
+                others.join(", "),
+                others.join(" or ")
+            )));
+        }
+    }
+    for &transport in checks.transports {
+        if !checks
+            .servers
+            .iter()
+            .any(|server| transport_run::runs_at(server, transport, checks.variants))
+        {
+            return Err(bad(format!(
+                "no server runs over {transport} (built-ins with a Unix-socket variant: gev's examples and ref-tokio-echo; with a UDP one: gev-echo and ref-tokio-echo; a [[command]] adds unix_command or udp_command)"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The TLS modes of the spec, checked against the servers: every server must run at some point
@@ -569,6 +812,17 @@ fn check_command(server: &ServerSpec, path: &str, context: &Context) -> Result<(
             command: server.command.clone(),
         });
     }
+    check_program(server, builtin::find(&server.name).is_some(), path, context)
+}
+
+/// The command's program must exist; `built_in` picks the hint (build the workspace, or give a
+/// path).
+fn check_program(
+    server: &ServerSpec,
+    built_in: bool,
+    path: &str,
+    context: &Context,
+) -> Result<(), SpecError> {
     let Some(program) = server.command.split_whitespace().next() else {
         return Err(SpecError::EmptyCommand {
             path: path.to_string(),
@@ -576,9 +830,7 @@ fn check_command(server: &ServerSpec, path: &str, context: &Context) -> Result<(
         });
     };
     if find_program(program, &context.bin_dir).is_none() {
-        let hint = if builtin::find(&server.name).is_some()
-            || program.starts_with(&*context.bin_dir.to_string_lossy())
-        {
+        let hint = if built_in || program.starts_with(&*context.bin_dir.to_string_lossy()) {
             "; build the workspace binaries with `cargo build --release --workspace --bins` (or --profile fast)".to_string()
         } else {
             "; give a path to an executable or a program on PATH".to_string()
@@ -702,6 +954,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         for builtin in builtin::BUILT_INS {
             std::fs::write(dir.path().join(builtin.name), b"").unwrap();
+            for variant in builtin.unix.iter().chain(&builtin.udp) {
+                std::fs::write(dir.path().join(variant.binary), b"").unwrap();
+            }
         }
         let context = Context {
             bin_dir: dir.path().to_path_buf(),
@@ -783,6 +1038,102 @@ mod tests {
             let error = parse(text).unwrap_err().to_string();
             assert!(error.contains(needle), "{text}: {error}");
         }
+    }
+
+    #[test]
+    fn transports_and_their_variants() {
+        let spec = parse(
+            "servers = [\"gev-echo\", \"ref-tokio-echo\", \"ref-mio-echo\"]\ntransports = [\"tcp\", \"unix\", \"udp\", \"unix\"]",
+        )
+        .unwrap();
+        assert_eq!(
+            spec.transports,
+            vec![
+                PointTransport::Tcp,
+                PointTransport::Unix,
+                PointTransport::Udp
+            ]
+        );
+        let [gev, tokio, mio] = [0, 1, 2].map(|i| spec.servers[i].clone());
+        let udp = spec.server_at(&gev, PointTransport::Udp).unwrap();
+        assert!(udp
+            .command
+            .contains("/gev-udp-echo --host 127.0.0.1 --port {port}"));
+        assert_eq!(udp.name, "gev-echo");
+        let unix = spec.server_at(&tokio, PointTransport::Unix).unwrap();
+        assert!(unix
+            .command
+            .contains("/ref-tokio-unix-echo --listen unix:{path} --workers {loops}"));
+        assert!(spec.server_at(&mio, PointTransport::Unix).is_none());
+        assert!(spec.server_at(&mio, PointTransport::Tcp).is_some());
+        // Default: TCP only, no variants filled.
+        let plain = parse("servers = [\"gev-echo\"]").unwrap();
+        assert_eq!(plain.transports, vec![PointTransport::Tcp]);
+        assert!(plain
+            .server_at(&plain.servers[0], PointTransport::Udp)
+            .is_none());
+        // A [[command]] joins with its own commands.
+        let custom = parse(
+            "transports = [\"unix\"]\n[[command]]\nname = \"x\"\ncommand = \"sh {port}\"\nunix_command = \"sh {path}\"",
+        )
+        .unwrap();
+        let x = custom
+            .server_at(&custom.servers[0], PointTransport::Unix)
+            .unwrap();
+        assert_eq!(x.command, "sh {path}");
+    }
+
+    #[test]
+    fn nonsense_transport_combinations_are_refused_in_one_line() {
+        for (text, needle) in [
+            ("servers = [\"gev-echo\"]\ntransports = []", "`transports` is empty"),
+            ("servers = [\"gev-echo\"]\ntransports = [\"sctp\"]", "\"sctp\" is not a transport"),
+            (
+                "servers = [\"gev-echo\", \"gev-http\"]\ntransports = [\"tcp\", \"udp\"]",
+                "udp carries raw datagrams only, but `framings` has http",
+            ),
+            (
+                "servers = [\"gev-echo\"]\ntransports = [\"udp\"]\npayload_sizes = [4]",
+                "at least 8 B",
+            ),
+            (
+                "servers = [\"gev-echo\"]\ntransports = [\"tcp\", \"udp\"]\ntls = [false, true]",
+                "TLS runs over TCP only, but `transports` has udp",
+            ),
+            (
+                "servers = [\"gev-echo\"]\ntransports = [\"unix\"]\ntls_handshakes = [\"full\"]",
+                "TLS runs over TCP only",
+            ),
+            (
+                "servers = [\"gev-echo\", \"ref-mio-echo\"]\ntransports = [\"unix\"]",
+                "server \"ref-mio-echo\" runs at none of unix",
+            ),
+            (
+                "servers = [\"gev-http\"]\ntransports = [\"tcp\", \"udp\"]",
+                "udp carries raw datagrams only",
+            ),
+            (
+                "servers = [\"ref-mio-echo\", \"gev-protocol\"]\nframings = [\"raw\", \"length\"]\ntransports = [\"tcp\", \"unix\", \"udp\"]",
+                "`framings` has length",
+            ),
+            (
+                "transports = [\"unix\"]\n[[command]]\nname = \"x\"\ncommand = \"sh {port}\"\nunix_command = \"sh --listen here\"",
+                "has no {path} placeholder",
+            ),
+            (
+                "transports = [\"tcp\", \"udp\"]\n[[command]]\nname = \"x\"\ncommand = \"sh {port}\"\nudp_command = \"/nonexistent/u {port}\"",
+                "binary /nonexistent/u not found",
+            ),
+        ] {
+            let message = parse(text).unwrap_err().to_string();
+            assert!(message.contains(needle), "{text:?} gave {message:?}");
+            assert!(!message.contains('\n'), "{message}");
+        }
+        // A transport no server runs at.
+        let unused = parse("servers = [\"ref-mio-echo\"]\ntransports = [\"tcp\", \"udp\"]")
+            .unwrap_err()
+            .to_string();
+        assert!(unused.contains("no server runs over udp"), "{unused}");
     }
 
     #[test]
@@ -894,6 +1245,12 @@ mod tests {
         let cost = Spec::load(&sweeps.join("cost.toml"), &[], &context).unwrap();
         assert_eq!(cost.connections, vec![50, 500]);
         assert!(cost.per_point_placement);
+        let transports = Spec::load(&sweeps.join("transports.toml"), &[], &context).unwrap();
+        assert_eq!(transports.transports, PointTransport::ALL.to_vec());
+        assert_eq!(
+            (transports.connections.clone(), transports.loops.clone()),
+            (vec![50], vec![1, 2])
+        );
     }
 
     proptest::proptest! {

@@ -12,6 +12,10 @@
 //! Student-t interval on their logs, as the gate does. When the repeats do not pair up (a failed
 //! run, a single repeat) the ratio of medians with a bootstrap interval stands in.
 //!
+//! A server at a Unix-socket or UDP point is also set against itself at the TCP twin of the
+//! point (`vs_tcp`, issue 15): those ran one after the other, so that is the ratio of medians
+//! with a bootstrap interval. UDP points carry loadgen's datagram counters summed over the runs.
+//!
 //! What limited a point is read from CPU utilisation (see [`LimitReading`]): the server side is
 //! saturated when its processes kept the server cores it could use (min(server cores, loops))
 //! at least [`SATURATED_UTILISATION`] busy over the measured window; the generator when its
@@ -22,8 +26,8 @@
 #[cfg(doc)]
 use gev_reports::results::SATURATED_UTILISATION;
 use gev_reports::results::{
-    Interval, LatencyPercentiles, Limit, LimitReading, PointParams, PointSummary, ReferenceRatio,
-    RunRecord,
+    DatagramCounts, Interval, LatencyPercentiles, Limit, LimitReading, PointParams, PointSummary,
+    PointTransport, ReferenceRatio, RunRecord, TransportRatio,
 };
 
 use crate::spec::Schedule;
@@ -114,10 +118,54 @@ pub fn summarize(
                     RunRecord::generator_cpu_us_per_request,
                 ),
                 limit: limit(runs, &point_runs, schedule),
+                datagrams: datagrams(&point_runs),
+                vs_tcp: vs_tcp(runs, &server.name, point, &point_runs),
             });
         }
     }
     (summaries, notes)
+}
+
+/// The datagram counters of a UDP point's runs, summed; `None` when no run has them.
+fn datagrams(runs: &[&RunRecord]) -> Option<DatagramCounts> {
+    runs.iter()
+        .filter_map(|run| DatagramCounts::of(&run.summary))
+        .reduce(DatagramCounts::add)
+}
+
+/// This server at a non-TCP point against itself at the TCP twin of the point: ratios of
+/// medians (the two points did not run together, so there is nothing to pair).
+fn vs_tcp(
+    runs: &[RunRecord],
+    server: &str,
+    point: &PointParams,
+    here: &[&RunRecord],
+) -> Option<TransportRatio> {
+    if point.transport.is_tcp() {
+        return None;
+    }
+    let twin = PointParams {
+        transport: PointTransport::Tcp,
+        ..point.clone()
+    };
+    let tcp: Vec<&RunRecord> = runs_of(runs, server, &twin).collect();
+    if tcp.is_empty() {
+        return None;
+    }
+    let options = BootstrapOptions::default();
+    let of_medians = |pick: fn(&RunRecord) -> Option<f64>| {
+        let values = |runs: &[&RunRecord]| -> Option<Vec<f64>> {
+            let values: Vec<f64> = runs.iter().filter_map(|run| pick(run)).collect();
+            (!values.is_empty()).then_some(values)
+        };
+        stats::ratio_of_medians_ci(&values(&tcp)?, &values(here)?, &options)
+            .ok()
+            .map(interval)
+    };
+    Some(TransportRatio {
+        throughput: of_medians(|run| Some(run.summary.throughput.rps))?,
+        server_cpu_per_request: of_medians(RunRecord::server_cpu_us_per_request),
+    })
 }
 
 fn runs_of<'a>(
@@ -293,6 +341,7 @@ mod tests {
             duration_secs: 1.0,
             warmup_secs: 0.0,
             tls: Default::default(),
+            transport: Default::default(),
         }
     }
 
@@ -384,6 +433,47 @@ mod tests {
         assert!(gev.server_cpu_us_per_request.is_none() && gev.limit.is_none());
         // The reference is not compared with itself.
         assert!(summaries[1].ratios.is_empty());
+    }
+
+    #[test]
+    fn transports_get_their_tcp_ratio_and_udp_its_datagram_counters() {
+        let udp_point = PointParams {
+            transport: PointTransport::Udp,
+            ..point(1)
+        };
+        let mut runs = Vec::new();
+        for repeat in 0..3 {
+            runs.push(costed("gev", repeat, 100_000.0, 0.5, 50.0));
+            let mut udp = costed("gev", repeat, 50_000.0, 0.5, 50.0);
+            udp.point = udp_point.clone();
+            udp.summary.datagrams = Some(gev_loadgen::summary::DatagramSummary {
+                sent: 1000,
+                received: 990,
+                lost: 10,
+                duplicated: 1,
+                reordered: 2,
+                late: 3,
+                loss_deadline_ms: 5000,
+            });
+            runs.push(udp);
+        }
+        let (summaries, notes) = summarize(
+            &servers(),
+            &[point(1), udp_point],
+            &runs,
+            Schedule::Alternating,
+        );
+        assert!(notes.is_empty(), "{notes:?}");
+        assert_eq!(summaries.len(), 2);
+        let (tcp, udp) = (&summaries[0], &summaries[1]);
+        assert!(tcp.vs_tcp.is_none() && tcp.datagrams.is_none());
+        let ratio = udp.vs_tcp.as_ref().expect("a ratio to TCP");
+        assert!((ratio.throughput.median - 0.5).abs() < 1e-9, "{ratio:?}");
+        // Half the requests for the same CPU time: twice the CPU per request.
+        let cpu = ratio.server_cpu_per_request.expect("a CPU ratio");
+        assert!((cpu.median - 2.0).abs() < 1e-9, "{cpu:?}");
+        let counts = udp.datagrams.expect("datagram counters");
+        assert_eq!((counts.sent, counts.lost, counts.late), (3000, 30, 9));
     }
 
     #[test]

@@ -18,6 +18,10 @@
 //! for a question about cost ratios (`--schedule side-by-side`). The quick sweep takes about
 //! 2 minutes alternating and under 1 minute side by side.
 //!
+//! Transports (issue 15) are a point dimension like TLS: each point has one, the points of one
+//! load at its transports run one after the other, and a server runs at a transport's points as
+//! its variant for it (`transport_run.rs`), under the same name.
+//!
 //! Where it sits: spec (`spec.rs`) -> **sweep** -> runs (`runner.rs`) -> summaries
 //! (`summarize.rs`) -> files (`output.rs`) -> plots and pages (`gev_reports::render`). Before
 //! anything long starts, every server is started once and stopped (a server that never opens
@@ -40,6 +44,7 @@ use crate::pinning::Pinning;
 use crate::runner::{self, RunOptions, ServerSpec};
 use crate::spec::{Schedule, Spec};
 use crate::summarize::{self, ServerEntry};
+use crate::transport_run::{self, Variants};
 
 /// Where and how a sweep writes.
 #[derive(Debug, Clone)]
@@ -77,7 +82,7 @@ impl SweepOutcome {
 }
 
 /// Every point of the spec, framing-major, then loops, connections, payload size, rate, TLS
-/// mode; then the handshake-only points (framing, loops, connections, rate, handshake mode; no
+/// mode, transport (so one load's transports run back to back); then the handshake-only points (framing, loops, connections, rate, handshake mode; no
 /// payload, pipeline 1). HTTP points send GET requests without a body, so they have one payload
 /// size, 0.
 pub fn points(spec: &Spec) -> Vec<PointParams> {
@@ -93,17 +98,20 @@ pub fn points(spec: &Spec) -> Vec<PointParams> {
                 for &payload_size in sizes {
                     for &rate in &spec.rates {
                         for &tls in &spec.tls {
-                            points.push(PointParams {
-                                loops,
-                                framing: framing.as_str().to_string(),
-                                connections,
-                                payload_size,
-                                pipeline: spec.pipeline,
-                                rate,
-                                duration_secs: spec.duration.as_secs_f64(),
-                                warmup_secs: spec.warmup.as_secs_f64(),
-                                tls,
-                            });
+                            for &transport in &spec.transports {
+                                points.push(PointParams {
+                                    loops,
+                                    framing: framing.as_str().to_string(),
+                                    connections,
+                                    payload_size,
+                                    pipeline: spec.pipeline,
+                                    rate,
+                                    duration_secs: spec.duration.as_secs_f64(),
+                                    warmup_secs: spec.warmup.as_secs_f64(),
+                                    tls,
+                                    transport,
+                                });
+                            }
                         }
                     }
                 }
@@ -125,6 +133,8 @@ pub fn points(spec: &Spec) -> Vec<PointParams> {
                             duration_secs: spec.duration.as_secs_f64(),
                             warmup_secs: spec.warmup.as_secs_f64(),
                             tls,
+                            // TLS runs over TCP only (spec.rs refuses it with other transports).
+                            transport: Default::default(),
                         });
                     }
                 }
@@ -142,16 +152,26 @@ pub struct Slot {
     pub repeat: u32,
 }
 
-/// The run order: per point, repeat 0 of every server that speaks its framing, then repeat 1,
-/// and so on (A B A B, not A A B B).
-pub fn schedule(servers: &[ServerSpec], points: &[PointParams], repeats: u32) -> Vec<Slot> {
+/// Whether `server` runs at `point`: it speaks the point's framing, TLS mode and transport.
+fn runs_at(server: &ServerSpec, point: &PointParams, variants: &Variants) -> bool {
+    server.framing.as_str() == point.framing
+        && crate::tls_run::runs_at(server, point.tls)
+        && transport_run::runs_at(server, point.transport, variants)
+}
+
+/// The run order: per point, repeat 0 of every server that runs there (its framing, TLS mode
+/// and transport), then repeat 1, and so on (A B A B, not A A B B).
+pub fn schedule(
+    servers: &[ServerSpec],
+    variants: &Variants,
+    points: &[PointParams],
+    repeats: u32,
+) -> Vec<Slot> {
     let mut slots = Vec::new();
     for (point_index, point) in points.iter().enumerate() {
         for repeat in 0..repeats {
             for (server_index, server) in servers.iter().enumerate() {
-                if server.framing.as_str() == point.framing
-                    && crate::tls_run::runs_at(server, point.tls)
-                {
+                if runs_at(server, point, variants) {
                     slots.push(Slot {
                         server: server_index,
                         point: point_index,
@@ -164,8 +184,8 @@ pub fn schedule(servers: &[ServerSpec], points: &[PointParams], repeats: u32) ->
     slots
 }
 
-/// One side-by-side group: every server that runs at a point (its framing, and TLS if the point
-/// has it), run at the same moment.
+/// One side-by-side group: every server that runs at a point (its framing, TLS mode and
+/// transport), run at the same moment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Group {
     /// Indexes into the servers, in start order (rotated each repeat, so none always starts
@@ -178,6 +198,7 @@ pub struct Group {
 /// The side-by-side run order: per point, one group per repeat.
 pub fn side_by_side_groups(
     servers: &[ServerSpec],
+    variants: &Variants,
     points: &[PointParams],
     repeats: u32,
 ) -> Vec<Group> {
@@ -186,10 +207,7 @@ pub fn side_by_side_groups(
         let mut members: Vec<usize> = servers
             .iter()
             .enumerate()
-            .filter(|(_, server)| {
-                server.framing.as_str() == point.framing
-                    && crate::tls_run::runs_at(server, point.tls)
-            })
+            .filter(|(_, server)| runs_at(server, point, variants))
             .map(|(index, _)| index)
             .collect();
         if members.is_empty() {
@@ -218,6 +236,14 @@ pub fn spec_record(spec: &Spec) -> SpecRecord {
                 command: server.command.clone(),
                 reference: server.reference,
                 metrics: server.metrics,
+                transport_commands: spec
+                    .transports
+                    .iter()
+                    .filter_map(|&t| {
+                        let command = spec.variants.get(&server.name)?.get(t)?;
+                        Some((t.as_str().to_string(), command.clone()))
+                    })
+                    .collect(),
             })
             .collect(),
         loops: spec.loops.clone(),
@@ -239,21 +265,39 @@ pub fn spec_record(spec: &Spec) -> SpecRecord {
             .map(|(path, _)| path.display().to_string()),
         text: spec.source.as_ref().map(|(_, text)| text.clone()),
         schedule: Some(spec.schedule.as_str().to_string()),
+        // Only a sweep beyond TCP says so, so TCP-only results stay as they were.
+        transports: if spec.transports.iter().all(|t| t.is_tcp()) {
+            Vec::new()
+        } else {
+            spec.transports.clone()
+        },
     }
 }
 
-/// Starts every server once at the first loop count: all must open their port and stop.
+/// Starts every server once at the first loop count, at every transport it runs at: all must
+/// open their port (or socket) and stop.
 pub fn preflight(spec: &Spec, options: &RunOptions) -> anyhow::Result<Vec<String>> {
     let loops = spec.loops.first().copied().unwrap_or(1);
     let mut notes = Vec::new();
     for server in &spec.servers {
-        let exit = runner::probe(server, loops, options)
-            .with_context(|| format!("server {:?} failed its start-up check", server.name))?;
-        if !exit.is_clean() {
-            notes.push(format!(
-                "server {:?} did not stop cleanly in its start-up check: {exit:?}",
-                server.name
-            ));
+        for &transport in &spec.transports {
+            let Some(server) = spec.server_at(server, transport) else {
+                continue;
+            };
+            let over = if transport.is_tcp() {
+                String::new()
+            } else {
+                format!(" over {transport}")
+            };
+            let exit = runner::probe(&server, loops, options).with_context(|| {
+                format!("server {:?}{over} failed its start-up check", server.name)
+            })?;
+            if !exit.is_clean() {
+                notes.push(format!(
+                    "server {:?}{over} did not stop cleanly in its start-up check: {exit:?}",
+                    server.name
+                ));
+            }
         }
     }
     Ok(notes)
@@ -266,6 +310,13 @@ pub fn run(
     options: &SweepOptions,
 ) -> anyhow::Result<SweepOutcome> {
     let started_at = SystemTime::now();
+    // `--hosts` may add hosts after the spec was checked.
+    if spec.hosts.is_some() && spec.transports.iter().any(|t| !t.is_tcp()) {
+        anyhow::bail!(
+            "transports other than tcp run on this machine only and cannot be combined with \
+             hosts; drop --hosts or the spec's `transports`"
+        );
+    }
     let environment = env::capture(&options.workspace, &run_options.pinning);
     let session = match &spec.hosts {
         Some(hosts) => Some(crate::hosts::Session::open(
@@ -366,11 +417,17 @@ pub fn run(
     };
     match spec.schedule {
         Schedule::Alternating => {
-            let slots = schedule(&spec.servers, &points, spec.repeats);
+            let slots = schedule(&spec.servers, &spec.variants, &points, spec.repeats);
             let bar = progress.insert(Progress::new(slots.len(), spec));
             for (index, slot) in slots.iter().enumerate() {
-                let server = &spec.servers[slot.server];
                 let point = &points[slot.point];
+                // The server as it runs over the point's transport (scheduled only where it has
+                // a variant for it).
+                let Some(server) = spec.server_at(&spec.servers[slot.server], point.transport)
+                else {
+                    continue;
+                };
+                let server = &server;
                 bar.starting(index, &server.name, point, slot.repeat);
                 // Local runs, or the hosts of a multi-host sweep; a lost host ends the sweep
                 // (the runs already finished are kept).
@@ -407,20 +464,20 @@ pub fn run(
             }
         }
         Schedule::SideBySide => {
-            let groups = side_by_side_groups(&spec.servers, &points, spec.repeats);
+            let groups = side_by_side_groups(&spec.servers, &spec.variants, &points, spec.repeats);
             let bar = progress.insert(Progress::new(groups.len(), spec));
             for (index, group) in groups.iter().enumerate() {
+                let point = &points[group.point];
                 let servers: Vec<ServerSpec> = group
                     .servers
                     .iter()
-                    .map(|&i| spec.servers[i].clone())
+                    .filter_map(|&i| spec.server_at(&spec.servers[i], point.transport))
                     .collect();
                 let names = servers
                     .iter()
                     .map(|s| s.name.as_str())
                     .collect::<Vec<_>>()
                     .join(" + ");
-                let point = &points[group.point];
                 bar.starting(index, &names, point, group.repeat);
                 let outcome = runner::run_side_by_side(&servers, point, group.repeat, run_options)
                     .map_err(|error| error.to_string());
@@ -613,7 +670,7 @@ impl Progress {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use gev_reports::results::PointTls;
+    use gev_reports::results::{PointTls, PointTransport};
 
     fn server(name: &str, framing: Framing) -> ServerSpec {
         ServerSpec {
@@ -649,7 +706,64 @@ mod tests {
             tls_handshakes: Vec::new(),
             source: None,
             hosts: None,
+            transports: vec![PointTransport::Tcp],
+            variants: Variants::new(),
         }
+    }
+
+    #[test]
+    fn transports_are_a_point_dimension_and_servers_run_where_they_have_a_variant() {
+        let mut spec = spec();
+        spec.framings = vec![Framing::Raw];
+        spec.payload_sizes = vec![64];
+        spec.loops = vec![1];
+        spec.rates = vec![None];
+        spec.transports = vec![
+            PointTransport::Tcp,
+            PointTransport::Unix,
+            PointTransport::Udp,
+        ];
+        spec.variants.insert(
+            "a".into(),
+            crate::transport_run::TransportCommands {
+                unix: Some("a --listen unix:{path}".into()),
+                udp: Some("a-udp {port}".into()),
+            },
+        );
+        spec.variants.insert(
+            "b".into(),
+            crate::transport_run::TransportCommands {
+                unix: Some("b --listen unix:{path}".into()),
+                udp: None,
+            },
+        );
+        let points = points(&spec);
+        let transports: Vec<PointTransport> = points.iter().map(|p| p.transport).collect();
+        assert_eq!(transports, spec.transports);
+        let slots = schedule(&spec.servers, &spec.variants, &points, 1);
+        let at = |point: usize| -> Vec<&str> {
+            slots
+                .iter()
+                .filter(|s| s.point == point)
+                .map(|s| spec.servers[s.server].name.as_str())
+                .collect()
+        };
+        assert_eq!(at(0), vec!["a", "b"]);
+        assert_eq!(at(1), vec!["a", "b"]);
+        assert_eq!(at(2), vec!["a"]);
+        let groups = side_by_side_groups(&spec.servers, &spec.variants, &points, 2);
+        assert_eq!(groups.len(), 6);
+        assert_eq!(groups[4].servers, vec![0]);
+        let record = spec_record(&spec);
+        assert_eq!(record.transports.len(), 3);
+        assert_eq!(
+            record.servers[0]
+                .transport_commands
+                .get("udp")
+                .map(String::as_str),
+            Some("a-udp {port}")
+        );
+        assert!(record.servers[2].transport_commands.is_empty());
     }
 
     #[test]
@@ -672,7 +786,7 @@ mod tests {
             vec![PointTls::Off, PointTls::On, PointTls::HandshakesResumed]
         );
         assert_eq!((points[2].payload_size, points[2].pipeline), (0, 1));
-        let slots = schedule(&spec.servers, &points, 1);
+        let slots = schedule(&spec.servers, &spec.variants, &points, 1);
         let at = |point: usize| -> Vec<&str> {
             slots
                 .iter()
@@ -708,7 +822,7 @@ mod tests {
     fn repeats_interleave_across_servers_of_the_framing() {
         let spec = spec();
         let points = points(&spec);
-        let slots = schedule(&spec.servers, &points, spec.repeats);
+        let slots = schedule(&spec.servers, &spec.variants, &points, spec.repeats);
         // 8 raw points × 2 repeats × 2 servers + 8 websocket points × 2 repeats × 1 server.
         assert_eq!(slots.len(), 32 + 16);
         let first: Vec<(usize, u32)> = slots[..4].iter().map(|s| (s.server, s.repeat)).collect();
@@ -720,7 +834,7 @@ mod tests {
     fn side_by_side_groups_hold_every_server_of_the_framing_and_rotate_the_start() {
         let spec = spec();
         let points = points(&spec);
-        let groups = side_by_side_groups(&spec.servers, &points, spec.repeats);
+        let groups = side_by_side_groups(&spec.servers, &spec.variants, &points, spec.repeats);
         // 8 raw points × 2 repeats + 8 websocket points × 2 repeats, one group each.
         assert_eq!(groups.len(), 16 + 16);
         assert_eq!(groups[0].servers, vec![0, 1]);

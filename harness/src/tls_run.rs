@@ -160,6 +160,7 @@ mod tests {
             duration_secs: 1.0,
             warmup_secs: 0.0,
             tls: PointTls::Off,
+            transport: Default::default(),
         };
         assert!(loadgen_args(&point, Some(&cert)).is_empty());
         point.tls = PointTls::HandshakesFull;

@@ -9,14 +9,18 @@
 
 use crate::from_loadgen;
 use crate::model::{
-    Estimate, LatencySummary, PointCost, PointKey, PointSummary, Report, RunSeries,
+    Estimate, LatencySummary, PointCost, PointDatagrams, PointKey, PointSummary,
+    PointTransportRatio, Report, RunSeries,
 };
-use crate::results::{Interval, PointParams, Results, ServerExit};
+use crate::results::{Interval, PointParams, PointTransport, Results, ServerExit};
 use crate::verdict;
 
 /// Build the report for a sweep's results.
 pub fn report_from_results(results: &Results) -> Report {
     let mut notes: Vec<String> = results.notes.clone();
+    // In a sweep over several transports a TCP label names TCP too.
+    let name_tcp = several_transports(results);
+    let key_of = |server: &str, point: &PointParams| point_key(server, point, name_tcp);
 
     let points = results
         .summaries
@@ -45,7 +49,7 @@ pub fn report_from_results(results: &Results) -> Report {
                     .map(|w| format!("{context}: loadgen: {w}")),
             );
             PointSummary {
-                key: point_key(&summary.server, &summary.point),
+                key: key_of(&summary.server, &summary.point),
                 throughput: estimate(&summary.throughput_rps),
                 latency_us: LatencySummary {
                     p50: summary.latency_us.p50,
@@ -76,7 +80,7 @@ pub fn report_from_results(results: &Results) -> Report {
                 ));
             }
             RunSeries {
-                key: point_key(&run.server, &run.point),
+                key: key_of(&run.server, &run.point),
                 repeat: run.repeat,
                 samples: from_loadgen::time_samples(&run.summary),
             }
@@ -100,7 +104,7 @@ pub fn report_from_results(results: &Results) -> Report {
             s.server_cpu_us_per_request.is_some() || s.generator_cpu_us_per_request.is_some()
         })
         .map(|summary| PointCost {
-            key: point_key(&summary.server, &summary.point),
+            key: key_of(&summary.server, &summary.point),
             server_cpu_us: summary.server_cpu_us_per_request.as_ref().map(estimate),
             generator_cpu_us: summary.generator_cpu_us_per_request.as_ref().map(estimate),
             server_cpu_ratios: summary
@@ -112,6 +116,28 @@ pub fn report_from_results(results: &Results) -> Report {
                         .map(|cpu| (r.reference.clone(), estimate(cpu)))
                 })
                 .collect(),
+        })
+        .collect();
+
+    let datagrams = results
+        .summaries
+        .iter()
+        .filter_map(|summary| {
+            summary.datagrams.map(|counts| PointDatagrams {
+                key: key_of(&summary.server, &summary.point),
+                counts,
+            })
+        })
+        .collect();
+    let transport_ratios = results
+        .summaries
+        .iter()
+        .filter_map(|summary| {
+            summary.vs_tcp.as_ref().map(|ratio| PointTransportRatio {
+                key: key_of(&summary.server, &summary.point),
+                throughput: estimate(&ratio.throughput),
+                server_cpu: ratio.server_cpu_per_request.as_ref().map(estimate),
+            })
         })
         .collect();
 
@@ -131,11 +157,23 @@ pub fn report_from_results(results: &Results) -> Report {
         costs,
         verdicts: verdict::verdict_lines(results),
         schedule: Some(verdict::schedule_statement(results)),
+        datagrams,
+        transport_ratios,
     }
 }
 
-/// The label plots group by: the load without loop count and rate, `raw 64 B, 50 conns`.
-pub fn workload_label(point: &PointParams) -> String {
+/// Whether the results hold points of more than one transport.
+pub fn several_transports(results: &Results) -> bool {
+    let mut seen: Vec<PointTransport> = results.spec.transports.clone();
+    seen.extend(results.summaries.iter().map(|s| s.point.transport));
+    seen.extend(results.runs.iter().map(|r| r.point.transport));
+    seen.iter().any(|t| *t != seen[0])
+}
+
+/// The label plots group by: the load without loop count and rate, `raw 64 B, 50 conns`,
+/// with the transport after it unless it is TCP and `name_tcp` is false (`, Unix socket`,
+/// `, UDP`, `, TCP`; `plot::transports` splits it off).
+pub fn workload_label(point: &PointParams, name_tcp: bool) -> String {
     let mut label = format!(
         "{} {} B, {} conns",
         point.framing, point.payload_size, point.connections
@@ -146,6 +184,9 @@ pub fn workload_label(point: &PointParams) -> String {
     // TLS points are other loads than their plain twins (`plot::tls` splits the suffix off).
     if !point.tls.is_off() {
         label.push_str(&format!(", {}", point.tls.label()));
+    }
+    if name_tcp || !point.transport.is_tcp() {
+        label.push_str(&format!(", {}", point.transport.label()));
     }
     label
 }
@@ -162,11 +203,11 @@ fn describe_exit(exit: &ServerExit) -> String {
     }
 }
 
-fn point_key(server: &str, point: &PointParams) -> PointKey {
+fn point_key(server: &str, point: &PointParams, name_tcp: bool) -> PointKey {
     PointKey {
         server: server.to_string(),
         loops: point.loops,
-        workload: workload_label(point),
+        workload: workload_label(point, name_tcp),
         offered_rate: point.rate,
     }
 }
@@ -233,6 +274,14 @@ fn environment(results: &Results) -> Vec<(String, String)> {
             ),
             server.command.clone(),
         ));
+        // At Unix-socket and UDP points a server runs as its variant for that transport (the
+        // tokio reference as ref-tokio-unix-echo, gev-echo as gev-udp-echo).
+        for (transport, command) in &server.transport_commands {
+            pairs.push((
+                format!("server {} over {transport}", server.name),
+                command.clone(),
+            ));
+        }
     }
     pairs.extend(crate::hosts::environment_rows(results));
     pairs
@@ -257,6 +306,7 @@ mod tests {
             duration_secs: 1.0,
             warmup_secs: 0.5,
             tls: Default::default(),
+            transport: Default::default(),
         }
     }
 
@@ -303,6 +353,7 @@ mod tests {
                 source: None,
                 text: None,
                 schedule: None,
+                transports: Vec::new(),
             },
             runs: vec![RunRecord {
                 server: "gev-protocol".into(),
@@ -334,6 +385,8 @@ mod tests {
                 server_cpu_us_per_request: None,
                 generator_cpu_us_per_request: None,
                 limit: None,
+                datagrams: None,
+                vs_tcp: None,
             }],
             failures: Vec::new(),
             notes: sweep_notes,

@@ -38,6 +38,30 @@ pub struct Report {
     pub verdicts: Vec<String>,
     /// Which schedule produced the figures and what that means for them, if known.
     pub schedule: Option<String>,
+    /// UDP points' datagram counters (same keys as [`Report::points`]); empty without UDP.
+    pub datagrams: Vec<PointDatagrams>,
+    /// Unix-socket and UDP points against the same server over TCP; empty without them.
+    pub transport_ratios: Vec<PointTransportRatio>,
+}
+
+/// A UDP point's datagram counters summed over its runs.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PointDatagrams {
+    /// Which point (same key as its [`PointSummary`]).
+    pub key: PointKey,
+    /// Sent, received, lost, duplicated, reordered, late.
+    pub counts: crate::results::DatagramCounts,
+}
+
+/// A server at a Unix-socket or UDP point against itself at the same load over TCP.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PointTransportRatio {
+    /// Which point (the non-TCP one).
+    pub key: PointKey,
+    /// Throughput here ÷ over TCP (ratio of medians, 95% bootstrap interval).
+    pub throughput: Estimate,
+    /// Server CPU per request here ÷ over TCP, when both were readable.
+    pub server_cpu: Option<Estimate>,
 }
 
 /// The CPU cost of one point: what the server and the generator spent per completed request.
@@ -146,6 +170,20 @@ impl Report {
         self.costs
             .iter()
             .find(|cost| cost.key.server == key.server && cost.key.same_load(key))
+    }
+
+    /// The datagram counters of the point with this key, if it ran over UDP.
+    pub fn datagrams_of(&self, key: &PointKey) -> Option<&PointDatagrams> {
+        self.datagrams
+            .iter()
+            .find(|d| d.key.server == key.server && d.key.same_load(key))
+    }
+
+    /// The ratio to TCP of the point with this key, if it has one.
+    pub fn transport_ratio_of(&self, key: &PointKey) -> Option<&PointTransportRatio> {
+        self.transport_ratios
+            .iter()
+            .find(|r| r.key.server == key.server && r.key.same_load(key))
     }
 
     /// Every server name, in display order: `servers` first, then any seen only in the data.

@@ -122,6 +122,10 @@ pub struct SpecRecord {
     /// written before the key existed, which were alternating.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schedule: Option<String>,
+    /// The transports of the sweep's points (`tcp`, `unix`, `udp`); empty in files written
+    /// before transports, which were TCP only.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub transports: Vec<PointTransport>,
 }
 
 /// One server of the sweep.
@@ -136,6 +140,11 @@ pub struct ServerRecord {
     /// Whether the server was started with `--metrics` and scraped before and after each run.
     #[serde(default)]
     pub metrics: bool,
+    /// The command templates it ran with at the other transports' points (issue 15), by
+    /// transport name (`unix`: with a `{path}` placeholder, `udp`: its datagram variant); empty
+    /// when the sweep was TCP only.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub transport_commands: std::collections::BTreeMap<String, String>,
 }
 
 /// The load of one point, everything but the server.
@@ -160,6 +169,74 @@ pub struct PointParams {
     /// TLS at this point (issue 14); absent in results written before TLS, which were plain.
     #[serde(default, skip_serializing_if = "PointTls::is_off")]
     pub tls: PointTls,
+    /// The transport of this point (issue 15): `tcp`, `unix` or `udp`; absent in results
+    /// written before transports, which were TCP.
+    #[serde(default)]
+    pub transport: PointTransport,
+}
+
+/// How a point's requests travel: TCP, a Unix stream socket or UDP datagrams.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PointTransport {
+    /// TCP over loopback (the server's `--host 127.0.0.1 --port P`).
+    #[default]
+    Tcp,
+    /// A Unix stream socket (`--listen unix:PATH`, loadgen `unix:PATH`).
+    Unix,
+    /// UDP datagrams (the server's datagram variant, loadgen `udp://ADDR`): one request is one
+    /// datagram, lost ones are counted apart and are not latency samples.
+    Udp,
+}
+
+impl PointTransport {
+    /// Every transport, in the order sweeps list them.
+    pub const ALL: [PointTransport; 3] = [
+        PointTransport::Tcp,
+        PointTransport::Unix,
+        PointTransport::Udp,
+    ];
+
+    /// The spec's and the JSON's name: `tcp`, `unix`, `udp`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PointTransport::Tcp => "tcp",
+            PointTransport::Unix => "unix",
+            PointTransport::Udp => "udp",
+        }
+    }
+
+    /// How a label names it: `TCP`, `Unix socket`, `UDP`.
+    pub fn label(self) -> &'static str {
+        match self {
+            PointTransport::Tcp => "TCP",
+            PointTransport::Unix => "Unix socket",
+            PointTransport::Udp => "UDP",
+        }
+    }
+
+    pub fn is_tcp(&self) -> bool {
+        *self == PointTransport::Tcp
+    }
+}
+
+impl fmt::Display for PointTransport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for PointTransport {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<PointTransport, String> {
+        PointTransport::ALL
+            .into_iter()
+            .find(|t| t.as_str() == text)
+            .ok_or_else(|| {
+                format!("{text:?} is not a transport; write \"tcp\", \"unix\" or \"udp\"")
+            })
+    }
 }
 
 /// Whether a point runs over TLS, and whether it measures requests or handshakes.
@@ -221,7 +298,20 @@ impl PointParams {
         if !self.tls.is_off() {
             label.push_str(&format!(", {}", self.tls.label()));
         }
+        if !self.transport.is_tcp() {
+            label.push_str(&format!(", {}", self.transport.label()));
+        }
         label
+    }
+
+    /// [`PointParams`]'s display form, naming TCP too when `name_tcp` (a sweep over several
+    /// transports, where a label without one would be ambiguous).
+    pub fn describe(&self, name_tcp: bool) -> String {
+        if name_tcp && self.transport.is_tcp() {
+            format!("{self}, {}", self.transport.label())
+        } else {
+            self.to_string()
+        }
     }
 }
 
@@ -508,6 +598,80 @@ pub struct PointSummary {
     /// What limited the runs of this point, from measured CPU utilisation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<LimitReading>,
+    /// UDP points: loadgen's datagram counters summed over the runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub datagrams: Option<DatagramCounts>,
+    /// Points over a Unix socket or UDP: this server here against the same server at the same
+    /// load over TCP (what the kernel's TCP path costs it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vs_tcp: Option<TransportRatio>,
+}
+
+/// loadgen's datagram counters (`Summary::datagrams`) summed over a UDP point's runs: only
+/// datagrams intended for the measured windows. A datagram is lost when no reply came within
+/// loadgen's `--timeout`; a reply after that is `late` (the datagram stays lost).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DatagramCounts {
+    /// Datagrams sent.
+    pub sent: u64,
+    /// Replies received in time (each a latency sample).
+    pub received: u64,
+    /// Datagrams without a reply in time.
+    pub lost: u64,
+    /// Extra replies to a datagram already answered.
+    pub duplicated: u64,
+    /// Replies that came after the reply to a later datagram of the same flow.
+    pub reordered: u64,
+    /// Replies that came after their datagram was counted lost.
+    pub late: u64,
+}
+
+impl DatagramCounts {
+    /// The counters of one loadgen summary, if it ran over UDP.
+    pub fn of(summary: &Summary) -> Option<DatagramCounts> {
+        summary.datagrams.as_ref().map(|d| DatagramCounts {
+            sent: d.sent,
+            received: d.received,
+            lost: d.lost,
+            duplicated: d.duplicated,
+            reordered: d.reordered,
+            late: d.late,
+        })
+    }
+
+    /// Both added up.
+    pub fn add(self, other: DatagramCounts) -> DatagramCounts {
+        DatagramCounts {
+            sent: self.sent + other.sent,
+            received: self.received + other.received,
+            lost: self.lost + other.lost,
+            duplicated: self.duplicated + other.duplicated,
+            reordered: self.reordered + other.reordered,
+            late: self.late + other.late,
+        }
+    }
+
+    /// Lost datagrams as a fraction of those sent (0 when none were sent).
+    pub fn loss_fraction(&self) -> f64 {
+        if self.sent == 0 {
+            0.0
+        } else {
+            self.lost as f64 / self.sent as f64
+        }
+    }
+}
+
+/// A server at a Unix-socket or UDP point against itself at the TCP twin of the point (same
+/// load and loop count). The two points ran one after the other, not paired, so each is the
+/// ratio of medians with a bootstrap interval.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TransportRatio {
+    /// Throughput here over throughput over TCP (above 1: this transport carries more).
+    pub throughput: Interval,
+    /// Server CPU per request here over that over TCP (below 1: cheaper); absent when either
+    /// side's CPU time was not readable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_cpu_per_request: Option<Interval>,
 }
 
 /// Utilisation at or above which a side counts as saturated (a fraction of the cores it could
@@ -623,6 +787,7 @@ mod tests {
             duration_secs: 1.0,
             warmup_secs: 0.5,
             tls: PointTls::Off,
+            transport: PointTransport::Tcp,
         }
     }
 
@@ -639,6 +804,38 @@ mod tests {
         assert!(tls.load_label().ends_with("TLS handshakes (resumed)"));
         let old: PointParams = serde_json::from_value(plain).unwrap();
         assert!(old.tls.is_off());
+    }
+
+    #[test]
+    fn transport_is_on_every_point_and_defaults_to_tcp() {
+        let tcp = serde_json::to_value(point()).unwrap();
+        assert_eq!(tcp["transport"], "tcp");
+        let mut udp = point();
+        udp.transport = PointTransport::Udp;
+        assert!(udp.load_label().ends_with(", UDP"), "{}", udp.load_label());
+        assert_eq!(udp.describe(true), udp.to_string());
+        assert!(point().describe(true).ends_with(", TCP"));
+        assert!(!point().describe(false).contains("TCP"));
+        let mut old = tcp.clone();
+        old.as_object_mut().unwrap().remove("transport");
+        let parsed: PointParams = serde_json::from_value(old).unwrap();
+        assert!(parsed.transport.is_tcp());
+        assert_eq!("unix".parse::<PointTransport>(), Ok(PointTransport::Unix));
+        assert!("sctp"
+            .parse::<PointTransport>()
+            .unwrap_err()
+            .contains("\"sctp\""));
+        let counts = DatagramCounts {
+            sent: 100,
+            received: 90,
+            lost: 10,
+            duplicated: 1,
+            reordered: 2,
+            late: 3,
+        };
+        assert_eq!(counts.add(counts).lost, 20);
+        assert!((counts.loss_fraction() - 0.1).abs() < 1e-12);
+        assert_eq!(DatagramCounts::default().loss_fraction(), 0.0);
     }
 
     fn empty() -> Results {
@@ -661,6 +858,7 @@ mod tests {
                     command: "ref-mio-echo --port {port} --threads {loops}".into(),
                     reference: true,
                     metrics: false,
+                    transport_commands: Default::default(),
                 }],
                 loops: vec![1, 2],
                 connections: vec![8],
@@ -674,6 +872,7 @@ mod tests {
                 source: None,
                 text: None,
                 schedule: None,
+                transports: Vec::new(),
             },
             runs: Vec::new(),
             summaries: vec![PointSummary {
@@ -692,6 +891,8 @@ mod tests {
                 server_cpu_us_per_request: None,
                 generator_cpu_us_per_request: None,
                 limit: None,
+                datagrams: None,
+                vs_tcp: None,
             }],
             failures: vec![RunFailure {
                 server: "ref-mio-echo".into(),

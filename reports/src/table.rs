@@ -89,6 +89,17 @@ impl SummaryTable {
                 headers.push(format!("server CPU/req ÷ {reference}"));
             }
         }
+        // Sweeps over several transports (issue 15): each server against itself over TCP, and
+        // the UDP points' datagram counters.
+        let transport_ratios = !report.transport_ratios.is_empty();
+        if transport_ratios {
+            headers.push("req/s ÷ same server over TCP".into());
+            headers.push("server CPU/req ÷ same server over TCP".into());
+        }
+        let datagrams = !report.datagrams.is_empty();
+        if datagrams {
+            headers.push(DATAGRAMS_HEADER.into());
+        }
 
         let servers = report.server_order();
         let groups = crate::plot::load_groups(report);
@@ -194,6 +205,18 @@ impl SummaryTable {
                         cells.push(format_ratio(server_cpu_ratio.get(index).copied().flatten()));
                     }
                 }
+                if transport_ratios {
+                    let vs_tcp = report.transport_ratio_of(&point.key);
+                    cells.push(format_ratio(vs_tcp.map(|r| with_interval(r.throughput))));
+                    cells.push(format_ratio(
+                        vs_tcp.and_then(|r| r.server_cpu).map(with_interval),
+                    ));
+                }
+                if datagrams {
+                    cells.push(format_datagrams(
+                        report.datagrams_of(&point.key).map(|d| &d.counts),
+                    ));
+                }
                 SummaryRow {
                     key: point.key.clone(),
                     throughput_ratio,
@@ -208,6 +231,32 @@ impl SummaryTable {
             headers,
             rows,
         }
+    }
+}
+
+/// The heading of the datagram counters' column.
+pub const DATAGRAMS_HEADER: &str = "datagrams lost (%) / dup / reord / late";
+
+/// A datagram cell: `12 (0.01%) / 0 / 3 / 0`, or `–` for a stream point.
+pub fn format_datagrams(counts: Option<&crate::results::DatagramCounts>) -> String {
+    match counts {
+        Some(c) => format!(
+            "{} ({:.2}%) / {} / {} / {}",
+            c.lost,
+            100.0 * c.loss_fraction(),
+            c.duplicated,
+            c.reordered,
+            c.late
+        ),
+        None => "–".to_string(),
+    }
+}
+
+/// An estimate as a ratio cell's value, with its interval when finite.
+fn with_interval(e: crate::model::Estimate) -> Ratio {
+    Ratio {
+        value: e.median,
+        interval: (e.low.is_finite() && e.high.is_finite()).then_some((e.low, e.high)),
     }
 }
 
@@ -343,6 +392,52 @@ mod tests {
         assert_eq!(table.headers[1], "offered req/s");
         assert_eq!(table.rows[0].cells[1], "closed loop");
         assert_eq!(table.rows[1].cells[1], "5.0k");
+    }
+
+    #[test]
+    fn transport_columns_appear_with_transport_figures() {
+        use crate::model::{PointDatagrams, PointTransportRatio};
+        use crate::results::DatagramCounts;
+        let mut udp = point("gev", 1, 90.0, 10.0);
+        udp.key.workload = "w, UDP".into();
+        let report = Report {
+            points: vec![point("gev", 1, 100.0, 10.0), udp.clone()],
+            datagrams: vec![PointDatagrams {
+                key: udp.key.clone(),
+                counts: DatagramCounts {
+                    sent: 1000,
+                    received: 990,
+                    lost: 10,
+                    duplicated: 1,
+                    reordered: 2,
+                    late: 3,
+                },
+            }],
+            transport_ratios: vec![PointTransportRatio {
+                key: udp.key.clone(),
+                throughput: Estimate {
+                    median: 0.9,
+                    low: 0.8,
+                    high: 1.0,
+                },
+                server_cpu: None,
+            }],
+            ..Report::default()
+        };
+        let table = SummaryTable::from_report(&report);
+        assert_eq!(table.headers.last().unwrap(), DATAGRAMS_HEADER);
+        let udp_row = table
+            .rows
+            .iter()
+            .find(|r| r.key.workload == "w, UDP")
+            .unwrap();
+        assert_eq!(udp_row.cells.len(), table.headers.len());
+        let n = udp_row.cells.len();
+        assert_eq!(udp_row.cells[n - 1], "10 (1.00%) / 1 / 2 / 3");
+        assert_eq!(udp_row.cells[n - 3], "0.90× (0.80–1.00)");
+        assert_eq!(udp_row.cells[n - 2], "–");
+        let tcp_row = table.rows.iter().find(|r| r.key.workload == "w").unwrap();
+        assert_eq!(tcp_row.cells[n - 1], "–");
     }
 
     #[test]

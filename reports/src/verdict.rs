@@ -14,6 +14,7 @@ use crate::results::{Limit, LimitReading, PointSummary, Results, SATURATED_UTILI
 
 /// One sentence per load and loop count, in the order the summaries came.
 pub fn verdict_lines(results: &Results) -> Vec<String> {
+    let name_tcp = crate::from_results::several_transports(results);
     let mut lines = Vec::new();
     let mut seen: Vec<&PointSummary> = Vec::new();
     for summary in &results.summaries {
@@ -26,13 +27,14 @@ pub fn verdict_lines(results: &Results) -> Vec<String> {
             .iter()
             .filter(|s| s.point.same_point(&summary.point))
             .collect();
-        lines.push(point_sentence(results, &at_point));
+        lines.push(point_sentence(results, &at_point, name_tcp));
     }
     lines
 }
 
-/// The sentence for the summaries of one point.
-fn point_sentence(results: &Results, at_point: &[&PointSummary]) -> String {
+/// The sentence for the summaries of one point; `name_tcp`: say "TCP" at TCP points too (a
+/// sweep over several transports).
+fn point_sentence(results: &Results, at_point: &[&PointSummary], name_tcp: bool) -> String {
     let references = results.references();
     let point = &at_point[0].point;
     let others: Vec<&&PointSummary> = at_point
@@ -82,11 +84,39 @@ fn point_sentence(results: &Results, at_point: &[&PointSummary]) -> String {
     if clauses.is_empty() {
         clauses.push("no server CPU time was readable, so no cost figures".to_string());
     }
+    clauses.extend(
+        at_point
+            .iter()
+            .filter(|s| !references.contains(&s.server.as_str()))
+            .filter_map(|s| transport_clause(s)),
+    );
     format!(
-        "{point}: {}; {}.",
+        "{}: {}; {}.",
+        point.describe(name_tcp),
         clauses.join("; "),
         limit_clause(at_point)
     )
+}
+
+/// `over UDP gev-echo does 0.95× (0.90–1.01) its TCP req/s at 0.50× (…) the CPU per request`:
+/// a server at a Unix-socket or UDP point against itself over TCP (the kernel's TCP share).
+fn transport_clause(summary: &PointSummary) -> Option<String> {
+    let ratio = summary.vs_tcp.as_ref()?;
+    let t = &ratio.throughput;
+    let cpu = ratio.server_cpu_per_request.map_or(String::new(), |c| {
+        format!(
+            " at {:.2}× ({:.2}–{:.2}) the CPU per request",
+            c.median, c.low, c.high
+        )
+    });
+    Some(format!(
+        "over {} {} does {:.2}× ({:.2}–{:.2}) its TCP req/s{cpu}",
+        summary.point.transport.label(),
+        summary.server,
+        t.median,
+        t.low,
+        t.high
+    ))
 }
 
 /// What limited the point: one reading when every server's agrees, else one per server.

@@ -428,6 +428,7 @@ fn setup(args: &CompareArgs) -> anyhow::Result<Setup> {
             duration_secs: args.duration.as_secs_f64(),
             warmup_secs: args.warmup.as_secs_f64(),
             tls: Default::default(),
+            transport: Default::default(),
         };
         return Ok(Setup {
             points: vec![ComparePoint::new(params)],
@@ -469,6 +470,7 @@ fn setup(args: &CompareArgs) -> anyhow::Result<Setup> {
                         duration_secs: spec.duration.as_secs_f64(),
                         warmup_secs: spec.warmup.as_secs_f64(),
                         tls: Default::default(),
+                        transport: Default::default(),
                     }));
                 }
             }

@@ -16,6 +16,7 @@ pub mod style;
 pub mod throughput;
 pub mod timeseries;
 pub mod tls;
+pub mod transports;
 
 use std::path::{Path, PathBuf};
 
@@ -42,11 +43,13 @@ pub enum PlotKind {
     Timeseries,
     /// Throughput with and without TLS, and TLS handshakes per second.
     Tls,
+    /// One server's throughput and CPU per request over TCP, Unix sockets and UDP.
+    Transports,
 }
 
 impl PlotKind {
     /// All kinds in report order.
-    pub const ALL: [PlotKind; 7] = [
+    pub const ALL: [PlotKind; 8] = [
         PlotKind::Throughput,
         PlotKind::ServerCost,
         PlotKind::Latency,
@@ -54,6 +57,7 @@ impl PlotKind {
         PlotKind::OfferedLoad,
         PlotKind::Timeseries,
         PlotKind::Tls,
+        PlotKind::Transports,
     ];
 
     /// Section heading.
@@ -66,6 +70,7 @@ impl PlotKind {
             PlotKind::OfferedLoad => "Latency vs offered load",
             PlotKind::Timeseries => "Throughput and p99 over time",
             PlotKind::Tls => "TLS: throughput with and without, handshakes per second",
+            PlotKind::Transports => "Transports: TCP, Unix socket and UDP for the same server",
         }
     }
 
@@ -79,6 +84,7 @@ impl PlotKind {
             PlotKind::OfferedLoad => "offered-load",
             PlotKind::Timeseries => "timeseries",
             PlotKind::Tls => "tls",
+            PlotKind::Transports => "transports",
         }
     }
 }
@@ -100,6 +106,8 @@ pub enum PlotData {
     Timeseries(timeseries::TimeseriesPlot),
     /// See [`tls`].
     Tls(tls::TlsPlot),
+    /// See [`transports`].
+    Transports(transports::TransportsPlot),
 }
 
 /// One plot file to draw.
@@ -149,6 +157,7 @@ pub fn plan(report: &Report) -> Vec<PlotJob> {
     jobs.extend(offered_load::plan(report, &servers));
     jobs.extend(timeseries::plan(report));
     jobs.extend(tls::plan(report, &servers));
+    jobs.extend(transports::plan(report, &servers));
     make_stems_unique(&mut jobs);
     jobs
 }
@@ -295,6 +304,7 @@ impl PlotJob {
             PlotData::OfferedLoad(plot) => plot.draw(root, &self.title),
             PlotData::Timeseries(plot) => plot.draw(root, &self.title),
             PlotData::Tls(plot) => plot.draw(root, &self.title),
+            PlotData::Transports(plot) => plot.draw(root, &self.title),
         }
     }
 

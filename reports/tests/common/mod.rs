@@ -294,6 +294,7 @@ pub fn point_params(loops: u32, rate: Option<f64>) -> gev_reports::results::Poin
         duration_secs: 8.0,
         warmup_secs: 1.0,
         tls: Default::default(),
+        transport: Default::default(),
     }
 }
 
@@ -374,6 +375,8 @@ pub fn synthetic_results() -> gev_reports::Results {
                     }),
                     generator_cpu_us_per_request: None,
                     limit: None,
+                    datagrams: None,
+                    vs_tcp: None,
                 });
             }
             // Ratios to the references, as the harness computes them (with an interval).
@@ -419,6 +422,7 @@ pub fn synthetic_results() -> gev_reports::Results {
                     command: format!("{name} --port {{port}} --loops {{loops}}"),
                     reference: name.starts_with("ref-"),
                     metrics: false,
+                    transport_commands: Default::default(),
                 })
                 .collect(),
             loops: LOOPS.to_vec(),
@@ -433,6 +437,7 @@ pub fn synthetic_results() -> gev_reports::Results {
             source: Some("sweeps/synthetic.toml".into()),
             text: None,
             schedule: None,
+            transports: Vec::new(),
         },
         runs,
         summaries,
