@@ -215,10 +215,19 @@ pub fn table(results: &Results) -> String {
         .chain(std::iter::once(6))
         .max()
         .unwrap_or(6);
+    // A sweep over several transports names TCP too.
+    let name_tcp = gev_reports::from_results::several_transports(results);
+    let load = |point: &gev_reports::results::PointParams| {
+        if name_tcp && point.transport.is_tcp() {
+            format!("{}, {}", point.load_label(), point.transport.label())
+        } else {
+            point.load_label()
+        }
+    };
     let load_width = results
         .summaries
         .iter()
-        .map(|s| s.point.load_label().chars().count())
+        .map(|s| load(&s.point).chars().count())
         .chain(std::iter::once(4))
         .max()
         .unwrap_or(4);
@@ -260,7 +269,7 @@ pub fn table(results: &Results) -> String {
             "{:<server_width$} {:>5} {:<load_width$} {:>12.0} {:>21} {:>9.1} {:>9.1}",
             summary.server,
             summary.point.loops,
-            summary.point.load_label(),
+            load(&summary.point),
             t.median,
             format!("{:.0}–{:.0}", t.low, t.high),
             summary.latency_us.p50,

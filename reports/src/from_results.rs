@@ -18,6 +18,7 @@ use crate::verdict;
 /// Build the report for a sweep's results.
 pub fn report_from_results(results: &Results) -> Report {
     let mut notes: Vec<String> = results.notes.clone();
+    notes.extend(variants_note(results));
     // In a sweep over several transports a TCP label names TCP too.
     let name_tcp = several_transports(results);
     let key_of = |server: &str, point: &PointParams| point_key(server, point, name_tcp);
@@ -160,6 +161,36 @@ pub fn report_from_results(results: &Results) -> Report {
         datagrams,
         transport_ratios,
     }
+}
+
+/// Which binary each server ran as at the Unix-socket and UDP points (plots and tables name
+/// the server as the spec does at every transport), if any server had a variant.
+fn variants_note(results: &Results) -> Option<String> {
+    let variants: Vec<String> = results
+        .spec
+        .servers
+        .iter()
+        .flat_map(|server| {
+            server
+                .transport_commands
+                .iter()
+                .map(|(transport, command)| {
+                    let binary = command
+                        .split_whitespace()
+                        .next()
+                        .and_then(|program| std::path::Path::new(program).file_name())
+                        .map_or_else(|| command.clone(), |n| n.to_string_lossy().into_owned());
+                    format!("{} over {transport} as {binary}", server.name)
+                })
+        })
+        .collect();
+    (!variants.is_empty()).then(|| {
+        format!(
+            "servers keep their names at every transport and run as their variant for it: {} \
+             (commands under Environment)",
+            variants.join(", ")
+        )
+    })
 }
 
 /// Whether the results hold points of more than one transport.

@@ -176,7 +176,9 @@ pub struct PointParams {
 }
 
 /// How a point's requests travel: TCP, a Unix stream socket or UDP datagrams.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum PointTransport {
     /// TCP over loopback (the server's `--host 127.0.0.1 --port P`).
