@@ -130,7 +130,7 @@ pub fn summarize(
 fn datagrams(runs: &[&RunRecord]) -> Option<DatagramCounts> {
     runs.iter()
         .filter_map(|run| DatagramCounts::of(&run.summary))
-        .reduce(DatagramCounts::add)
+        .reduce(|a, b| a + b)
 }
 
 /// This server at a non-TCP point against itself at the TCP twin of the point: ratios of

@@ -641,8 +641,21 @@ impl DatagramCounts {
         })
     }
 
-    /// Both added up.
-    pub fn add(self, other: DatagramCounts) -> DatagramCounts {
+    /// Lost datagrams as a fraction of those sent (0 when none were sent).
+    pub fn loss_fraction(&self) -> f64 {
+        if self.sent == 0 {
+            0.0
+        } else {
+            self.lost as f64 / self.sent as f64
+        }
+    }
+}
+
+impl std::ops::Add for DatagramCounts {
+    type Output = DatagramCounts;
+
+    /// Both added up (a point's runs).
+    fn add(self, other: DatagramCounts) -> DatagramCounts {
         DatagramCounts {
             sent: self.sent + other.sent,
             received: self.received + other.received,
@@ -650,15 +663,6 @@ impl DatagramCounts {
             duplicated: self.duplicated + other.duplicated,
             reordered: self.reordered + other.reordered,
             late: self.late + other.late,
-        }
-    }
-
-    /// Lost datagrams as a fraction of those sent (0 when none were sent).
-    pub fn loss_fraction(&self) -> f64 {
-        if self.sent == 0 {
-            0.0
-        } else {
-            self.lost as f64 / self.sent as f64
         }
     }
 }
@@ -835,7 +839,7 @@ mod tests {
             reordered: 2,
             late: 3,
         };
-        assert_eq!(counts.add(counts).lost, 20);
+        assert_eq!((counts + counts).lost, 20);
         assert!((counts.loss_fraction() - 0.1).abs() < 1e-12);
         assert_eq!(DatagramCounts::default().loss_fraction(), 0.0);
     }

@@ -171,11 +171,28 @@ pub fn plan(report: &Report, servers: &[String]) -> Vec<PlotJob> {
     jobs
 }
 
+/// Which figure a panel shows.
+#[derive(Clone, Copy)]
+enum Figure {
+    Throughput,
+    Cpu,
+}
+
+impl Figure {
+    /// The bars' values and their ratios to TCP.
+    fn of(self, bars: &TransportBars) -> (&[Option<Estimate>], &[Option<f64>]) {
+        match self {
+            Figure::Throughput => (&bars.throughput, &bars.throughput_vs_tcp),
+            Figure::Cpu => (&bars.cpu, &bars.cpu_vs_tcp),
+        }
+    }
+}
+
 /// What one panel shows.
 struct Panel<'a> {
     y_desc: &'a str,
     format: fn(f64) -> String,
-    pick: fn(&TransportBars) -> (&[Option<Estimate>], &[Option<f64>]),
+    figure: Figure,
     legend: bool,
 }
 
@@ -203,7 +220,7 @@ impl TransportsPlot {
             &Panel {
                 y_desc: "requests per second (median, 95% interval)",
                 format: style::format_rate,
-                pick: |b| (&b.throughput, &b.throughput_vs_tcp),
+                figure: Figure::Throughput,
                 legend: true,
             },
         )?;
@@ -217,7 +234,7 @@ impl TransportsPlot {
                 &Panel {
                     y_desc: "server CPU µs per request (median, 95%)",
                     format: |y| format!("{y:.1}"),
-                    pick: |b| (&b.cpu, &b.cpu_vs_tcp),
+                    figure: Figure::Cpu,
                     legend: false,
                 },
             )?;
@@ -236,7 +253,7 @@ impl TransportsPlot {
         let estimates = || {
             self.transports
                 .iter()
-                .flat_map(|b| (panel.pick)(b).0.iter().flatten())
+                .flat_map(|b| panel.figure.of(b).0.iter().flatten())
         };
         let headroom = style::legend_headroom(self.transports.len(), style::PLOTTING_HEIGHT);
         let y_range = style::with_headroom(
@@ -278,7 +295,7 @@ impl TransportsPlot {
         for (index, bars) in self.transports.iter().enumerate() {
             let color = series_color(transport_color(bars.transport));
             let left = |group: usize| group as f64 - 0.4 + index as f64 * width;
-            let (values, ratios) = (panel.pick)(bars);
+            let (values, ratios) = panel.figure.of(bars);
             let drawn: Vec<(usize, Estimate)> = values
                 .iter()
                 .enumerate()
