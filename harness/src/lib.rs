@@ -9,7 +9,10 @@
 //! on the ratios. With a `[hosts]` table ([`hosts`]) the server runs on another host and loadgen
 //! on one or more client hosts, over ssh, and their histograms are merged without loss. The
 //! reference servers (`ref-tokio-echo`, `ref-mio-echo`, `ref-tokio-ws-echo`) are
-//! binaries of this crate; [`builtin`] names every server a spec may use.
+//! binaries of this crate; [`builtin`] names every server a spec may use. A spec's
+//! `transports` (TCP, Unix sockets, UDP) are a point dimension: each server runs as its variant
+//! for a transport ([`transport_run`]; `ref-tokio-unix-echo`, `ref-tokio-udp-echo`,
+//! `gev-udp-echo`) under the same name.
 //!
 //! ```
 //! use gev_harness::sweep;
