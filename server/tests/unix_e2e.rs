@@ -169,7 +169,11 @@ fn unix_protocol_frames_cut_at_random_points() {
     let mut stream = connect(&path);
     for round in 0..50 {
         let payloads: Vec<Vec<u8>> = (0..rng.random_range(1..5))
-            .map(|_| (0..rng.random_range(0..3000)).map(|_| rng.random()).collect())
+            .map(|_| {
+                (0..rng.random_range(0..3000))
+                    .map(|_| rng.random())
+                    .collect()
+            })
             .collect();
         let mut wire = Vec::new();
         for p in &payloads {
