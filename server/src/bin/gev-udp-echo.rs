@@ -40,6 +40,9 @@ struct Args {
     /// SO_RCVBUF/SO_SNDBUF to ask for, in bytes.
     #[arg(long)]
     socket_buffer: Option<usize>,
+    /// Serve Prometheus metrics (`gev_udp_*` per loop) at http://ADDR/metrics.
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<SocketAddr>,
 }
 
 struct Echo;
@@ -58,7 +61,7 @@ impl DatagramHandler for Echo {
 fn main() -> anyhow::Result<()> {
     init_tracing();
     let args = Args::parse();
-    let options = UdpOptions::new(SocketAddr::new(args.host, args.port))
+    let mut options = UdpOptions::new(SocketAddr::new(args.host, args.port))
         .loops(args.loops)
         .batch(args.batch)
         .batching(!args.no_batch)
@@ -66,6 +69,9 @@ fn main() -> anyhow::Result<()> {
         .max_output_datagrams(args.max_output)
         .socket_buffer(args.socket_buffer)
         .stop_timeout(Duration::from_millis(500));
+    if let Some(addr) = args.metrics {
+        options = options.metrics(addr, "/metrics");
+    }
     let server = UdpServer::new(options, Echo)
         .with_context(|| format!("binding UDP {}:{}", args.host, args.port))?;
     let addr = server.local_addr();
