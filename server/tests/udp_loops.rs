@@ -197,7 +197,7 @@ fn send_to_from_another_thread_then_closed_after_stop() {
         })
     };
     sender.join().unwrap();
-    let mut seen = vec![false; 200];
+    let mut seen = [false; 200];
     let mut buf = [0u8; 256];
     for _ in 0..200 {
         let (n, from) = receiver
