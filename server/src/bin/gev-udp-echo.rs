@@ -1,7 +1,8 @@
 //! `gev-udp-echo`: every datagram is sent back to its sender, on `--loops` loops each owning one
 //! `SO_REUSEPORT` socket (see `gev::udp`). Prints `listening on ADDR` once bound, exits 0 within
 //! a second of SIGINT/SIGTERM and then logs the server's counters (datagrams in/out, drops,
-//! syscalls) to stderr.
+//! syscalls) to stderr. `--metrics ADDR` serves them live as `gev_udp_*` on
+//! `http://ADDR/metrics`.
 
 use std::borrow::Cow;
 use std::io::Write;
