@@ -60,7 +60,7 @@ impl DatagramHandler for LoopEcho {
 /// Writes `total` random bytes in random pieces and reads the echo back, byte for byte.
 fn tcp_echo(addr: SocketAddr, seed: u64, total: usize) {
     let mut rng = SmallRng::seed_from_u64(seed);
-    let data: Vec<u8> = (0..total).map(|_| rng.gen()).collect();
+    let data: Vec<u8> = (0..total).map(|_| rng.random()).collect();
     let mut stream = TcpStream::connect_timeout(&addr, TIMEOUT).expect("connect");
     stream.set_read_timeout(Some(TIMEOUT)).unwrap();
     let mut echoed = vec![0u8; total];
@@ -68,7 +68,7 @@ fn tcp_echo(addr: SocketAddr, seed: u64, total: usize) {
     let mut received = 0;
     while received < total {
         if sent < total {
-            let piece = rng.gen_range(1..=16_384).min(total - sent);
+            let piece = rng.random_range(1..=16_384).min(total - sent);
             stream.write_all(&data[sent..sent + piece]).expect("write");
             sent += piece;
         }

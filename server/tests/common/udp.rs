@@ -42,12 +42,12 @@ pub fn echo_each(socket: &UdpSocket, to: SocketAddr, seed: u64, count: usize) ->
     let mut rng = SmallRng::seed_from_u64(seed);
     let mut buf = vec![0u8; 70_000];
     for i in 0..count {
-        let size = if rng.gen_ratio(1, 20) {
-            rng.gen_range(1..=60_000)
+        let size = if rng.random_ratio(1, 20) {
+            rng.random_range(1..=60_000)
         } else {
-            rng.gen_range(1..=1400)
+            rng.random_range(1..=1400)
         };
-        let mut datagram: Vec<u8> = (0..size).map(|_| rng.gen()).collect();
+        let mut datagram: Vec<u8> = (0..size).map(|_| rng.random()).collect();
         datagram[..8.min(size)].copy_from_slice(&(i as u64).to_be_bytes()[..8.min(size)]);
         let mut ok = false;
         for _attempt in 0..5 {
