@@ -18,7 +18,7 @@ use mio::{Events, Interest, Poll, Token, Waker};
 
 use super::http::{self, Progress, Route};
 use super::render::{self, CONTENT_TYPE};
-use super::{udp, process, LoopMetrics, MetricsError};
+use super::{process, udp, LoopMetrics, MetricsError};
 
 const LISTENER: Token = Token(0);
 const WAKER: Token = Token(1);
