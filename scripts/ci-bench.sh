@@ -27,6 +27,17 @@ die() {
     exit 2
 }
 
+# Variables cargo sets for a crate it builds or tests (this script runs under `cargo nextest` in
+# harness/tests/ci_bench.rs). Cargo compares the ones build scripts watch (ring's
+# `rerun-if-env-changed=CARGO_PKG_NAME`, ...) with its own environment, so inherited they would
+# rerun those build scripts and rebuild ring, rustls and all above them in the shared target dir,
+# twice: here, and again in the next ordinary build.
+unset OUT_DIR CARGO_MANIFEST_DIR CARGO_MANIFEST_PATH CARGO_MANIFEST_LINKS CARGO_CRATE_NAME \
+    CARGO_PRIMARY_PACKAGE CARGO_TARGET_TMPDIR
+for variable in $(compgen -e); do
+    case $variable in CARGO_PKG_* | CARGO_BIN_*) unset "$variable" ;; esac
+done
+
 root=$(git rev-parse --show-toplevel 2>/dev/null) || die "not inside a git repository"
 cd "$root"
 
