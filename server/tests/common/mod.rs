@@ -8,6 +8,7 @@
 
 pub mod echo;
 pub mod tls;
+pub mod udp;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
