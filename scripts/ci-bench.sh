@@ -14,12 +14,29 @@
 # Environment: CI_BENCH_TARGET_DIR keeps the base build's target dir across runs (default: a
 # temporary one, removed on exit); CI_BENCH_PROFILE is the cargo profile both sides are built
 # with (default release; the test suite uses fast).
+#
+# Build order: the working tree first, then the base. A fresh base target dir is seeded with the
+# registry crates the working tree's build already compiled (hard links to their .rlib/.rmeta/.so,
+# copies of their build-script outputs and fingerprints), so the base build compiles only the
+# base's own crates and any dependency whose version differs at the base (cargo's fingerprints
+# decide, as in any incremental build). The workspace's own crates (`gev*`) are never seeded.
 set -euo pipefail
 
 die() {
     echo "ci-bench: $*" >&2
     exit 2
 }
+
+# Variables cargo sets for a crate it builds or tests (this script runs under `cargo nextest` in
+# harness/tests/ci_bench.rs). Cargo compares the ones build scripts watch (ring's
+# `rerun-if-env-changed=CARGO_PKG_NAME`, ...) with its own environment, so inherited they would
+# rerun those build scripts and rebuild ring, rustls and all above them in the shared target dir,
+# twice: here, and again in the next ordinary build.
+unset OUT_DIR CARGO_MANIFEST_DIR CARGO_MANIFEST_PATH CARGO_MANIFEST_LINKS CARGO_CRATE_NAME \
+    CARGO_PRIMARY_PACKAGE CARGO_TARGET_TMPDIR
+for variable in $(compgen -e); do
+    case $variable in CARGO_PKG_* | CARGO_BIN_*) unset "$variable" ;; esac
+done
 
 root=$(git rev-parse --show-toplevel 2>/dev/null) || die "not inside a git repository"
 cd "$root"
@@ -62,12 +79,6 @@ profile_dir=$profile
 echo "ci-bench: base $base_ref ($(git rev-parse --short "$base_commit")) vs working tree ($(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . 2>/dev/null || echo ', with local changes'))" >&2
 git worktree add --detach "$base_tree" "$base_commit" >&2 || die "cannot create a worktree for $base_ref"
 
-echo "ci-bench: building the base gev binaries ($profile) in $base_tree" >&2
-(cd "$base_tree" && CARGO_TARGET_DIR="$base_target" cargo build --profile "$profile" -p gev --bins) >&2 ||
-    die "building gev at $base_ref failed (see the log above)"
-base_echo="$base_target/$profile_dir/gev-echo"
-[[ -x $base_echo ]] || die "$base_ref has no gev-echo binary (looked for $base_echo); pick a newer base ref"
-
 # The whole workspace's binaries, as scripts/test.sh builds them: the same feature set, so a
 # build the test suite already made is reused as it is.
 echo "ci-bench: building the working tree's gev, loadgen and harness ($profile)" >&2
@@ -79,6 +90,38 @@ target_dir=${target_dir:-"$root/target"}
 candidate_echo="$target_dir/$profile_dir/gev-echo"
 harness="$target_dir/$profile_dir/harness"
 [[ -x $candidate_echo ]] || die "the working tree has no gev-echo binary ($candidate_echo)"
+
+# Seeds a fresh base target dir with the working tree's compiled registry crates (see the header).
+seed_base_target() {
+    local from="$target_dir/$profile_dir" to="$base_target/$profile_dir"
+    mkdir -p "$to/deps" "$to/build" "$to/.fingerprint" || return 1
+    find "$from/deps" -maxdepth 1 -type f -name 'lib*' ! -name 'libgev*' \
+        \( -name '*.rlib' -o -name '*.rmeta' -o -name '*.so' \) -exec ln -t "$to/deps" {} + || return 1
+    find "$from/deps" -maxdepth 1 -type f -name '*.d' ! -name 'gev*' -exec cp -p -t "$to/deps" {} + ||
+        return 1
+    find "$from/build" "$from/.fingerprint" -mindepth 1 -maxdepth 1 ! -name 'gev*' -print0 |
+        while IFS= read -r -d '' dir; do
+            cp -a "$dir" "$to/${dir#"$from/"}" || exit 1
+        done
+}
+if [[ -d $target_dir/$profile_dir/deps && ! -e $base_target/$profile_dir ]]; then
+    if seed_base_target 2>/dev/null; then
+        echo "ci-bench: seeded $base_target with the working tree's compiled dependencies" >&2
+    else
+        # Hard links need one file system; without them the base build compiles everything.
+        echo "ci-bench: could not seed $base_target (another file system?); building from scratch" >&2
+        rm -rf "${base_target:?}/$profile_dir"
+    fi
+fi
+
+# Only the binary the gate runs, but resolved for the whole workspace as the working tree's build
+# was: cargo unifies dependency features over the packages selected, so `-p gev` alone would give
+# ring, flate2 and others other features, other hashes, and a rebuild of each.
+echo "ci-bench: building the base gev-echo ($profile) in $base_tree" >&2
+(cd "$base_tree" && CARGO_TARGET_DIR="$base_target" cargo build --profile "$profile" --workspace --bin gev-echo) >&2 ||
+    die "building gev-echo at $base_ref failed (see the log above; a base without gev-echo is too old)"
+base_echo="$base_target/$profile_dir/gev-echo"
+[[ -x $base_echo ]] || die "$base_ref has no gev-echo binary (looked for $base_echo); pick a newer base ref"
 
 set +e
 "$harness" compare \

@@ -29,12 +29,35 @@ if [ "$(cargo fuzz --version 2>/dev/null)" != "cargo-fuzz 0.13.2" ]; then
   cargo install --quiet --locked cargo-fuzz --version 0.13.2
 fi
 
+# The venv is shared by every checkout of the same requirements: it is built once in a per-user
+# cache (GEV_TEST_CACHE, default ~/.cache/gev-test) and .venv-test/ is a symlink to it, so a fresh
+# clone (CI) does not spend ~45 s on pip. A .venv-test/ that is a real directory is kept and
+# updated in place, as before.
 venv="$root/.venv-test"
-stamp="$venv/.requirements"
 want="kosoku==0.1.0 websockets==17.4 websocket-client==1.9.2 prometheus-client==0.26.0"
-if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-  echo "setup-test-deps: creating $venv" >&2
-  python3 -m venv "$venv"
-  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check $want
-  echo "$want" > "$stamp"
+venv_ready() { [ -x "$1/bin/python" ] && [ "$(cat "$1/.requirements" 2>/dev/null)" = "$want" ]; }
+make_venv() {
+  echo "setup-test-deps: creating $1" >&2
+  python3 -m venv "$1"
+  # shellcheck disable=SC2086 # the list is meant to split into requirements
+  "$1/bin/python" -m pip install --quiet --disable-pip-version-check $want
+  echo "$want" > "$1/.requirements"
+}
+if ! venv_ready "$venv"; then
+  if [ -d "$venv" ] && [ ! -L "$venv" ]; then
+    make_venv "$venv"
+  else
+    cache="${GEV_TEST_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/gev-test}"
+    shared="$cache/venv-$(echo "$want" | sha256sum | cut -c1-16)"
+    mkdir -p "$cache"
+    # One builder at a time: console scripts (kosoku) name the venv's absolute path, so it is
+    # built where it stays rather than built elsewhere and moved.
+    exec 9>"$cache/.lock"
+    flock 9
+    venv_ready "$shared" || { rm -rf "$shared"; make_venv "$shared"; }
+    flock -u 9
+    rm -f "$venv"
+    ln -s "$shared" "$venv"
+    echo "setup-test-deps: $venv -> $shared" >&2
+  fi
 fi

@@ -8,11 +8,11 @@
 //! side, both at once on the same cores, so the machine's drift cancels in the ratio) and gates
 //! on the ratios. With a `[hosts]` table ([`hosts`]) the server runs on another host and loadgen
 //! on one or more client hosts, over ssh, and their histograms are merged without loss. The
-//! reference servers (`ref-tokio-echo`, `ref-mio-echo`, `ref-tokio-ws-echo`) are
-//! binaries of this crate; [`builtin`] names every server a spec may use. A spec's
-//! `transports` (TCP, Unix sockets, UDP) are a point dimension: each server runs as its variant
-//! for a transport ([`transport_run`]; `ref-tokio-unix-echo`, `ref-tokio-udp-echo`,
-//! `gev-udp-echo`) under the same name.
+//! reference servers (`ref-tokio-echo`, `ref-mio-echo`, `ref-tokio-ws-echo`, ...) are
+//! binaries of this crate, the tokio ones built on [`refserver`]; [`builtin`] names every server a
+//! spec may use. A spec's `transports` (TCP, Unix sockets, UDP) are a point dimension: each server
+//! runs as its variant for a transport ([`transport_run`]; `ref-tokio-unix-echo`,
+//! `ref-tokio-udp-echo`, `gev-udp-echo`) under the same name.
 //!
 //! ```
 //! use gev_harness::sweep;
@@ -59,6 +59,7 @@ pub mod framing;
 pub mod hosts;
 pub mod output;
 pub mod pinning;
+pub mod refserver;
 pub mod runner;
 pub mod soak;
 pub mod spec;

@@ -2,10 +2,13 @@
 //! base commit in a git worktree, builds its gev-echo, builds the working tree, and runs
 //! `harness compare` between the two. Here the base is `HEAD` and the build profile is the one
 //! this test was built with (`fast` under `scripts/test.sh`), so the working tree's build is the
-//! one the suite already made; the base's is a fresh build in a temporary target directory.
+//! one the suite already made; the base's is a real build of the base commit in a temporary
+//! target directory under `target/`, which the script seeds with the working tree's compiled
+//! registry crates, so only gev itself compiles (the test checks the seeding happened: it is what
+//! keeps this test to about a minute instead of a full dependency build).
 //!
-//! Runs alone (see `.config/nextest.toml`): it compiles while it runs. Bounded: the script and
-//! everything it started are killed as a process group after [`TIMEOUT`].
+//! Runs alone and first (see `.config/nextest.toml`): it compiles while it runs. Bounded: the
+//! script and everything it started are killed as a process group after [`TIMEOUT`].
 
 mod common;
 
@@ -17,8 +20,8 @@ use common::Finished;
 
 use serde_json::Value;
 
-/// A fresh build of the gev crate plus a few short comparison rounds, with room for a slow
-/// machine.
+/// A build of the gev crate plus a few short comparison rounds, with room for a slow machine
+/// (and for a full build should seeding ever fail).
 const TIMEOUT: Duration = Duration::from_secs(900);
 
 /// The cargo profile this test binary was built with, from target/<profile dir>/deps/<test>.
@@ -33,6 +36,19 @@ fn cargo_profile() -> String {
     } else {
         dir
     }
+}
+
+/// A temporary base target dir beside the workspace's own `target/<profile>` directories: the
+/// same file system, so the script can seed it with hard links.
+fn base_target_dir() -> tempfile::TempDir {
+    let target = common::bin_dir()
+        .parent()
+        .expect("target/<profile> has a parent")
+        .to_path_buf();
+    tempfile::Builder::new()
+        .prefix("ci-bench-base-")
+        .tempdir_in(target)
+        .expect("temporary directory in target/")
 }
 
 fn ci_bench(args: &[&str], base_target: &Path) -> Finished {
@@ -53,7 +69,7 @@ fn ci_bench(args: &[&str], base_target: &Path) -> Finished {
 
 #[test]
 fn ci_bench_builds_the_base_commit_and_gates_the_working_tree_against_it() {
-    let base_target = tempfile::tempdir().expect("temporary directory");
+    let base_target = base_target_dir();
     let output = ci_bench(
         &[
             "HEAD",
@@ -95,11 +111,15 @@ fn ci_bench_builds_the_base_commit_and_gates_the_working_tree_against_it() {
     assert_eq!(report["regressed"], false, "{report}");
     assert_eq!(output.status.code(), Some(0), "{stderr}");
     assert!(stderr.contains("ci-bench: base HEAD"), "{stderr}");
+    assert!(
+        stderr.contains("ci-bench: seeded"),
+        "the base target dir was not seeded with the compiled dependencies:\n{stderr}"
+    );
 }
 
 #[test]
 fn a_base_ref_that_does_not_exist_is_one_clear_line_and_exit_2() {
-    let base_target = tempfile::tempdir().expect("temporary directory");
+    let base_target = base_target_dir();
     let output = ci_bench(&["no-such-ref-gev"], base_target.path());
     let stderr = &output.stderr;
     assert_eq!(output.status.code(), Some(2), "{stderr}");

@@ -58,6 +58,47 @@ fn tls(summary: &Summary) -> &gev_loadgen::TlsSummary {
     summary.tls.as_ref().expect("a TLS run has a tls section")
 }
 
+/// How a run trusts the server: a CA file, or `--insecure`.
+#[derive(Clone, Copy)]
+enum Trust<'a> {
+    Ca(&'a Path),
+    Insecure,
+}
+
+/// `loadgen TARGET <trust> -c CONNECTIONS -d DURATION EXTRA... --json`.
+fn run_tls(
+    target: &str,
+    trust: Trust<'_>,
+    connections: &str,
+    duration: &str,
+    extra: &[&str],
+) -> Summary {
+    let mut args = vec![target];
+    match trust {
+        Trust::Ca(ca) => args.extend(["--ca", s(ca)]),
+        Trust::Insecure => args.push("--insecure"),
+    }
+    args.extend(["-c", connections, "-d", duration]);
+    args.extend_from_slice(extra);
+    args.push("--json");
+    run(&args)
+}
+
+/// No errors and more than `more_than` requests completed; `what` names the run on failure.
+fn assert_served(summary: &Summary, more_than: u64, what: &str) {
+    assert_eq!(summary.total_errors(), 0, "{what}: {:?}", summary.requests);
+    assert!(
+        summary.requests.completed > more_than,
+        "{what}: {:?}",
+        summary.requests
+    );
+}
+
+/// The count of error `kind` in a run.
+fn errors(summary: &Summary, kind: &str) -> u64 {
+    summary.requests.errors.get(kind).copied().unwrap_or(0)
+}
+
 #[test]
 fn raw_and_length_over_tls_against_tokio_rustls_with_ca() {
     let dir = tempfile::tempdir().unwrap();
@@ -69,32 +110,10 @@ fn raw_and_length_over_tls_against_tokio_rustls_with_ca() {
         &["--size", "16384"][..],
         &["--framing", "length", "--size-range", "1..20000"][..],
     ] {
-        let mut args = vec![
-            target.as_str(),
-            "--ca",
-            s(&cert),
-            "-c",
-            "4",
-            "-t",
-            "2",
-            "-d",
-            "2s",
-            "--verify",
-            "--json",
-        ];
+        let mut args = vec!["-t", "2", "--verify"];
         args.extend_from_slice(extra);
-        let summary = run(&args);
-        assert_eq!(
-            summary.total_errors(),
-            0,
-            "{extra:?}: {:?}",
-            summary.requests
-        );
-        assert!(
-            summary.requests.completed > 50,
-            "{extra:?}: {:?}",
-            summary.requests
-        );
+        let summary = run_tls(&target, Trust::Ca(&cert), "4", "2s", &args);
+        assert_served(&summary, 50, &format!("{extra:?}"));
         let t = tls(&summary);
         assert_eq!(t.verification, "ca");
         assert_eq!(t.server_name, "127.0.0.1");
@@ -118,30 +137,15 @@ fn insecure_skips_verification_and_a_wrong_ca_or_name_is_counted() {
         &["--workers", "1", "--tls-self-signed"],
     );
     let target = format!("tls://{}", server.addr());
-    let ok = run(&[
-        &target,
-        "--insecure",
-        "-c",
-        "2",
-        "-d",
-        "1s",
-        "--verify",
-        "--json",
-    ]);
-    assert_eq!(ok.total_errors(), 0, "{:?}", ok.requests);
+    let ok = run_tls(&target, Trust::Insecure, "2", "1s", &["--verify"]);
+    assert_served(&ok, 10, "insecure");
     assert_eq!(tls(&ok).verification, "insecure");
-    assert!(ok.requests.completed > 10);
 
     // The self-signed server's certificate is not signed by `other`.
-    let bad = run(&[&target, "--ca", s(&other), "-c", "2", "-d", "1s", "--json"]);
+    let bad = run_tls(&target, Trust::Ca(&other), "2", "1s", &[]);
     assert_eq!(bad.requests.completed, 0);
     assert!(
-        bad.requests
-            .errors
-            .get("tls_bad_certificate")
-            .copied()
-            .unwrap_or(0)
-            > 0,
+        errors(&bad, "tls_bad_certificate") > 0,
         "{:?}",
         bad.requests
     );
@@ -158,42 +162,27 @@ fn insecure_skips_verification_and_a_wrong_ca_or_name_is_counted() {
     // The right CA, but a name the certificate is not valid for.
     let server = tls_ref(&cert, &key);
     let target = format!("tls://{}", server.addr());
-    let name = run(&[
+    let name = run_tls(
         &target,
-        "--ca",
-        s(&cert),
-        "--sni",
-        "example.com",
-        "-c",
+        Trust::Ca(&cert),
         "1",
-        "-d",
         "1s",
-        "--json",
-    ]);
+        &["--sni", "example.com"],
+    );
     assert!(
-        name.requests
-            .errors
-            .get("tls_certificate_name")
-            .copied()
-            .unwrap_or(0)
-            > 0,
+        errors(&name, "tls_certificate_name") > 0,
         "{:?}",
         name.requests
     );
     assert_eq!(tls(&name).server_name, "example.com");
     // And with the name it is valid for, via SNI to an IP target.
-    let named = run(&[
+    let named = run_tls(
         &target,
-        "--ca",
-        s(&cert),
-        "--sni",
-        "localhost",
-        "-c",
+        Trust::Ca(&cert),
         "1",
-        "-d",
         "1s",
-        "--json",
-    ]);
+        &["--sni", "localhost"],
+    );
     assert_eq!(named.total_errors(), 0, "{:?}", named.requests);
 }
 
@@ -203,19 +192,7 @@ fn handshake_only_counts_agree_and_resumption_shows() {
     let (cert, key) = cert_pair(dir.path(), "server");
     let server = tls_ref(&cert, &key);
     let target = format!("tls://{}", server.addr());
-    let common = [
-        target.as_str(),
-        "--ca",
-        s(&cert),
-        "--handshake-only",
-        "-c",
-        "4",
-        "-d",
-        "2s",
-        "--json",
-    ];
-
-    let on = run(&common);
+    let on = run_tls(&target, Trust::Ca(&cert), "4", "2s", &["--handshake-only"]);
     let t = tls(&on);
     assert_eq!(on.total_errors(), 0, "{:?}", on.requests);
     assert_eq!(t.handshakes, on.connections.opened);
@@ -235,9 +212,13 @@ fn handshake_only_counts_agree_and_resumption_shows() {
     assert!((per_sec - on.throughput.rps).abs() < 1e-6);
     assert_eq!(on.throughput.bytes_sent, 0);
 
-    let mut off_args = common.to_vec();
-    off_args.extend_from_slice(&["--tls-resume", "off"]);
-    let off = run(&off_args);
+    let off = run_tls(
+        &target,
+        Trust::Ca(&cert),
+        "4",
+        "2s",
+        &["--handshake-only", "--tls-resume", "off"],
+    );
     let t = tls(&off);
     assert_eq!(off.total_errors(), 0, "{:?}", off.requests);
     assert_eq!(t.handshakes, off.connections.opened);
@@ -246,19 +227,13 @@ fn handshake_only_counts_agree_and_resumption_shows() {
     assert_eq!(t.full, t.handshakes);
 
     // Open loop: 100 handshakes/s for 2 s, latency from each handshake's intended start.
-    let open = run(&[
+    let open = run_tls(
         &target,
-        "--ca",
-        s(&cert),
-        "--handshake-only",
-        "-c",
+        Trust::Ca(&cert),
         "4",
-        "-R",
-        "100",
-        "-d",
         "2s",
-        "--json",
-    ]);
+        &["--handshake-only", "-R", "100"],
+    );
     let t = tls(&open);
     assert_eq!(open.total_errors(), 0, "{:?}", open.requests);
     assert!(
@@ -364,19 +339,8 @@ fn https_against_python_ssl() {
     let (cert, key) = cert_pair(dir.path(), "server");
     let server = PythonServer::start(HTTPS_SERVER, &cert, &key);
     let target = format!("https://localhost:{}/", server.addr.port());
-    let summary = run(&[
-        &target,
-        "--ca",
-        s(&cert),
-        "-c",
-        "2",
-        "-d",
-        "1s",
-        "--verify",
-        "--json",
-    ]);
-    assert_eq!(summary.total_errors(), 0, "{:?}", summary.requests);
-    assert!(summary.requests.completed > 10, "{:?}", summary.requests);
+    let summary = run_tls(&target, Trust::Ca(&cert), "2", "1s", &["--verify"]);
+    assert_served(&summary, 10, "https");
     let t = tls(&summary);
     assert_eq!(t.server_name, "localhost");
     assert_eq!(t.alpn_offered, vec!["http/1.1".to_string()]);
@@ -394,32 +358,14 @@ fn wss_against_python_websockets() {
     let server = PythonServer::start(WSS_SERVER, &cert, &key);
     let target = format!("wss://{}/", server.addr);
     for message in ["text", "binary"] {
-        let summary = run(&[
+        let summary = run_tls(
             &target,
-            "--ca",
-            s(&cert),
-            "-c",
+            Trust::Ca(&cert),
             "2",
-            "-d",
             "1s",
-            "--verify",
-            "--ws-message",
-            message,
-            "--size",
-            "3000",
-            "--json",
-        ]);
-        assert_eq!(
-            summary.total_errors(),
-            0,
-            "{message}: {:?}",
-            summary.requests
+            &["--verify", "--ws-message", message, "--size", "3000"],
         );
-        assert!(
-            summary.requests.completed > 10,
-            "{message}: {:?}",
-            summary.requests
-        );
+        assert_served(&summary, 10, message);
         assert_eq!(tls(&summary).handshakes, 2);
         assert_eq!(summary.config.framing, "websocket");
     }
@@ -430,16 +376,10 @@ fn plaintext_server_and_stalled_handshake_are_counted() {
     // A plaintext echo server answers the ClientHello with the ClientHello: not TLS.
     let plain = ServerProcess::start("ref-tokio-echo", &["--workers", "1"]);
     let target = format!("tls://{}", plain.addr());
-    let summary = run(&[&target, "--insecure", "-c", "2", "-d", "1s", "--json"]);
+    let summary = run_tls(&target, Trust::Insecure, "2", "1s", &[]);
     assert_eq!(summary.requests.completed, 0);
     assert!(
-        summary
-            .requests
-            .errors
-            .get("tls_handshake")
-            .copied()
-            .unwrap_or(0)
-            > 0,
+        errors(&summary, "tls_handshake") > 0,
         "{:?}",
         summary.requests
     );
@@ -447,25 +387,9 @@ fn plaintext_server_and_stalled_handshake_are_counted() {
     // A listener that never accepts: TCP completes in the kernel, the handshake never does.
     let silent = TcpListener::bind("127.0.0.1:0").unwrap();
     let target = format!("tls://{}", silent.local_addr().unwrap());
-    let summary = run(&[
-        &target,
-        "--insecure",
-        "-c",
-        "2",
-        "-d",
-        "2s",
-        "--timeout",
-        "300ms",
-        "--json",
-    ]);
+    let summary = run_tls(&target, Trust::Insecure, "2", "2s", &["--timeout", "300ms"]);
     assert!(
-        summary
-            .requests
-            .errors
-            .get("tls_handshake_timeout")
-            .copied()
-            .unwrap_or(0)
-            > 0,
+        errors(&summary, "tls_handshake_timeout") > 0,
         "{:?}",
         summary.requests
     );
@@ -522,55 +446,28 @@ fn raw_and_handshakes_against_gev_echo_over_tls() {
     );
     let target = format!("tls://{}", server.addr());
     for size in ["64", "16384"] {
-        let summary = run(&[
+        let summary = run_tls(
             &target,
-            "--ca",
-            s(&cert),
-            "-c",
+            Trust::Ca(&cert),
             "4",
-            "-d",
             "2s",
-            "--verify",
-            "--size",
-            size,
-            "--json",
-        ]);
-        assert_eq!(summary.total_errors(), 0, "{size}: {:?}", summary.requests);
-        assert!(
-            summary.requests.completed > 50,
-            "{size}: {:?}",
-            summary.requests
+            &["--verify", "--size", size],
         );
+        assert_served(&summary, 50, size);
         assert_eq!(tls(&summary).handshakes, 4);
     }
-    let on = run(&[
-        &target,
-        "--ca",
-        s(&cert),
-        "--handshake-only",
-        "-c",
-        "4",
-        "-d",
-        "2s",
-        "--json",
-    ]);
+    let on = run_tls(&target, Trust::Ca(&cert), "4", "2s", &["--handshake-only"]);
     let t = tls(&on);
     assert_eq!(on.total_errors(), 0, "{:?}", on.requests);
     assert_eq!(t.handshakes, on.connections.opened);
     assert!(t.resumed > 0, "gev resumes sessions by default: {t:?}");
-    let off = run(&[
+    let off = run_tls(
         &target,
-        "--ca",
-        s(&cert),
-        "--handshake-only",
-        "--tls-resume",
-        "off",
-        "-c",
+        Trust::Ca(&cert),
         "4",
-        "-d",
         "1s",
-        "--json",
-    ]);
+        &["--handshake-only", "--tls-resume", "off"],
+    );
     assert_eq!(off.total_errors(), 0, "{:?}", off.requests);
     assert_eq!(tls(&off).resumed, 0);
 }
@@ -590,30 +487,10 @@ fn gev_echo_self_signed_with_its_written_certificate_and_insecure() {
         ],
     );
     let target = format!("tls://{}", server.addr());
-    let trusted = run(&[
-        &target,
-        "--ca",
-        s(&written),
-        "-c",
-        "2",
-        "-d",
-        "1s",
-        "--verify",
-        "--json",
-    ]);
+    let trusted = run_tls(&target, Trust::Ca(&written), "2", "1s", &["--verify"]);
     assert_eq!(trusted.total_errors(), 0, "{:?}", trusted.requests);
-    let insecure = run(&[
-        &target,
-        "--insecure",
-        "-c",
-        "2",
-        "-d",
-        "1s",
-        "--verify",
-        "--json",
-    ]);
-    assert_eq!(insecure.total_errors(), 0, "{:?}", insecure.requests);
-    assert!(insecure.requests.completed > 10);
+    let insecure = run_tls(&target, Trust::Insecure, "2", "1s", &["--verify"]);
+    assert_served(&insecure, 10, "insecure");
 }
 
 #[test]
@@ -622,31 +499,11 @@ fn wss_and_https_against_gev_over_tls() {
     let (cert, key) = cert_pair(dir.path(), "server");
     let tls_args = ["--loops", "1", "--tls-cert", s(&cert), "--tls-key", s(&key)];
     let ws = ServerProcess::start("gev-websocket", &tls_args);
-    let summary = run(&[
-        &format!("wss://{}/", ws.addr()),
-        "--ca",
-        s(&cert),
-        "-c",
-        "2",
-        "-d",
-        "1s",
-        "--verify",
-        "--json",
-    ]);
-    assert_eq!(summary.total_errors(), 0, "{:?}", summary.requests);
-    assert!(summary.requests.completed > 10);
+    let wss = format!("wss://{}/", ws.addr());
+    let summary = run_tls(&wss, Trust::Ca(&cert), "2", "1s", &["--verify"]);
+    assert_served(&summary, 10, &wss);
     let http = ServerProcess::start("gev-http", &tls_args);
-    let summary = run(&[
-        &format!("https://localhost:{}/", http.addr().port()),
-        "--ca",
-        s(&cert),
-        "-c",
-        "2",
-        "-d",
-        "1s",
-        "--verify",
-        "--json",
-    ]);
-    assert_eq!(summary.total_errors(), 0, "{:?}", summary.requests);
-    assert!(summary.requests.completed > 10);
+    let https = format!("https://localhost:{}/", http.addr().port());
+    let summary = run_tls(&https, Trust::Ca(&cert), "2", "1s", &["--verify"]);
+    assert_served(&summary, 10, &https);
 }

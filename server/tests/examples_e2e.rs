@@ -10,12 +10,14 @@ use std::net::{SocketAddr, TcpStream};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use common::echo::{
+    assert_exits_on_sigint, echo_client, run_clients, write_fragmented, SIGINT_EXIT,
+};
 use common::{clock_ticks_per_second, rss_kib, thread_cpu_ticks, ServerProcess};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
 const IO_TIMEOUT: Duration = Duration::from_secs(20);
-const SIGINT_EXIT: Duration = Duration::from_secs(1);
 
 fn connect(addr: SocketAddr) -> TcpStream {
     let stream = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
@@ -25,94 +27,14 @@ fn connect(addr: SocketAddr) -> TcpStream {
     stream
 }
 
-/// Writes `data` in random fragments (sometimes pausing briefly so fragments arrive in
-/// separate reads).
-fn write_fragmented(
-    stream: &mut TcpStream,
-    data: &[u8],
-    rng: &mut SmallRng,
-) -> std::io::Result<()> {
-    let mut offset = 0;
-    while offset < data.len() {
-        let take = rng.random_range(1..=data.len() - offset);
-        stream.write_all(&data[offset..offset + take])?;
-        offset += take;
-        if rng.random_ratio(1, 8) {
-            thread::sleep(Duration::from_micros(200));
-        }
-    }
-    Ok(())
-}
-
-/// One client: `messages` random-size messages, each written in random fragments and read
-/// back in full before the next.
-fn echo_client(addr: SocketAddr, seed: u64, messages: usize) -> Result<usize, String> {
-    let mut rng = SmallRng::seed_from_u64(seed);
-    let mut stream = connect(addr);
-    let mut total = 0;
-    let mut echoed = vec![0u8; 70_000];
-    for i in 0..messages {
-        let size = if rng.random_ratio(1, 10) {
-            rng.random_range(1..=65_536)
-        } else {
-            rng.random_range(1..=512)
-        };
-        let message: Vec<u8> = (0..size).map(|_| rng.random()).collect();
-        write_fragmented(&mut stream, &message, &mut rng)
-            .map_err(|e| format!("client {seed}: write of message {i}: {e}"))?;
-        stream
-            .read_exact(&mut echoed[..size])
-            .map_err(|e| format!("client {seed}: read of message {i} ({size} bytes): {e}"))?;
-        if echoed[..size] != message[..] {
-            return Err(format!(
-                "client {seed}: message {i} ({size} bytes) came back different"
-            ));
-        }
-        total += size;
-    }
-    Ok(total)
-}
-
-fn run_concurrent_clients(
-    addr: SocketAddr,
-    clients: usize,
-    messages: usize,
-    client: fn(SocketAddr, u64, usize) -> Result<usize, String>,
-) -> usize {
-    let threads: Vec<_> = (0..clients)
-        .map(|i| thread::spawn(move || client(addr, 1000 + i as u64, messages)))
-        .collect();
-    let mut bytes = 0;
-    let mut failures = Vec::new();
-    for t in threads {
-        match t.join().expect("client thread panicked") {
-            Ok(n) => bytes += n,
-            Err(e) => failures.push(e),
-        }
-    }
-    assert!(
-        failures.is_empty(),
-        "{} client(s) failed: {:?}",
-        failures.len(),
-        &failures[..failures.len().min(5)]
-    );
-    bytes
-}
-
-fn assert_exits_on_sigint(server: &mut ServerProcess) {
-    let status = server
-        .interrupt_and_wait(SIGINT_EXIT)
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert!(status.success(), "exit status after SIGINT: {status}");
-}
-
 fn echo_on_loops(loops: &str) {
     let mut server = ServerProcess::start(
         "gev-echo",
         &["--host", "127.0.0.1", "--port", "0", "--loops", loops],
     );
     // 100 connections x 30 messages = 3000 messages of random size in random fragments.
-    let bytes = run_concurrent_clients(server.addr(), 100, 30, echo_client);
+    let addr = server.addr();
+    let bytes = run_clients(100, 1000, move |seed| echo_client(connect(addr), seed, 30));
     assert!(bytes > 0);
     assert_exits_on_sigint(&mut server);
 }
@@ -197,7 +119,8 @@ fn protocol_echo_partial_frames_on_loops() {
             "gev-protocol",
             &["--host", "127.0.0.1", "--port", "0", "--loops", loops],
         );
-        run_concurrent_clients(server.addr(), 100, 10, framed_client);
+        let addr = server.addr();
+        run_clients(100, 1000, move |seed| framed_client(addr, seed, 10));
         assert_exits_on_sigint(&mut server);
     }
 }
@@ -406,7 +329,7 @@ fn slow_reader_does_not_spin_or_grow() {
     assert!(rss_growth < 16 * 1024, "RSS grew by {rss_growth} KiB");
 
     // Others are still served.
-    assert_eq!(echo_client(addr, 7, 50).map(|_| ()), Ok(()));
+    assert_eq!(echo_client(connect(addr), 7, 50).map(|_| ()), Ok(()));
     assert_exits_on_sigint(&mut server);
     drop(hog);
 }

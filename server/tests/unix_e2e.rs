@@ -14,12 +14,12 @@ use std::process::{Command, Stdio};
 use std::thread;
 use std::time::Duration;
 
+use common::echo::{assert_exits_on_sigint, echo_client, run_clients, write_fragmented};
 use common::{bin_path, ServerProcess};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
 const IO_TIMEOUT: Duration = Duration::from_secs(20);
-const SIGINT_EXIT: Duration = Duration::from_secs(1);
 
 /// A fresh socket path in a per-test directory (removed when dropped).
 struct SocketDir(PathBuf);
@@ -51,73 +51,12 @@ fn connect(path: &Path) -> UnixStream {
     stream
 }
 
-fn write_fragmented(
-    stream: &mut impl Write,
-    data: &[u8],
-    rng: &mut SmallRng,
-) -> std::io::Result<()> {
-    let mut offset = 0;
-    while offset < data.len() {
-        let take = rng.random_range(1..=data.len() - offset);
-        stream.write_all(&data[offset..offset + take])?;
-        offset += take;
-        if rng.random_ratio(1, 8) {
-            thread::sleep(Duration::from_micros(200));
-        }
-    }
-    Ok(())
-}
-
-/// `messages` random messages (1 in 10 up to 64 KiB), each in random fragments, each echoed
-/// back whole and compared byte for byte before the next.
-fn echo_client(mut stream: UnixStream, seed: u64, messages: usize) -> Result<usize, String> {
-    let mut rng = SmallRng::seed_from_u64(seed);
-    let mut echoed = vec![0u8; 70_000];
-    let mut total = 0;
-    for i in 0..messages {
-        let size = if rng.random_ratio(1, 10) {
-            rng.random_range(1..=65_536)
-        } else {
-            rng.random_range(1..=512)
-        };
-        let message: Vec<u8> = (0..size).map(|_| rng.random()).collect();
-        write_fragmented(&mut stream, &message, &mut rng)
-            .map_err(|e| format!("client {seed}: write {i}: {e}"))?;
-        stream
-            .read_exact(&mut echoed[..size])
-            .map_err(|e| format!("client {seed}: read {i} ({size} bytes): {e}"))?;
-        if echoed[..size] != message[..] {
-            return Err(format!(
-                "client {seed}: message {i} ({size} bytes) came back different"
-            ));
-        }
-        total += size;
-    }
-    Ok(total)
-}
-
-fn run_clients(connect: impl Fn() -> UnixStream, clients: usize, messages: usize) -> usize {
-    let threads: Vec<_> = (0..clients)
-        .map(|i| {
-            let stream = connect();
-            thread::spawn(move || echo_client(stream, 5000 + i as u64, messages))
-        })
-        .collect();
-    let mut bytes = 0;
-    let mut failures = Vec::new();
-    for t in threads {
-        match t.join().expect("client thread panicked") {
-            Ok(n) => bytes += n,
-            Err(e) => failures.push(e),
-        }
-    }
-    assert!(
-        failures.is_empty(),
-        "{} client(s) failed: {:?}",
-        failures.len(),
-        &failures[..failures.len().min(5)]
-    );
-    bytes
+/// `clients` connections to `path` at once, each echoing `messages` random messages.
+fn echo_clients(path: &Path, clients: usize, messages: usize) -> usize {
+    let path = path.to_path_buf();
+    run_clients(clients, 5000, move |seed| {
+        echo_client(connect(&path), seed, messages)
+    })
 }
 
 fn start_echo(path: &Path, loops: &str) -> ServerProcess {
@@ -131,21 +70,14 @@ fn start_echo(path: &Path, loops: &str) -> ServerProcess {
     server
 }
 
-fn stop(server: &mut ServerProcess) {
-    let status = server
-        .interrupt_and_wait(SIGINT_EXIT)
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert!(status.success(), "exit status after SIGINT: {status}");
-}
-
 fn echo_on_loops(test: &str, loops: &str) {
     let dir = SocketDir::new(test);
     let path = dir.path();
     let mut server = start_echo(&path, loops);
     // 50 connections x 30 messages of random size in random fragments.
-    let bytes = run_clients(|| connect(&path), 50, 30);
+    let bytes = echo_clients(&path, 50, 30);
     assert!(bytes > 0);
-    stop(&mut server);
+    assert_exits_on_sigint(&mut server);
     assert!(!path.exists(), "the socket file is removed on stop");
 }
 
@@ -187,7 +119,7 @@ fn unix_protocol_frames_cut_at_random_points() {
             .unwrap_or_else(|e| panic!("round {round}: {e}"));
         assert_eq!(back, wire, "round {round}: frames echoed byte for byte");
     }
-    stop(&mut server);
+    assert_exits_on_sigint(&mut server);
 }
 
 #[cfg(target_os = "linux")]
@@ -199,13 +131,12 @@ fn unix_abstract_name_serves() {
     let mut server = ServerProcess::start("gev-echo", &["--listen", &listen, "--loops", "1"]);
     assert_eq!(server.listen_line(), listen);
     let addr = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes()).unwrap();
-    let connect = || {
+    run_clients(10, 5000, move |seed| {
         let s = UnixStream::connect_addr(&addr).expect("connect abstract");
         s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
-        s
-    };
-    run_clients(connect, 10, 10);
-    stop(&mut server);
+        echo_client(s, seed, 10)
+    });
+    assert_exits_on_sigint(&mut server);
 }
 
 #[test]
@@ -216,8 +147,8 @@ fn stale_socket_file_is_reused() {
     drop(std::os::unix::net::UnixListener::bind(&path).expect("bind stale"));
     assert!(path.exists());
     let mut server = start_echo(&path, "1");
-    run_clients(|| connect(&path), 2, 5);
-    stop(&mut server);
+    echo_clients(&path, 2, 5);
+    assert_exits_on_sigint(&mut server);
     assert!(!path.exists());
 }
 
@@ -247,8 +178,8 @@ fn live_path_is_refused_and_the_first_server_keeps_serving() {
         "no listening line"
     );
     assert!(path.exists(), "the live socket file is left alone");
-    run_clients(|| connect(&path), 2, 5);
-    stop(&mut first);
+    echo_clients(&path, 2, 5);
+    assert_exits_on_sigint(&mut first);
 }
 
 #[test]
@@ -283,7 +214,7 @@ fn stop_with_connections_in_flight() {
         })
         .collect();
     thread::sleep(Duration::from_millis(200));
-    stop(&mut server);
+    assert_exits_on_sigint(&mut server);
     stop_flag.store(true, std::sync::atomic::Ordering::Relaxed);
     for w in writers {
         w.join().expect("writer thread");

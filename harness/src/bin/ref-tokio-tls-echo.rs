@@ -9,39 +9,27 @@
 //! default: stateless tickets (TLS 1.2 and 1.3) from rustls's ring ticketer, 2 tickets per
 //! TLS 1.3 handshake. A handshake has `--handshake-timeout` to finish; a peer that stops half
 //! way, sends plaintext or fails verification loses only its own connection. On the peer's EOF
-//! the server sends close_notify.
+//! the server sends close_notify. The flags, runtime, signals and accept loop are
+//! `gev_harness::refserver`'s.
 
-use std::io::Write;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::Parser;
+use gev_harness::refserver::{self, TcpArgs};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::signal::unix::{signal, SignalKind};
+use tokio::net::TcpStream;
 use tokio_rustls::TlsAcceptor;
-
-/// Size of each connection's read buffer: the same 64 KiB gev's loops read into.
-const READ_BUFFER_SIZE: usize = 64 * 1024;
 
 /// A tokio-rustls echo server used as a reference in TLS benchmark sweeps.
 #[derive(Debug, Parser)]
 #[command(name = "ref-tokio-tls-echo", version)]
 struct Args {
-    /// Address to bind.
-    #[arg(long, default_value = "0.0.0.0")]
-    host: String,
-    /// Port to bind (0 picks a free one; read it from the `listening on` line).
-    #[arg(long, default_value_t = 1833)]
-    port: u16,
-    /// Runtime worker threads; 0 or less means one per core.
-    #[arg(long, alias = "loops", default_value_t = -1, allow_negative_numbers = true)]
-    workers: i64,
+    #[command(flatten)]
+    tcp: TcpArgs,
     /// Certificate chain, PEM (leaf first).
     #[arg(
         long,
@@ -63,23 +51,15 @@ struct Args {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let config = server_config(&args)?;
-    let workers = match usize::try_from(args.workers) {
-        Ok(n) if n > 0 => n,
-        _ => std::thread::available_parallelism().map_or(1, |n| n.get()),
-    };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(workers)
-        .enable_all()
-        .build()
-        .context("building the tokio runtime")?;
-    let acceptor = TlsAcceptor::from(Arc::new(config));
-    let timeout = *args.handshake_timeout;
-    let result = runtime.block_on(serve(&args.host, args.port, acceptor, timeout));
-    // Connections still open at shutdown are dropped, not drained: the harness stops the server
-    // only after the load generator has finished.
-    runtime.shutdown_timeout(Duration::from_millis(200));
-    result
+    let acceptor = TlsAcceptor::from(Arc::new(server_config(&args)?));
+    let handshake_timeout = *args.handshake_timeout;
+    refserver::run(args.tcp.runtime.workers, async {
+        let listener = args.tcp.bind().await?;
+        refserver::serve(listener, "ref-tokio-tls-echo", move |stream| {
+            echo(stream, acceptor.clone(), handshake_timeout)
+        })
+        .await
+    })
 }
 
 /// The rustls server configuration: certificate, ring provider, ticket-based resumption.
@@ -117,66 +97,11 @@ fn server_config(args: &Args) -> anyhow::Result<rustls::ServerConfig> {
     Ok(config)
 }
 
-async fn serve(
-    host: &str,
-    port: u16,
-    acceptor: TlsAcceptor,
-    handshake_timeout: Duration,
-) -> anyhow::Result<()> {
-    let listener = TcpListener::bind((host, port))
-        .await
-        .with_context(|| format!("binding {host}:{port}"))?;
-    let local: SocketAddr = listener.local_addr().context("reading the bound address")?;
-    // Handlers go in before the announcement: a SIGINT sent as soon as the line is read must
-    // stop the server cleanly, not kill it.
-    let mut interrupt = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
-    let mut terminate =
-        signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
-    announce(local)?;
-    loop {
-        tokio::select! {
-            _ = interrupt.recv() => return Ok(()),
-            _ = terminate.recv() => return Ok(()),
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _peer)) => {
-                    tokio::spawn(echo(stream, acceptor.clone(), handshake_timeout));
-                }
-                // Running out of descriptors or a connection reset before accept must not stop
-                // the server for everyone else.
-                Err(error) => eprintln!("ref-tokio-tls-echo: accept failed: {error}"),
-            },
-        }
-    }
-}
-
-/// Prints the one line the harness and tests wait for.
-fn announce(local: SocketAddr) -> anyhow::Result<()> {
-    let mut stdout = std::io::stdout().lock();
-    writeln!(stdout, "listening on {local}").context("writing to stdout")?;
-    stdout.flush().context("flushing stdout")
-}
-
 /// Handshakes, then writes back every byte read until the peer closes or an error occurs;
 /// answers the peer's EOF with close_notify.
 async fn echo(stream: TcpStream, acceptor: TlsAcceptor, handshake_timeout: Duration) {
-    let _ = stream.set_nodelay(true);
-    let mut stream = match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
-        Ok(Ok(stream)) => stream,
-        // A failed or stalled handshake costs only this connection.
-        Ok(Err(_)) | Err(_) => return,
-    };
-    let mut buffer = vec![0u8; READ_BUFFER_SIZE];
-    loop {
-        let read = match stream.read(&mut buffer).await {
-            Ok(0) => {
-                let _ = stream.shutdown().await;
-                return;
-            }
-            Err(_) => return,
-            Ok(n) => n,
-        };
-        if stream.write_all(&buffer[..read]).await.is_err() || stream.flush().await.is_err() {
-            return;
-        }
+    // A failed or stalled handshake costs only this connection.
+    if let Ok(Ok(stream)) = tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
+        refserver::echo(stream).await;
     }
 }

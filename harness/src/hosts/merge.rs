@@ -227,24 +227,29 @@ mod tests {
         summary
     }
 
+    /// Hosts `a` (clock offset 0) and `b` (clock offset `b_offset_ns`).
+    fn hosts_a_and_b<'a>(a: &'a Summary, b: &'a Summary, b_offset_ns: i64) -> [Part<'a>; 2] {
+        [
+            Part {
+                host: "a",
+                summary: a,
+                clock_offset_ns: 0,
+            },
+            Part {
+                host: "b",
+                summary: b,
+                clock_offset_ns: b_offset_ns,
+            },
+        ]
+    }
+
     #[test]
     fn percentiles_come_from_the_added_histograms() {
         // Host a is fast, host b slow: the merged p50 is neither host's p50 nor their mean.
         let a: Vec<u64> = (1..=900).map(|i| 10_000 + i * 10).collect();
         let b: Vec<u64> = (1..=100).map(|i| 5_000_000 + i * 1000).collect();
         let (sa, sb) = (summary(&a, Some(1_000)), summary(&b, Some(1_000)));
-        let parts = [
-            Part {
-                host: "a",
-                summary: &sa,
-                clock_offset_ns: 0,
-            },
-            Part {
-                host: "b",
-                summary: &sb,
-                clock_offset_ns: 0,
-            },
-        ];
+        let parts = hosts_a_and_b(&sa, &sb, 0);
         let merged = merge(&parts).unwrap();
         let all = summary(&[a.clone(), b.clone()].concat(), None);
         assert_eq!(merged.latency_us, all.latency_us);
@@ -263,18 +268,7 @@ mod tests {
         let sa = summary(&[1000], None);
         let mut sb = summary(&[1000], None);
         sb.histograms.remove("connect");
-        let parts = [
-            Part {
-                host: "a",
-                summary: &sa,
-                clock_offset_ns: 0,
-            },
-            Part {
-                host: "b",
-                summary: &sb,
-                clock_offset_ns: 0,
-            },
-        ];
+        let parts = hosts_a_and_b(&sa, &sb, 0);
         assert_eq!(
             merge(&parts).unwrap_err(),
             MergeError::MissingHistogram {
@@ -291,18 +285,7 @@ mod tests {
         for s in [&mut sa, &mut sb] {
             s.histograms.remove("connect");
         }
-        let parts = [
-            Part {
-                host: "a",
-                summary: &sa,
-                clock_offset_ns: 0,
-            },
-            Part {
-                host: "b",
-                summary: &sb,
-                clock_offset_ns: 0,
-            },
-        ];
+        let parts = hosts_a_and_b(&sa, &sb, 0);
         let merged = merge(&parts).unwrap();
         assert!(!merged.histograms.contains_key("connect"));
         assert_eq!(merged.connect_us, Percentiles::default());
@@ -318,18 +301,7 @@ mod tests {
         let point = |t: f64, rps: f64, p99_us: f64| TimePoint { t, rps, p99_us };
         sa.timeseries = vec![point(1.0, 100.0, 10.0), point(2.0, 100.0, 30.0)];
         sb.timeseries = vec![point(1.0, 50.0, 20.0), point(2.0, 50.0, 20.0)];
-        let parts = [
-            Part {
-                host: "a",
-                summary: &sa,
-                clock_offset_ns: 0,
-            },
-            Part {
-                host: "b",
-                summary: &sb,
-                clock_offset_ns: 300_000_000,
-            },
-        ];
+        let parts = hosts_a_and_b(&sa, &sb, 300_000_000);
         let (origin, series) = align_timeseries(&parts);
         assert_eq!(origin, Some(100 * second));
         // b's intervals end at 1.5 s and 2.5 s on a's axis: seconds 2 and 3.

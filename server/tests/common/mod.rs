@@ -6,6 +6,7 @@
 //! (`target/<profile>/deps/<test>` -> `target/<profile>/<bin>`), see docs/design.md.
 #![allow(dead_code)]
 
+pub mod echo;
 pub mod tls;
 pub mod udp;
 
