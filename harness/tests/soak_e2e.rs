@@ -208,6 +208,15 @@ p99_ratio = 3.0
     );
     let server = &file.servers[0];
     assert!(server.verdict.pass, "{}", finished.stdout);
+    // The misbehaving loadgen yields the loadgen core to the well-behaved one (session.rs).
+    assert!(file.pinning.contains("nice +10"), "{}", file.pinning);
+    // Batch means over the mixed window after its first quarter.
+    let memory = server
+        .verdict
+        .figures
+        .memory_slope_mib_per_min
+        .expect("a memory fit");
+    assert!(memory.n >= 3 && memory.n <= 10, "{memory:?}");
     assert!(server.samples.len() >= 55, "{}", server.samples.len());
     assert!(
         server.well_behaved.len() >= 35,
