@@ -301,7 +301,7 @@ pub fn student_t_quantile(probability: f64, degrees_of_freedom: f64) -> f64 {
 
 fn resampled_median(samples: &[f64], rng: &mut SmallRng, scratch: &mut Vec<f64>) -> f64 {
     scratch.clear();
-    scratch.extend((0..samples.len()).map(|_| samples[rng.gen_range(0..samples.len())]));
+    scratch.extend((0..samples.len()).map(|_| samples[rng.random_range(0..samples.len())]));
     scratch.sort_by(f64::total_cmp);
     percentile_of_sorted(scratch, 50.0)
 }
@@ -370,8 +370,8 @@ mod tests {
 
     /// A standard normal draw (Box–Muller), for synthetic samples with known distributions.
     fn normal(rng: &mut SmallRng) -> f64 {
-        let u1: f64 = rng.gen_range(f64::EPSILON..1.0);
-        let u2: f64 = rng.gen_range(0.0..1.0);
+        let u1: f64 = rng.random_range(f64::EPSILON..1.0);
+        let u2: f64 = rng.random_range(0.0..1.0);
         (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
     }
 

@@ -51,6 +51,7 @@ pub mod summary;
 pub mod sys;
 pub mod target;
 pub mod tls;
+pub mod tls_sessions;
 pub mod udp;
 pub mod unix;
 pub mod worker;

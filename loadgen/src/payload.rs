@@ -44,7 +44,7 @@ impl Payloads {
                 const ALPHABET: &[u8] =
                     b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
                 let pool = (0..max + OFFSETS)
-                    .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())])
+                    .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())])
                     .collect();
                 Payloads {
                     pool,
@@ -74,10 +74,10 @@ impl Payloads {
         let len = if self.min == self.max {
             self.min
         } else {
-            rng.gen_range(self.min..=self.max)
+            rng.random_range(self.min..=self.max)
         };
         PayloadRef {
-            offset: rng.gen_range(0..OFFSETS) as u32,
+            offset: rng.random_range(0..OFFSETS) as u32,
             len: len as u32,
         }
     }
@@ -95,7 +95,7 @@ impl Payloads {
         let span = covered * self.max;
         Some((
             PayloadRef {
-                offset: rng.gen_range(0..=self.pool.len() - span) as u32,
+                offset: rng.random_range(0..=self.pool.len() - span) as u32,
                 len: self.max as u32,
             },
             covered,

@@ -36,6 +36,7 @@ use rustls::{ClientConfig, ClientConnection, DigitallySignedStruct, HandshakeKin
 
 use crate::record::{self, new_histogram};
 use crate::summary::TlsSummary;
+use crate::tls_sessions::TicketStore;
 
 /// Where the system's trust anchors usually are, tried in order when neither `--ca` nor
 /// `SSL_CERT_FILE` names a file.
@@ -45,10 +46,6 @@ const SYSTEM_BUNDLES: [&str; 4] = [
     "/etc/ssl/ca-bundle.pem",
     "/etc/ssl/cert.pem",
 ];
-
-/// Client session tickets/IDs kept for resumption (rustls keeps at most 8 TLS 1.3 tickets per
-/// server name inside this).
-const SESSION_CACHE_SIZE: usize = 256;
 
 /// How the server's certificate is checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,7 +122,8 @@ impl TlsSettings {
         };
         client.alpn_protocols = options.alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
         client.resumption = if options.resume {
-            Resumption::in_memory_sessions(SESSION_CACHE_SIZE)
+            // Enough TLS 1.3 tickets that every reconnect resumes (see tls_sessions.rs).
+            Resumption::store(Arc::new(TicketStore::new()))
         } else {
             Resumption::disabled()
         };

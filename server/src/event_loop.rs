@@ -37,6 +37,9 @@ use crate::tls::session::{Fed, TlsSession};
 /// Token of the loop's waker (connection tokens are slab keys, far below it).
 pub(crate) const WAKER_TOKEN: Token = Token(usize::MAX);
 
+/// Token of the loop's UDP socket, when the server serves UDP on its loops (`crate::udp`).
+const UDP_TOKEN: Token = Token(usize::MAX - 1);
+
 /// Reads made for one connection before the loop moves on to others (the rest is read in the
 /// next iteration), so one fast sender cannot starve the loop's other connections.
 const MAX_READS_PER_TURN: usize = 16;
@@ -92,6 +95,8 @@ pub(crate) struct EventLoop<P: Protocol, H: Handler<P>> {
     /// Connections open in the whole server (max_connections is enforced by the acceptor).
     active_total: Arc<AtomicUsize>,
     stop_deadline: Option<Instant>,
+    /// This loop's UDP socket and datagram path (`Server::with_udp`), driven from `run`.
+    udp: Option<Box<crate::udp::LoopUdp>>,
     /// Time of the current iteration (one clock read per iteration).
     now: Instant,
 }
@@ -160,12 +165,20 @@ impl<P: Protocol, H: Handler<P>> EventLoop<P, H> {
             next_generation: 0,
             active_total,
             stop_deadline: None,
+            udp: None,
             now: Instant::now(),
         })
     }
 
     pub(crate) fn shared(&self) -> &Arc<LoopShared<P>> {
         &self.shared
+    }
+
+    /// Gives this loop a UDP socket to serve beside its connections (before it runs).
+    pub(crate) fn attach_udp(&mut self, mut udp: crate::udp::LoopUdp) -> io::Result<()> {
+        udp.register(self.poll.registry(), UDP_TOKEN)?;
+        self.udp = Some(Box::new(udp));
+        Ok(())
     }
 
     /// Runs until a graceful stop completes (or polling fails).
@@ -191,6 +204,12 @@ impl<P: Protocol, H: Handler<P>> EventLoop<P, H> {
                 if event.token() == WAKER_TOKEN {
                     continue; // tasks are drained below whenever the queue is notified
                 }
+                if event.token() == UDP_TOKEN {
+                    if let Some(udp) = &mut self.udp {
+                        udp.on_event(event.is_readable(), event.is_writable());
+                    }
+                    continue;
+                }
                 let key = event.token().0;
                 if event.is_readable() || event.is_read_closed() || event.is_error() {
                     let hung_up = event.is_read_closed() || event.is_error();
@@ -203,12 +222,19 @@ impl<P: Protocol, H: Handler<P>> EventLoop<P, H> {
             self.read_deferred();
             self.run_timers();
             self.run_tasks();
+            if let Some(udp) = &mut self.udp {
+                udp.turn();
+            }
             self.flush_all();
             if let Some(metrics) = &self.shared.metrics {
                 metrics.on_iteration(started.elapsed());
             }
             if let Some(deadline) = self.stop_deadline {
-                if self.conns.is_empty() {
+                let udp_done = self
+                    .udp
+                    .as_mut()
+                    .is_none_or(|udp| udp.stop_finished(Instant::now()));
+                if self.conns.is_empty() && udp_done {
                     break Ok(());
                 }
                 if Instant::now() >= deadline {
@@ -225,7 +251,10 @@ impl<P: Protocol, H: Handler<P>> EventLoop<P, H> {
     }
 
     fn poll_timeout(&mut self) -> Option<Duration> {
-        if !self.read_again.is_empty() || self.shared.tasks.is_notified() {
+        if !self.read_again.is_empty()
+            || self.shared.tasks.is_notified()
+            || self.udp.as_ref().is_some_and(|udp| udp.wants_poll_now())
+        {
             return Some(Duration::ZERO);
         }
         let mut deadline = self.timers.next_deadline();
@@ -877,6 +906,9 @@ impl<P: Protocol, H: Handler<P>> EventLoop<P, H> {
 
     fn begin_stop(&mut self, deadline: Instant) {
         self.stop_deadline = Some(deadline);
+        if let Some(udp) = &mut self.udp {
+            udp.begin_stop(deadline);
+        }
         let keys: Vec<usize> = self.conns.iter().map(|(key, _)| key).collect();
         for key in keys {
             self.conns[key].core.begin_close(CloseReason::Shutdown);

@@ -63,6 +63,7 @@ pub struct Server<P: Protocol, H: Handler<P>> {
     loops: Vec<EventLoop<P, H>>,
     loop_metrics: Vec<Arc<LoopMetrics>>,
     stats: Arc<AcceptorStats>,
+    udp: Option<crate::udp::UdpLoops>,
 }
 
 impl<P: Protocol, H: Handler<P>> Server<P, H> {
@@ -108,7 +109,75 @@ impl<P: Protocol, H: Handler<P>> Server<P, H> {
             loops,
             loop_metrics,
             stats,
+            udp: None,
         })
+    }
+
+    /// Serves UDP on this server's loops too: one `SO_REUSEPORT` socket per loop bound to
+    /// `udp.addr`, registered in that loop's poll, `handler` called on the loop that received
+    /// the datagram (see [`crate::udp`]). `udp.loops` and `udp.stop_timeout` are ignored (the
+    /// server's loops and stop apply); its counters join the server's metrics endpoint.
+    ///
+    /// ```
+    /// use std::borrow::Cow;
+    /// use std::net::SocketAddr;
+    /// use gev::udp::{DatagramCtx, DatagramHandler, UdpOptions};
+    /// use gev::{Conn, Handler, Raw, Server, ServerOptions};
+    ///
+    /// struct Echo;
+    /// impl Handler<Raw> for Echo {
+    ///     fn on_message<'a>(&self, _: &mut Conn<'_, Raw>, msg: &'a [u8]) -> Option<Cow<'a, [u8]>> {
+    ///         Some(Cow::Borrowed(msg))
+    ///     }
+    /// }
+    /// impl DatagramHandler for Echo {
+    ///     fn on_datagram<'a>(&self, _: &mut DatagramCtx<'_>, _: SocketAddr, data: &'a [u8]) -> Option<Cow<'a, [u8]>> {
+    ///         Some(Cow::Borrowed(data))
+    ///     }
+    /// }
+    ///
+    /// let local: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    /// let server = Server::new(ServerOptions::new(local).loops(1), Raw, Echo)?
+    ///     .with_udp(UdpOptions::new(local), Echo)?;
+    /// let udp_addr = server.udp_addr().unwrap();
+    /// let running = server.start()?;
+    /// let client = std::net::UdpSocket::bind(local).unwrap();
+    /// client.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap();
+    /// client.send_to(b"ping", udp_addr).unwrap();
+    /// let mut buf = [0; 8];
+    /// assert_eq!(client.recv(&mut buf).unwrap(), 4);
+    /// running.stop()?;
+    /// # Ok::<(), gev::Error>(())
+    /// ```
+    pub fn with_udp<D: crate::udp::DatagramHandler>(
+        mut self,
+        udp: crate::udp::UdpOptions,
+        handler: D,
+    ) -> Result<Self, Error> {
+        if self.udp.is_some() {
+            return Err(Error::Config(
+                "with_udp: this server already serves UDP on its loops".into(),
+            ));
+        }
+        let handler: Arc<dyn crate::udp::DatagramHandler> = Arc::new(handler);
+        self.udp = Some(crate::udp::attach(
+            &mut self.loops,
+            &self.loop_metrics,
+            udp,
+            handler,
+        )?);
+        Ok(self)
+    }
+
+    /// The UDP address served on the loops (the real port), when [`with_udp`](Self::with_udp)
+    /// was called.
+    pub fn udp_addr(&self) -> Option<SocketAddr> {
+        self.udp.as_ref().map(|udp| udp.addr())
+    }
+
+    /// One UDP handle per loop, in index order (empty without [`with_udp`](Self::with_udp)).
+    pub fn udp_handles(&self) -> Vec<crate::udp::UdpHandle> {
+        self.udp.as_ref().map_or_else(Vec::new, |udp| udp.handles())
     }
 
     /// The address the listener is bound to (the real port when the options asked for 0).
@@ -143,6 +212,7 @@ impl<P: Protocol, H: Handler<P>> Server<P, H> {
             loops,
             loop_metrics,
             stats,
+            udp,
         } = self;
         let metrics = match &options.metrics {
             Some((addr, path)) => {
@@ -211,6 +281,7 @@ impl<P: Protocol, H: Handler<P>> Server<P, H> {
             stop_timeout: options.stop_timeout,
             metrics,
             stats,
+            udp,
             exited: Vec::new(),
             stopped: false,
         })
@@ -315,6 +386,7 @@ pub struct ServerHandle<P: Protocol> {
     stop_timeout: Duration,
     metrics: Option<MetricsServer>,
     stats: Arc<AcceptorStats>,
+    udp: Option<crate::udp::UdpLoops>,
     /// Threads whose exit notice was already received.
     exited: Vec<String>,
     stopped: bool,
@@ -360,6 +432,18 @@ impl<P: Protocol> ServerHandle<P> {
     /// The metrics endpoint's address, when metrics are enabled.
     pub fn metrics_addr(&self) -> Option<SocketAddr> {
         self.metrics.as_ref().map(|m| m.local_addr())
+    }
+
+    /// The UDP address served on the loops, when [`Server::with_udp`] was called.
+    pub fn udp_addr(&self) -> Option<SocketAddr> {
+        self.udp.as_ref().map(|udp| udp.addr())
+    }
+
+    /// The UDP sockets on the loops (address, handles, counters), when [`Server::with_udp`] was
+    /// called. The value outlives the server: take it before [`stop`](Self::stop) to read the
+    /// final counters after.
+    pub fn udp(&self) -> Option<crate::udp::UdpLoops> {
+        self.udp.clone()
     }
 
     /// Graceful stop: stops accepting, lets every loop flush its pending output and close its

@@ -297,14 +297,20 @@ pub(crate) fn bind_unix_path(path: &Path, backlog: i32) -> Result<Listener, Erro
 /// Binds a Linux abstract Unix stream listener (`unix:@name`).
 #[cfg(target_os = "linux")]
 pub(crate) fn bind_unix_abstract(name: &str, backlog: i32) -> Result<Listener, Error> {
-    use std::os::linux::net::SocketAddrExt;
+    use std::os::unix::ffi::OsStrExt;
     let shown = format!("unix:@{name}");
     let err = |source| Error::BindUnix {
         path: shown.clone(),
         source,
     };
-    let addr = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes()).map_err(err)?;
-    let std_listener = std::os::unix::net::UnixListener::bind_addr(&addr).map_err(|source| {
+    // socket2 (not std's `bind_addr`, which always listens with 128) so the configured backlog
+    // applies: an abstract address is a path whose first byte is NUL.
+    let mut raw_name = vec![0u8];
+    raw_name.extend_from_slice(name.as_bytes());
+    let addr = socket2::SockAddr::unix(std::ffi::OsStr::from_bytes(&raw_name)).map_err(err)?;
+    let socket =
+        socket2::Socket::new(socket2::Domain::UNIX, socket2::Type::STREAM, None).map_err(err)?;
+    socket.bind(&addr).map_err(|source| {
         if source.kind() == io::ErrorKind::AddrInUse {
             Error::UnixPathInUse {
                 path: shown.clone(),
@@ -314,8 +320,8 @@ pub(crate) fn bind_unix_abstract(name: &str, backlog: i32) -> Result<Listener, E
             err(source)
         }
     })?;
-    // std listens with its own backlog (128): `backlog` is not applied to abstract names.
-    let _ = backlog;
+    socket.listen(backlog).map_err(err)?;
+    let std_listener: std::os::unix::net::UnixListener = socket.into();
     std_listener.set_nonblocking(true).map_err(err)?;
     Ok(Listener::Unix {
         listener: UnixListener::from_std(std_listener),
@@ -349,6 +355,58 @@ mod tests {
         }
         for bad in ["", "unix:", "unix:@", "localhost", "1.2.3.4"] {
             assert!(bad.parse::<ListenAddr>().is_err(), "{bad:?} parsed");
+        }
+    }
+
+    /// Connections a listener queues before a non-blocking connect gets `EAGAIN` (nobody
+    /// accepts): the kernel's limit is the listen backlog (+1).
+    fn queued_before_full(addr: &socket2::SockAddr) -> usize {
+        let mut clients = Vec::new();
+        for _ in 0..1000 {
+            let client =
+                socket2::Socket::new(socket2::Domain::UNIX, socket2::Type::STREAM, None).unwrap();
+            client.set_nonblocking(true).unwrap();
+            match client.connect(addr) {
+                Ok(()) => clients.push(client),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => panic!("connect: {e}"),
+            }
+        }
+        clients.len()
+    }
+
+    #[test]
+    fn unix_listeners_use_the_configured_backlog() {
+        let dir = std::env::temp_dir().join(format!("gev-backlog-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("b.sock");
+        let _ = std::fs::remove_file(&path);
+        let listener = bind_unix_path(&path, 4).unwrap();
+        let queued = queued_before_full(&socket2::SockAddr::unix(&path).unwrap());
+        assert!(
+            (4..=5).contains(&queued),
+            "path: {queued} queued with backlog 4"
+        );
+        drop(listener);
+        std::fs::remove_dir_all(&dir).unwrap();
+
+        #[cfg(target_os = "linux")]
+        {
+            use std::os::unix::ffi::OsStrExt;
+            let name = format!("gev-backlog-{}", std::process::id());
+            let listener = bind_unix_abstract(&name, 4).unwrap();
+            let raw = [&[0u8][..], name.as_bytes()].concat();
+            let addr = socket2::SockAddr::unix(std::ffi::OsStr::from_bytes(&raw)).unwrap();
+            let queued = queued_before_full(&addr);
+            assert!(
+                (4..=5).contains(&queued),
+                "abstract: {queued} queued with backlog 4 (std's would be 128)"
+            );
+            assert!(matches!(
+                bind_unix_abstract(&name, 4),
+                Err(Error::UnixPathInUse { .. })
+            ));
+            drop(listener);
         }
     }
 

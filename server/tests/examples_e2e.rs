@@ -34,10 +34,10 @@ fn write_fragmented(
 ) -> std::io::Result<()> {
     let mut offset = 0;
     while offset < data.len() {
-        let take = rng.gen_range(1..=data.len() - offset);
+        let take = rng.random_range(1..=data.len() - offset);
         stream.write_all(&data[offset..offset + take])?;
         offset += take;
-        if rng.gen_ratio(1, 8) {
+        if rng.random_ratio(1, 8) {
             thread::sleep(Duration::from_micros(200));
         }
     }
@@ -52,12 +52,12 @@ fn echo_client(addr: SocketAddr, seed: u64, messages: usize) -> Result<usize, St
     let mut total = 0;
     let mut echoed = vec![0u8; 70_000];
     for i in 0..messages {
-        let size = if rng.gen_ratio(1, 10) {
-            rng.gen_range(1..=65_536)
+        let size = if rng.random_ratio(1, 10) {
+            rng.random_range(1..=65_536)
         } else {
-            rng.gen_range(1..=512)
+            rng.random_range(1..=512)
         };
-        let message: Vec<u8> = (0..size).map(|_| rng.gen()).collect();
+        let message: Vec<u8> = (0..size).map(|_| rng.random()).collect();
         write_fragmented(&mut stream, &message, &mut rng)
             .map_err(|e| format!("client {seed}: write of message {i}: {e}"))?;
         stream
@@ -166,11 +166,11 @@ fn framed_client(addr: SocketAddr, seed: u64, rounds: usize) -> Result<usize, St
     let mut stream = connect(addr);
     let mut total = 0;
     for round in 0..rounds {
-        let count = rng.gen_range(1..=8);
+        let count = rng.random_range(1..=8);
         let payloads: Vec<Vec<u8>> = (0..count)
             .map(|_| {
-                let size = rng.gen_range(0..=3000);
-                (0..size).map(|_| rng.gen()).collect()
+                let size = rng.random_range(0..=3000);
+                (0..size).map(|_| rng.random()).collect()
             })
             .collect();
         let wire: Vec<u8> = payloads.iter().flat_map(|p| frame(p)).collect();

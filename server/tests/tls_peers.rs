@@ -167,8 +167,8 @@ fn openssl_s_client_echo_with_self_signed_certificate() {
     let mut rng = rand::rngs::StdRng::seed_from_u64(11);
     let mut expected = Vec::new();
     for _ in 0..200 {
-        let len = rng.gen_range(0..3000);
-        expected.extend((0..len).map(|_| rng.gen_range(b'!'..=b'~')));
+        let len = rng.random_range(0..3000);
+        expected.extend((0..len).map(|_| rng.random_range(b'!'..=b'~')));
         expected.push(b'\n');
     }
     let writer_data = expected.clone();
@@ -176,7 +176,7 @@ fn openssl_s_client_echo_with_self_signed_certificate() {
         let mut rng = rand::rngs::StdRng::seed_from_u64(12);
         let mut sent = 0;
         while sent < writer_data.len() {
-            let n = rng.gen_range(1..=(writer_data.len() - sent).min(5000));
+            let n = rng.random_range(1..=(writer_data.len() - sent).min(5000));
             stdin.write_all(&writer_data[sent..sent + n]).unwrap();
             stdin.flush().unwrap();
             sent += n;

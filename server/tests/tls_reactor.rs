@@ -127,8 +127,8 @@ fn every_byte_is_echoed_with_random_records_and_fragments() {
                 client.flush();
                 assert_eq!(client.recv_exact(6), b"echo/1");
                 for _ in 0..30 {
-                    let len = rng.gen_range(1..120_000);
-                    let data: Vec<u8> = (0..len).map(|_| rng.gen()).collect();
+                    let len = rng.random_range(1..120_000);
+                    let data: Vec<u8> = (0..len).map(|_| rng.random()).collect();
                     client.send_fragmented(&data, &mut rng);
                     let echoed = client.recv_exact(len);
                     assert!(echoed == data, "echo differs (seed {seed}, {len} bytes)");

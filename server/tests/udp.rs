@@ -6,6 +6,8 @@
 
 mod common;
 
+use common::udp::{client, echo_each, Echo};
+
 use std::borrow::Cow;
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,69 +16,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use gev::udp::{DatagramCtx, DatagramHandler, UdpOptions, UdpSendError, UdpServer};
-use rand::rngs::SmallRng;
-use rand::{Rng, SeedableRng};
-
-struct Echo;
-impl DatagramHandler for Echo {
-    fn on_datagram<'a>(
-        &self,
-        _: &mut DatagramCtx<'_>,
-        _: SocketAddr,
-        data: &'a [u8],
-    ) -> Option<Cow<'a, [u8]>> {
-        Some(Cow::Borrowed(data))
-    }
-}
 
 fn options() -> UdpOptions {
     UdpOptions::new("127.0.0.1:0".parse().unwrap()).stop_timeout(Duration::from_millis(500))
-}
-
-fn client() -> UdpSocket {
-    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-    socket
-        .set_read_timeout(Some(Duration::from_millis(500)))
-        .unwrap();
-    socket
-}
-
-/// Sends `count` random datagrams one at a time and checks each reply byte for byte; a
-/// datagram lost on the way (rare on loopback) is resent up to 5 times.
-fn echo_each(socket: &UdpSocket, to: SocketAddr, seed: u64, count: usize) {
-    let mut rng = SmallRng::seed_from_u64(seed);
-    let mut buf = vec![0u8; 70_000];
-    for i in 0..count {
-        let size = if rng.gen_ratio(1, 20) {
-            rng.gen_range(1..=60_000)
-        } else {
-            rng.gen_range(1..=1400)
-        };
-        let mut datagram: Vec<u8> = (0..size).map(|_| rng.gen()).collect();
-        datagram[..8.min(size)].copy_from_slice(&(i as u64).to_be_bytes()[..8.min(size)]);
-        let mut ok = false;
-        for _attempt in 0..5 {
-            socket.send_to(&datagram, to).unwrap();
-            match socket.recv(&mut buf) {
-                Ok(n) => {
-                    assert_eq!(
-                        &buf[..n],
-                        &datagram[..],
-                        "seed {seed} datagram {i} ({size} B) came back different"
-                    );
-                    ok = true;
-                    break;
-                }
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                    ) => {}
-                Err(e) => panic!("recv: {e}"),
-            }
-        }
-        assert!(ok, "seed {seed}: datagram {i} never echoed");
-    }
 }
 
 fn echo_on(loops: i32, batching: bool) {

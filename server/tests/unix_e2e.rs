@@ -58,10 +58,10 @@ fn write_fragmented(
 ) -> std::io::Result<()> {
     let mut offset = 0;
     while offset < data.len() {
-        let take = rng.gen_range(1..=data.len() - offset);
+        let take = rng.random_range(1..=data.len() - offset);
         stream.write_all(&data[offset..offset + take])?;
         offset += take;
-        if rng.gen_ratio(1, 8) {
+        if rng.random_ratio(1, 8) {
             thread::sleep(Duration::from_micros(200));
         }
     }
@@ -75,12 +75,12 @@ fn echo_client(mut stream: UnixStream, seed: u64, messages: usize) -> Result<usi
     let mut echoed = vec![0u8; 70_000];
     let mut total = 0;
     for i in 0..messages {
-        let size = if rng.gen_ratio(1, 10) {
-            rng.gen_range(1..=65_536)
+        let size = if rng.random_ratio(1, 10) {
+            rng.random_range(1..=65_536)
         } else {
-            rng.gen_range(1..=512)
+            rng.random_range(1..=512)
         };
-        let message: Vec<u8> = (0..size).map(|_| rng.gen()).collect();
+        let message: Vec<u8> = (0..size).map(|_| rng.random()).collect();
         write_fragmented(&mut stream, &message, &mut rng)
             .map_err(|e| format!("client {seed}: write {i}: {e}"))?;
         stream
@@ -168,8 +168,12 @@ fn unix_protocol_frames_cut_at_random_points() {
     let mut rng = SmallRng::seed_from_u64(77);
     let mut stream = connect(&path);
     for round in 0..50 {
-        let payloads: Vec<Vec<u8>> = (0..rng.gen_range(1..5))
-            .map(|_| (0..rng.gen_range(0..3000)).map(|_| rng.gen()).collect())
+        let payloads: Vec<Vec<u8>> = (0..rng.random_range(1..5))
+            .map(|_| {
+                (0..rng.random_range(0..3000))
+                    .map(|_| rng.random())
+                    .collect()
+            })
             .collect();
         let mut wire = Vec::new();
         for p in &payloads {

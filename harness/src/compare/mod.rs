@@ -21,6 +21,11 @@
 //! one-after-the-other runs (A B B A ...) for absolute figures; stored baselines are always
 //! measured alone.
 //!
+//! Over TLS (`--tls`): the session makes one throwaway certificate (`tls_cert.rs`), both
+//! commands get it through their `{tls}` placeholder and loadgen verifies it with `--ca`
+//! (`tls_run.rs`, as a sweep's TLS points do), so e.g. gev-echo and `ref-tokio-tls-echo` are
+//! compared serving the same certificate; `scripts/bench-tls.sh` runs issue 14's benchmark so.
+//!
 //! Exit codes: 0 no metric regressed, 1 at least one regressed (the gate fails), 2 the comparison
 //! could not be made (bad flags, a server that does not start or keeps failing, a stored
 //! baseline that does not match). Progress goes to stderr, so stdout is only the table (or the
@@ -47,13 +52,14 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 
-use gev_reports::results::PointParams;
+use gev_reports::results::{PointParams, PointTls};
 
 use crate::baseline::{self, StoredBaseline, StoredPoint};
 use crate::callgrind::{self, CallgrindComparison, CallgrindOptions};
 use crate::framing::Framing;
 use crate::runner;
 use crate::spec::{CommandEntry, Context as SpecContext, Spec};
+use crate::{tls_cert, tls_run};
 use analysis::{Evidence, RunFigures};
 use point_runner::PointRunner;
 use report::{CompareReport, PointReport};
@@ -140,6 +146,12 @@ pub struct CompareArgs {
     /// Warm-up before measuring, each run.
     #[arg(long, value_name = "TIME", default_value = "500ms", value_parser = humantime::parse_duration)]
     pub warmup: Duration,
+    /// Compare over TLS: one throwaway self-signed certificate (localhost, 127.0.0.1, ::1) is
+    /// made for the session, each command's `{tls}` placeholder becomes `--tls-cert PEM
+    /// --tls-key PEM` (both commands must carry it), and loadgen runs with `--tls --ca PEM`,
+    /// verifying the servers as a real client would. Without --tls, `{tls}` is dropped.
+    #[arg(long)]
+    pub tls: bool,
 }
 
 /// Runs `harness compare` and returns the process exit code (0 pass, 1 regressed, 2 error).
@@ -187,11 +199,17 @@ impl ComparePoint {
 struct Setup {
     points: Vec<ComparePoint>,
     runner: PointRunner,
+    /// With --tls: the directory holding the session's certificate, removed when dropped.
+    _tls_dir: Option<tempfile::TempDir>,
 }
 
 fn compare(args: &CompareArgs) -> anyhow::Result<i32> {
     let mode = validate(args)?;
-    let Setup { points, runner } = setup(args)?;
+    let Setup {
+        points,
+        runner,
+        _tls_dir,
+    } = setup(args)?;
     let stored = match &mode {
         Mode::AgainstStored { name } => Some(stored_runs(args, name, &points)?),
         Mode::SameRun { .. } => None,
@@ -385,6 +403,15 @@ fn validate(args: &CompareArgs) -> anyhow::Result<Mode> {
         bail!("--loops and --connections must be at least 1");
     }
     check_command("--candidate-cmd", &args.candidate_cmd)?;
+    if args.tls {
+        check_tls_command("--candidate-cmd", &args.candidate_cmd)?;
+        if let Some(command) = &args.baseline_cmd {
+            check_tls_command("--baseline-cmd", command)?;
+        }
+        if args.callgrind {
+            bail!("--callgrind counts instructions of plain echo only; drop --tls or --callgrind");
+        }
+    }
     for name in [&args.baseline, &args.save_baseline].into_iter().flatten() {
         baseline::validate_name(name)?;
     }
@@ -415,8 +442,54 @@ fn check_command(flag: &str, command: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The points to compare (from the spec, or one from the flags) and the runner they use.
+/// With --tls a server command must say where the certificate flags go.
+fn check_tls_command(flag: &str, command: &str) -> anyhow::Result<()> {
+    if !command.contains(tls_run::PLACEHOLDER) {
+        bail!(
+            "{flag} {command:?} has no {} placeholder, but --tls needs one for the certificate \
+             flags (it becomes `--tls-cert PEM --tls-key PEM`), e.g. `gev-echo --port {{port}} \
+             --loops {{loops}} {}`",
+            tls_run::PLACEHOLDER,
+            tls_run::PLACEHOLDER
+        );
+    }
+    Ok(())
+}
+
+/// The points to compare and the runner they use; with --tls, every point over TLS and the
+/// runner given the session's certificate.
 fn setup(args: &CompareArgs) -> anyhow::Result<Setup> {
+    let Setup {
+        mut points,
+        mut runner,
+        ..
+    } = plain_setup(args)?;
+    if !args.tls {
+        return Ok(Setup {
+            points,
+            runner,
+            _tls_dir: None,
+        });
+    }
+    let dir = tempfile::Builder::new()
+        .prefix("harness-compare-tls")
+        .tempdir()
+        .context("cannot create a directory for the TLS certificate")?;
+    let files = tls_cert::write_self_signed(dir.path())?;
+    runner.set_tls_cert(files);
+    for point in &mut points {
+        point.params.tls = PointTls::On;
+        *point = ComparePoint::new(point.params.clone());
+    }
+    Ok(Setup {
+        points,
+        runner,
+        _tls_dir: Some(dir),
+    })
+}
+
+/// The points to compare (from the spec, or one from the flags) and the runner they use.
+fn plain_setup(args: &CompareArgs) -> anyhow::Result<Setup> {
     let Some(path) = &args.spec else {
         let params = PointParams {
             loops: args.loops,
@@ -432,6 +505,7 @@ fn setup(args: &CompareArgs) -> anyhow::Result<Setup> {
         return Ok(Setup {
             points: vec![ComparePoint::new(params)],
             runner: PointRunner::new(args.framing, true, 1)?,
+            _tls_dir: None,
         });
     };
     // The two commands stand in for the spec's servers, so a spec that names none still loads.
@@ -477,6 +551,7 @@ fn setup(args: &CompareArgs) -> anyhow::Result<Setup> {
     Ok(Setup {
         points,
         runner: PointRunner::new(args.framing, spec.pin, spec.loadgen_threads)?,
+        _tls_dir: None,
     })
 }
 
@@ -640,6 +715,7 @@ fn callgrind_argv(command: &str) -> Vec<String> {
     command
         .replace("{port}", "0")
         .replace("{loops}", "1")
+        .replace(tls_run::PLACEHOLDER, "")
         .split_whitespace()
         .map(str::to_string)
         .collect()

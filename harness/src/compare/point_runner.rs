@@ -14,6 +14,7 @@ use super::analysis::RunFigures;
 use crate::framing::Framing;
 use crate::pinning::Pinning;
 use crate::runner::{self, RunOptions, ServerSpec};
+use crate::tls_cert::CertFiles;
 
 /// The settings every run of a comparison shares.
 pub struct PointRunner {
@@ -29,6 +30,12 @@ impl PointRunner {
         let mut options = RunOptions::new(loadgen, Pinning::plan(pin, loadgen_threads as usize));
         options.loadgen_threads = loadgen_threads;
         Ok(PointRunner { options, framing })
+    }
+
+    /// Run over TLS with this certificate (`harness compare --tls`): it fills the commands'
+    /// `{tls}` placeholder and is loadgen's `--ca` at TLS points (`tls_run.rs`).
+    pub fn set_tls_cert(&mut self, files: CertFiles) {
+        self.options.tls_cert = Some(files);
     }
 
     /// How server and loadgen were placed, for the report.

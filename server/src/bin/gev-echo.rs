@@ -8,8 +8,14 @@
 //! for `localhost`/`127.0.0.1`/`::1` is generated (rcgen), its SHA-256 fingerprint is logged
 //! (stderr, so stdout keeps its single `listening on` line) and `--tls-write-cert FILE` writes it
 //! as PEM for clients to trust (`openssl s_client -CAfile FILE`, `curl --cacert FILE`).
+//!
+//! UDP: `--udp HOST:PORT` also echoes datagrams on the same loops (one `SO_REUSEPORT` socket per
+//! loop, `gev::Server::with_udp`) and prints a second line `listening on udp://ADDR` after the
+//! stream one; the UDP counters join `--metrics` and are logged at exit.
 
 use std::borrow::Cow;
+use std::io::Write;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -17,7 +23,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Parser;
-use gev::example::{init_tracing, serve_until_signal, ExampleArgs};
+use gev::example::{init_tracing, install_shutdown_signals, wait_for_signal, ExampleArgs};
+use gev::udp::{DatagramCtx, DatagramHandler, UdpOptions};
 use gev::{Conn, Handler, Raw, Server};
 
 #[derive(Debug, Parser)]
@@ -37,6 +44,10 @@ struct Args {
     /// With --tls-self-signed: write the certificate (PEM) to FILE for clients to trust.
     #[arg(long, value_name = "FILE", requires = "tls_self_signed")]
     tls_write_cert: Option<PathBuf>,
+    /// Also echo UDP datagrams sent to HOST:PORT, on the same loops (port 0: any free port;
+    /// printed as `listening on udp://ADDR`).
+    #[arg(long, value_name = "HOST:PORT")]
+    udp: Option<SocketAddr>,
 }
 
 /// A self-signed certificate for loopback names: the server configuration, with its
@@ -89,6 +100,20 @@ impl Handler<Raw> for Echo {
     }
 }
 
+/// Every datagram back to its sender.
+struct UdpEcho;
+
+impl DatagramHandler for UdpEcho {
+    fn on_datagram<'a>(
+        &self,
+        _ctx: &mut DatagramCtx<'_>,
+        _peer: SocketAddr,
+        datagram: &'a [u8],
+    ) -> Option<Cow<'a, [u8]>> {
+        Some(Cow::Borrowed(datagram))
+    }
+}
+
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     init_tracing();
@@ -101,8 +126,13 @@ fn main() -> anyhow::Result<()> {
     if args.tls_self_signed {
         options = options.tls(Arc::new(self_signed_config(args.tls_write_cert.as_ref())?));
     }
-    let server = Server::new(options, Raw, handler)
+    let mut server = Server::new(options, Raw, handler)
         .with_context(|| format!("starting gev-echo on {}", args.common.addr()))?;
+    if let Some(udp) = args.udp {
+        server = server
+            .with_udp(UdpOptions::new(udp), UdpEcho)
+            .with_context(|| format!("binding --udp {udp}"))?;
+    }
     let loops = server.loops();
     loops[0].run_every(Duration::from_secs(2), move || {
         tracing::info!(
@@ -110,5 +140,33 @@ fn main() -> anyhow::Result<()> {
             "connections"
         );
     });
-    serve_until_signal(server)
+    // As gev::example::serve_until_signal, with the UDP line after the stream one.
+    let addr = server.listen_addr();
+    let udp_addr = server.udp_addr();
+    let running = server.start().context("starting the server threads")?;
+    install_shutdown_signals()?;
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "listening on {addr}")?;
+    if let Some(udp_addr) = udp_addr {
+        writeln!(stdout, "listening on udp://{udp_addr}")?;
+    }
+    stdout.flush()?;
+    drop(stdout);
+    let signal = wait_for_signal()?;
+    tracing::info!(signal, "stopping");
+    let udp = running.udp();
+    running.stop().context("stopping the server")?;
+    if let Some(c) = udp.map(|udp| udp.counters()) {
+        tracing::info!(
+            datagrams_in = c.datagrams_in,
+            datagrams_out = c.datagrams_out,
+            dropped_output_full = c.dropped_output_full,
+            dropped_oversized = c.dropped_oversized,
+            send_errors = c.send_errors,
+            recv_calls = c.recv_calls,
+            send_calls = c.send_calls,
+            "UDP counters"
+        );
+    }
+    Ok(())
 }

@@ -1,7 +1,8 @@
 //! `gev-udp-echo`: every datagram is sent back to its sender, on `--loops` loops each owning one
 //! `SO_REUSEPORT` socket (see `gev::udp`). Prints `listening on ADDR` once bound, exits 0 within
 //! a second of SIGINT/SIGTERM and then logs the server's counters (datagrams in/out, drops,
-//! syscalls) to stderr.
+//! syscalls) to stderr. `--metrics ADDR` serves them live as `gev_udp_*` on
+//! `http://ADDR/metrics`.
 
 use std::borrow::Cow;
 use std::io::Write;
@@ -40,6 +41,9 @@ struct Args {
     /// SO_RCVBUF/SO_SNDBUF to ask for, in bytes.
     #[arg(long)]
     socket_buffer: Option<usize>,
+    /// Serve Prometheus metrics (`gev_udp_*` per loop) at http://ADDR/metrics.
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<SocketAddr>,
 }
 
 struct Echo;
@@ -58,7 +62,7 @@ impl DatagramHandler for Echo {
 fn main() -> anyhow::Result<()> {
     init_tracing();
     let args = Args::parse();
-    let options = UdpOptions::new(SocketAddr::new(args.host, args.port))
+    let mut options = UdpOptions::new(SocketAddr::new(args.host, args.port))
         .loops(args.loops)
         .batch(args.batch)
         .batching(!args.no_batch)
@@ -66,6 +70,9 @@ fn main() -> anyhow::Result<()> {
         .max_output_datagrams(args.max_output)
         .socket_buffer(args.socket_buffer)
         .stop_timeout(Duration::from_millis(500));
+    if let Some(addr) = args.metrics {
+        options = options.metrics(addr, "/metrics");
+    }
     let server = UdpServer::new(options, Echo)
         .with_context(|| format!("binding UDP {}:{}", args.host, args.port))?;
     let addr = server.local_addr();

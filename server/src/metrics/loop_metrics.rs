@@ -55,6 +55,9 @@ pub struct LoopMetrics {
     tls_handshakes: Counter,
     tls_resumed: Counter,
     iteration_latency: LatencyHistogram,
+    /// The loop's UDP counters, when it serves UDP (set once, before the loop runs; the UDP
+    /// port is their single writer).
+    udp: std::sync::OnceLock<std::sync::Arc<crate::udp::UdpStats>>,
 }
 
 impl LoopMetrics {
@@ -76,6 +79,7 @@ impl LoopMetrics {
             tls_handshakes: Counter::default(),
             tls_resumed: Counter::default(),
             iteration_latency: LatencyHistogram::default(),
+            udp: std::sync::OnceLock::new(),
         }
     }
 
@@ -159,6 +163,17 @@ impl LoopMetrics {
         if resumed {
             self.tls_resumed.increment();
         }
+    }
+
+    /// Exports the loop's UDP counters with these metrics (`gev_udp_*`); a second call is
+    /// ignored (one UDP socket per loop).
+    pub(crate) fn attach_udp(&self, stats: std::sync::Arc<crate::udp::UdpStats>) {
+        let _ = self.udp.set(stats);
+    }
+
+    /// The loop's UDP counters now, when it serves UDP.
+    pub fn udp_snapshot(&self) -> Option<crate::udp::UdpCounters> {
+        self.udp.get().map(|stats| stats.snapshot())
     }
 
     /// A consistent-enough copy of every value, for rendering. Each value is exact; values are

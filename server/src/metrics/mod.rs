@@ -26,6 +26,7 @@ mod loop_metrics;
 mod process;
 mod render;
 mod server;
+mod udp;
 
 pub use close_kind::CloseKind;
 pub use error::MetricsError;

@@ -183,7 +183,7 @@ pub(crate) fn render(loops: &[LoopSnapshot], process: &ProcessInfo, out: &mut St
 }
 
 /// The `# HELP` and `# TYPE` lines of one family.
-fn header(out: &mut String, name: &str, kind: &str, help: &str) {
+pub(super) fn header(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}");
     let _ = writeln!(out, "# TYPE {name} {kind}");
 }

@@ -18,7 +18,7 @@ use mio::{Events, Interest, Poll, Token, Waker};
 
 use super::http::{self, Progress, Route};
 use super::render::{self, CONTENT_TYPE};
-use super::{process, LoopMetrics, MetricsError};
+use super::{process, udp, LoopMetrics, MetricsError};
 
 const LISTENER: Token = Token(0);
 const WAKER: Token = Token(1);
@@ -258,6 +258,12 @@ impl Endpoint {
             .collect();
         let mut text = String::with_capacity(4096 + 3072 * snapshots.len());
         render::render(&snapshots, &process::process_info(), &mut text);
+        let udp: Vec<_> = self
+            .loops
+            .iter()
+            .filter_map(|metrics| Some((metrics.loop_index(), metrics.udp_snapshot()?)))
+            .collect();
+        udp::render(&udp, &mut text);
         text
     }
 }

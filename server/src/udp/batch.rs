@@ -106,9 +106,15 @@ impl RecvBatch {
     pub(crate) fn get(&self, i: usize) -> Option<Received<'_>> {
         debug_assert!(i < self.filled);
         let h = &self.headers[i];
-        // SAFETY: the kernel wrote msg_namelen (<= sizeof sockaddr_storage) bytes of a socket
-        // address into addrs[i]; SockAddr::new takes the storage by value with that length.
-        let addr = unsafe { socket2::SockAddr::new(self.addrs[i], h.msg_hdr.msg_namelen) };
+        let mut storage = socket2::SockAddrStorage::zeroed();
+        // SAFETY: `SockAddrStorage` is a transparent wrapper of the platform's sockaddr_storage,
+        // so viewing it as one is sound. The kernel wrote msg_namelen (<= sizeof
+        // sockaddr_storage) bytes of a socket address into addrs[i], copied whole here, and
+        // SockAddr::new takes the storage by value with that length.
+        let addr = unsafe {
+            *storage.view_as::<libc::sockaddr_storage>() = self.addrs[i];
+            socket2::SockAddr::new(storage, h.msg_hdr.msg_namelen)
+        };
         let peer = addr.as_socket()?;
         let len = (h.msg_len as usize).min(self.slot_size);
         let start = i * self.slot_size;

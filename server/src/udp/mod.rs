@@ -1,8 +1,11 @@
-//! gev over UDP: a datagram server in the reactor's style. N loops (threads `gev-udp-N`), each
-//! owning one `SO_REUSEPORT` socket bound to the same address, so the kernel spreads peers over
-//! the loops by their address hash and no lock sits between a datagram and its loop.
+//! gev over UDP: datagrams in the reactor's style. N loops, each owning one `SO_REUSEPORT`
+//! socket bound to the same address, so the kernel spreads peers over the loops by their address
+//! hash and no lock sits between a datagram and its loop. The loops are either a stream
+//! server's own (`gev-loop-N`: [`Server::with_udp`](crate::Server::with_udp) registers one socket
+//! in each loop's poll beside its connections, `stream_loops.rs`) or a standalone
+//! [`UdpServer`]'s threads (`gev-udp-N`); both run the same datagram path (`port.rs`).
 //!
-//! Data path of one loop (`udp_loop.rs`): readable -> `recvmmsg` of up to
+//! Data path of one socket (`port.rs`): readable -> `recvmmsg` of up to
 //! [`UdpOptions::batch`] datagrams (`batch.rs`) -> [`DatagramHandler::on_datagram`] per datagram
 //! -> the reply joins the loop's bounded output queue -> `sendmmsg` of up to `batch` replies ->
 //! on `EAGAIN` wait for the writable edge (never a busy loop). A reply that finds the output
@@ -10,6 +13,8 @@
 //! ([`UdpCounters::dropped_output_full`]); a datagram longer than
 //! [`UdpOptions::max_datagram`] is dropped and counted ([`UdpCounters::dropped_oversized`]).
 //! [`UdpHandle::send_to`] sends to any peer from any thread through the loop's task queue.
+//! Counters ([`UdpCounters`]) are on the Prometheus endpoint as `gev_udp_*` when metrics are on
+//! ([`ServerOptions::metrics`](crate::ServerOptions::metrics) or [`UdpOptions::metrics`]).
 //!
 //! With [`UdpOptions::batching`] off the loop uses one `recvfrom`/`sendto` per datagram (for
 //! measuring what batching saves).
@@ -40,10 +45,17 @@
 //! ```
 
 mod batch;
+mod port;
 mod server;
-mod udp_loop;
+mod stream_loops;
 
 pub use server::{UdpHandle, UdpServer, UdpServerHandle};
+pub(crate) use stream_loops::attach;
+pub use stream_loops::UdpLoops;
+
+/// The UDP port a stream server's loop owns (the handler behind a trait object, so the stream
+/// server's type does not change).
+pub(crate) type LoopUdp = port::UdpPort<dyn DatagramHandler>;
 
 use std::borrow::Cow;
 use std::net::SocketAddr;
@@ -115,8 +127,13 @@ pub struct UdpOptions {
     pub max_output_datagrams: usize,
     /// `SO_RCVBUF`/`SO_SNDBUF` to ask for (`None`: the system default). Default `None`.
     pub socket_buffer: Option<usize>,
-    /// How long `stop` waits for queued output to go out. Default 1 s.
+    /// How long `stop` waits for queued output to go out. Default 1 s. (On a stream server's
+    /// loops the server's `stop_timeout` applies instead.)
     pub stop_timeout: Duration,
+    /// Standalone servers: serve the Prometheus endpoint on this address and path (`gev_udp_*`
+    /// counters per loop). Default `None`. (On a stream server's loops the server's
+    /// `ServerOptions::metrics` endpoint carries them.)
+    pub metrics: Option<(SocketAddr, String)>,
 }
 
 impl Default for UdpOptions {
@@ -130,6 +147,7 @@ impl Default for UdpOptions {
             max_output_datagrams: 4096,
             socket_buffer: None,
             stop_timeout: Duration::from_secs(1),
+            metrics: None,
         }
     }
 }
@@ -178,6 +196,12 @@ impl UdpOptions {
         self
     }
 
+    /// Sets [`metrics`](Self::metrics).
+    pub fn metrics(mut self, addr: SocketAddr, path: impl Into<String>) -> Self {
+        self.metrics = Some((addr, path.into()));
+        self
+    }
+
     pub(crate) fn resolved_loops(&self) -> usize {
         if self.loops > 0 {
             self.loops as usize
@@ -187,7 +211,7 @@ impl UdpOptions {
     }
 }
 
-/// Counters of one loop (single writer: the loop; any reader).
+/// Counters of one loop (single writer: the loop; any reader, e.g. the metrics scrape).
 #[derive(Debug, Default)]
 pub(crate) struct UdpStats {
     datagrams_in: AtomicU64,
@@ -238,6 +262,12 @@ macro_rules! bump {
             )*
             fn add_to(&self, total: &mut UdpCounters) {
                 $( total.$name += self.$name.load(Ordering::Relaxed); )*
+            }
+            /// This loop's counters now.
+            pub fn snapshot(&self) -> UdpCounters {
+                let mut counters = UdpCounters::default();
+                self.add_to(&mut counters);
+                counters
             }
         }
     };

@@ -7,6 +7,7 @@
 #![allow(dead_code)]
 
 pub mod tls;
+pub mod udp;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;

@@ -138,7 +138,7 @@ impl TlsClient {
     pub fn send_fragmented(&mut self, data: &[u8], rng: &mut impl Rng) {
         let mut offset = 0;
         while offset < data.len() {
-            let n = rng.gen_range(1..=(data.len() - offset).min(20_000));
+            let n = rng.random_range(1..=(data.len() - offset).min(20_000));
             self.tls
                 .writer()
                 .write_all(&data[offset..offset + n])
@@ -151,7 +151,7 @@ impl TlsClient {
         }
         let mut start = 0;
         while start < wire.len() {
-            let n = rng.gen_range(1..=(wire.len() - start).min(9_000));
+            let n = rng.random_range(1..=(wire.len() - start).min(9_000));
             self.tcp.write_all(&wire[start..start + n]).expect("send");
             start += n;
         }
