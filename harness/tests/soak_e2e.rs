@@ -188,8 +188,11 @@ connections = 200
 misbehaving = 0.3
 rate = 1000
 duration = "60s"
+# The clean window's p99 here is often below a millisecond, so a busy machine moves the ratio by
+# several times (6.3x seen with p99 2.4 ms vs 0.37 ms); a real stall moves it by hundreds. The
+# 2x goal is for the 10-minute soak (sweeps/soak.toml).
 [limits]
-p99_ratio = 3.0
+p99_ratio = 10.0
 "#;
     let (finished, file) = soak(
         dir.path(),
@@ -208,6 +211,15 @@ p99_ratio = 3.0
     );
     let server = &file.servers[0];
     assert!(server.verdict.pass, "{}", finished.stdout);
+    // The misbehaving loadgen yields the loadgen core to the well-behaved one (session.rs).
+    assert!(file.pinning.contains("nice +10"), "{}", file.pinning);
+    // Batch means over the mixed window after its first quarter.
+    let memory = server
+        .verdict
+        .figures
+        .memory_slope_mib_per_min
+        .expect("a memory fit");
+    assert!(memory.n >= 3 && memory.n <= 10, "{memory:?}");
     assert!(server.samples.len() >= 55, "{}", server.samples.len());
     assert!(
         server.well_behaved.len() >= 35,

@@ -89,10 +89,15 @@ pub struct ServerOptions {
     /// Default 64 KiB.
     pub read_buffer_size: usize,
     /// Pending output (bytes) above which [`backpressure`](Self::backpressure) applies.
-    /// Default 1 MiB.
+    /// Default 64 KiB (Netty's default high water mark): what a peer that stops reading can
+    /// make the server hold, on top of the kernel's send buffer. A streaming peer that reads
+    /// never reaches it (a read turn writes its output once it reaches one read's worth), so the
+    /// limit costs well-behaved connections nothing; it was 1 MiB until `harness soak` showed
+    /// never- and slow-reading clients each making the loop copy and hold that much per cycle
+    /// (issue 16).
     pub output_high_watermark: usize,
     /// Pending output (bytes) at or below which a paused connection is read again.
-    /// Default 256 KiB.
+    /// Default 32 KiB.
     pub output_low_watermark: usize,
     /// What happens above the high watermark. Default [`Backpressure::PauseReading`].
     pub backpressure: Backpressure,
@@ -131,8 +136,8 @@ impl Default for ServerOptions {
             idle_timeout: None,
             max_connections: usize::MAX,
             read_buffer_size: 64 * 1024,
-            output_high_watermark: 1024 * 1024,
-            output_low_watermark: 256 * 1024,
+            output_high_watermark: 64 * 1024,
+            output_low_watermark: 32 * 1024,
             backpressure: Backpressure::PauseReading,
             load_balance: LoadBalance::RoundRobin,
             stop_timeout: Duration::from_secs(5),

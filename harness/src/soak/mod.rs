@@ -178,7 +178,11 @@ pub fn run_prepared(
             loops: spec.loops,
             mix: spec.loadgen_mix(),
         },
-        pinning: options.pinning.describe(),
+        pinning: format!(
+            "{}; misbehaving loadgen at nice +{}",
+            options.pinning.describe(),
+            session::MISBEHAVING_NICE
+        ),
         servers: Vec::new(),
     };
     for server in servers {

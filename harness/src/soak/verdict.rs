@@ -7,9 +7,13 @@
 //!   not.
 //! - **throughput**: the well-behaved throughput (mean of the per-second rates) in the mixed
 //!   window is at least `throughput_ratio` of the clean window's.
-//! - **memory**: the least-squares slope of RSS over the second half of the mixed window (the
-//!   first half is buffers filling up) has the upper end of its 95% interval below
-//!   `memory_slope_mib_per_min`.
+//! - **memory**: the slope of RSS over the mixed window after its first quarter (buffers of
+//!   the misbehaving connections filling up) has the upper end of its 95% interval below
+//!   `memory_slope_mib_per_min`. The slope is fitted by batch means ([`fit::batched_slope`]):
+//!   RSS samples a second apart are correlated (a saw-tooth of buffers filled and freed in
+//!   cycles), so counting each second as an independent point would claim a precision the data
+//!   does not have. Three quarters of the window rather than the second half: the interval of a
+//!   slope narrows with the cube of the span, and a leak has longer to show.
 //! - **descriptors**: at the end of recovery, with every client gone, the server holds at most
 //!   `fd_slack` descriptors above its idle baseline and no TCP connection on its port.
 //! - **cpu alone**: with only misbehaving clients left, the server's mean CPU is below
@@ -31,6 +35,10 @@ pub const WINDOW_QUANTILE: f64 = 0.9;
 
 /// Seconds left out after each phase change.
 pub const SETTLE_SECS: f64 = 2.0;
+
+/// Share of the mixed window left out of the memory fit: the misbehaving connections' buffers
+/// fill up in it.
+pub const MEMORY_WARMUP: f64 = 0.25;
 
 /// One check.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -156,15 +164,15 @@ pub fn judge(
         ),
     });
 
-    // Memory: RSS slope over the second half of the mixed window, per minute.
-    let fit_from = phases.clean_end + (phases.mixed_end - phases.clean_end) / 2.0;
+    // Memory: RSS slope over the mixed window after its first quarter, per minute.
+    let fit_from = phases.clean_end + (phases.mixed_end - phases.clean_end) * MEMORY_WARMUP;
     let rss: Vec<(f64, f64)> = samples
         .iter()
         .filter(|s| within(s.t_secs, fit_from, phases.mixed_end))
         .map(|s| (s.t_secs / 60.0, s.rss_mib))
         .collect();
     f.rss_end_of_mixed_mib = rss.last().map_or(0.0, |p| p.1);
-    f.memory_slope_mib_per_min = fit::slope(&rss);
+    f.memory_slope_mib_per_min = fit::batched_slope(&rss);
     let memory_ok = f
         .memory_slope_mib_per_min
         .is_some_and(|fit| fit.high < limits.memory_slope_mib_per_min);
@@ -173,7 +181,7 @@ pub fn judge(
         pass: memory_ok,
         detail: match f.memory_slope_mib_per_min {
             Some(fit) => format!(
-                "RSS slope {:+.3} MiB/min (95% interval {:+.3} .. {:+.3}, {} samples; limit: upper end < {} MiB/min)",
+                "RSS slope {:+.3} MiB/min (95% interval {:+.3} .. {:+.3}, batch means of {} spans; limit: upper end < {} MiB/min)",
                 fit.slope, fit.low, fit.high, fit.n, limits.memory_slope_mib_per_min
             ),
             None => "too few samples in the mixed window to fit a slope".into(),
