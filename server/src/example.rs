@@ -163,3 +163,18 @@ where
     running.stop().context("stopping the server")?;
     Ok(())
 }
+
+/// Logs a UDP server's counters at exit, the last line of `gev-udp-echo` and of `gev-echo --udp`
+/// (the same figures are on the Prometheus endpoint while the server runs).
+pub fn log_udp_counters(c: &crate::udp::UdpCounters) {
+    tracing::info!(
+        datagrams_in = c.datagrams_in,
+        datagrams_out = c.datagrams_out,
+        dropped_output_full = c.dropped_output_full,
+        dropped_oversized = c.dropped_oversized,
+        send_errors = c.send_errors,
+        recv_calls = c.recv_calls,
+        send_calls = c.send_calls,
+        "UDP counters"
+    );
+}

@@ -23,7 +23,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Parser;
-use gev::example::{init_tracing, install_shutdown_signals, wait_for_signal, ExampleArgs};
+use gev::example::{
+    init_tracing, install_shutdown_signals, log_udp_counters, wait_for_signal, ExampleArgs,
+};
 use gev::udp::{DatagramCtx, DatagramHandler, UdpOptions};
 use gev::{Conn, Handler, Raw, Server};
 
@@ -157,16 +159,7 @@ fn main() -> anyhow::Result<()> {
     let udp = running.udp();
     running.stop().context("stopping the server")?;
     if let Some(c) = udp.map(|udp| udp.counters()) {
-        tracing::info!(
-            datagrams_in = c.datagrams_in,
-            datagrams_out = c.datagrams_out,
-            dropped_output_full = c.dropped_output_full,
-            dropped_oversized = c.dropped_oversized,
-            send_errors = c.send_errors,
-            recv_calls = c.recv_calls,
-            send_calls = c.send_calls,
-            "UDP counters"
-        );
+        log_udp_counters(&c);
     }
     Ok(())
 }

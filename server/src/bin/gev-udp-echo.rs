@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
-use gev::example::{init_tracing, install_shutdown_signals, wait_for_signal};
+use gev::example::{init_tracing, install_shutdown_signals, log_udp_counters, wait_for_signal};
 use gev::udp::{DatagramCtx, DatagramHandler, UdpOptions, UdpServer};
 
 #[derive(Debug, Parser)]
@@ -84,15 +84,6 @@ fn main() -> anyhow::Result<()> {
     let signal = wait_for_signal()?;
     tracing::info!(signal, "stopping");
     let c = running.stop().context("stopping the UDP server")?;
-    tracing::info!(
-        datagrams_in = c.datagrams_in,
-        datagrams_out = c.datagrams_out,
-        dropped_output_full = c.dropped_output_full,
-        dropped_oversized = c.dropped_oversized,
-        send_errors = c.send_errors,
-        recv_calls = c.recv_calls,
-        send_calls = c.send_calls,
-        "UDP counters"
-    );
+    log_udp_counters(&c);
     Ok(())
 }
