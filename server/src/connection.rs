@@ -106,6 +106,8 @@ pub(crate) struct ConnCore<P: Protocol> {
     pub(crate) peer_hung_up: bool,
     pub(crate) in_flush_list: bool,
     pub(crate) linger_armed: bool,
+    /// The loop iteration this connection last had a read turn in (`EventLoop::read_deferred`).
+    pub(crate) read_in_iteration: u64,
     /// What the TLS handshake agreed (set when it completed; `None` on plain TCP).
     pub(crate) tls_info: Option<Box<TlsInfo>>,
 }
@@ -126,6 +128,7 @@ impl<P: Protocol> ConnCore<P> {
             peer_hung_up: false,
             in_flush_list: false,
             linger_armed: false,
+            read_in_iteration: 0,
             tls_info: None,
         }
     }

@@ -87,8 +87,12 @@ pub(crate) struct EventLoop<P: Protocol, H: Handler<P>> {
     buffer_pool: BufferPool,
     /// Connections with output to write (or a close/shutdown to carry out) this iteration.
     flush_list: ConnList,
-    /// Connections with unread input left (read budget exhausted, or just resumed).
+    /// Connections with unread input left (read budget exhausted, or just resumed): read in
+    /// the next iteration, after that iteration's events.
     read_again: ConnList,
+    /// Counts loop iterations: a connection read through an event in this iteration is not
+    /// read again from `read_again` in the same one (`ConnCore::read_in_iteration`).
+    iteration: u64,
     task_batch: Vec<Task<P>>,
     timers: Timers,
     next_generation: u64,
@@ -160,6 +164,7 @@ impl<P: Protocol, H: Handler<P>> EventLoop<P, H> {
             ),
             flush_list: Vec::new(),
             read_again: Vec::new(),
+            iteration: 0,
             task_batch: Vec::new(),
             timers: Timers::default(),
             next_generation: 0,
@@ -200,6 +205,9 @@ impl<P: Protocol, H: Handler<P>> EventLoop<P, H> {
             }
             self.now = Instant::now();
             let started = self.now;
+            self.iteration += 1;
+            // What the previous iteration left to read; what this one leaves goes to the next.
+            let deferred = std::mem::take(&mut self.read_again);
             for event in events.iter() {
                 if event.token() == WAKER_TOKEN {
                     continue; // tasks are drained below whenever the queue is notified
@@ -219,7 +227,7 @@ impl<P: Protocol, H: Handler<P>> EventLoop<P, H> {
                     self.queue_flush_if_pending(key);
                 }
             }
-            self.read_deferred();
+            self.read_deferred(deferred);
             self.run_timers();
             self.run_tasks();
             if let Some(udp) = &mut self.udp {
@@ -272,28 +280,34 @@ impl<P: Protocol, H: Handler<P>> EventLoop<P, H> {
 
     // ----- read path -------------------------------------------------------------------------
 
-    fn read_deferred(&mut self) {
-        if self.read_again.is_empty() {
-            return;
-        }
-        let list = std::mem::take(&mut self.read_again);
+    /// Gives each connection the previous iteration left unread its read turn, unless an event
+    /// already gave it one in this iteration (then it is queued again only if that turn left
+    /// input). Without the check a streaming peer got two or three turns per iteration to
+    /// everyone else's one.
+    fn read_deferred(&mut self, mut list: ConnList) {
         for &(key, generation) in &list {
-            if self.is_live(key, generation) {
+            let Some(conn) = self.conns.get(key) else {
+                continue;
+            };
+            if conn.core.id.generation == generation
+                && conn.core.read_in_iteration != self.iteration
+            {
                 self.read_connection(key, false);
             }
         }
-        // `read_connection` may have queued new entries; keep them, reuse the allocation.
-        let mut list = list;
+        // Keep the allocation for the next iteration's list.
         list.clear();
-        list.append(&mut self.read_again);
-        self.read_again = list;
+        if self.read_again.is_empty() {
+            self.read_again = list;
+        }
     }
 
     /// Reads what the socket has (up to the per-turn budget) and delivers it. `hung_up`: the
     /// event reported the peer's hang-up or an error.
     fn read_connection(&mut self, key: usize, hung_up: bool) {
-        if hung_up {
-            if let Some(conn) = self.conns.get_mut(key) {
+        if let Some(conn) = self.conns.get_mut(key) {
+            conn.core.read_in_iteration = self.iteration;
+            if hung_up {
                 conn.core.peer_hung_up = true;
             }
         }
