@@ -62,33 +62,7 @@ fn synthetic_sweep_renders_every_plot_and_page() {
 
     let html = fs::read_to_string(&rendered.index_html).unwrap();
     let md = fs::read_to_string(&rendered.report_md).unwrap();
-    for plot in &rendered.plots {
-        assert_eq!(
-            common::png_size(&plot.png),
-            PLOT_SIZE,
-            "{}",
-            plot.png.display()
-        );
-        let texts = common::svg_texts(&plot.svg);
-        assert!(
-            texts.iter().any(|t| t == &plot.title),
-            "{} lacks its title among {texts:?}",
-            plot.svg.display()
-        );
-        let stem = plot.png.file_stem().unwrap().to_string_lossy().into_owned();
-        assert!(
-            html.contains(&format!("<figure id=\"{stem}\">")),
-            "{stem} not in html"
-        );
-        assert!(
-            md.contains(&format!("(plots/{stem}.png)")),
-            "{stem} not in md"
-        );
-        assert!(
-            md.contains(&format!("(plots/{stem}.svg)")),
-            "{stem} svg not in md"
-        );
-    }
+    common::assert_plots_in_pages(&rendered, &html, &md);
     // Every plot is embedded, none linked.
     assert_eq!(
         html.matches("src=\"data:image/png;base64,iVBORw0KGgo")

@@ -7,7 +7,6 @@ mod common;
 use std::collections::BTreeSet;
 use std::fs;
 
-use gev_reports::plot::style::PLOT_SIZE;
 use gev_reports::plot::PlotKind;
 use gev_reports::{render, render_results_file, ReportError, Results, RESULTS_FILE};
 
@@ -37,23 +36,7 @@ fn results_render_every_plot_table_and_environment() {
 
     let html = fs::read_to_string(&rendered.index_html).unwrap();
     let md = fs::read_to_string(&rendered.report_md).unwrap();
-    for plot in &rendered.plots {
-        assert_eq!(
-            common::png_size(&plot.png),
-            PLOT_SIZE,
-            "{}",
-            plot.png.display()
-        );
-        let texts = common::svg_texts(&plot.svg);
-        assert!(
-            texts.iter().any(|t| t == &plot.title),
-            "{}",
-            plot.svg.display()
-        );
-        let stem = plot.png.file_stem().unwrap().to_string_lossy().into_owned();
-        assert!(html.contains(&format!("<figure id=\"{stem}\">")), "{stem}");
-        assert!(md.contains(&format!("(plots/{stem}.png)")), "{stem}");
-    }
+    common::assert_plots_in_pages(&rendered, &html, &md);
     // Spectra come from the decoded histograms: every server has a curve with its sample count.
     for plot in rendered
         .plots

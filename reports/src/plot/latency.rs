@@ -8,10 +8,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::style::{self, series_color};
-use super::{
-    load_groups, load_label, load_stem, series_by_loops, DrawFailure, PlotData, PlotJob, PlotKind,
-    ServerSeries,
-};
+use super::{chart, DrawFailure, PlotData, PlotJob, PlotKind, ServerSeries};
 use crate::model::{LatencySummary, Report};
 
 /// One server's latency percentiles at each loop count.
@@ -36,22 +33,8 @@ const PERCENTILES: [(&str, PickPercentile); 3] = [
 
 /// One plot per load.
 pub fn plan(report: &Report, servers: &[String]) -> Vec<PlotJob> {
-    load_groups(report)
-        .into_iter()
-        .filter_map(|(workload, rate)| {
-            let lines: Vec<ServerLatency> =
-                series_by_loops(report, servers, &workload, rate, |p| p.latency_us);
-            if lines.is_empty() {
-                return None;
-            }
-            Some(PlotJob {
-                kind: PlotKind::Latency,
-                stem: load_stem(PlotKind::Latency, &workload, rate),
-                title: format!("Latency vs loops · {}", load_label(&workload, rate)),
-                data: PlotData::Latency(LatencyPlot { servers: lines }),
-            })
-        })
-        .collect()
+    let data = |servers| PlotData::Latency(LatencyPlot { servers });
+    chart::plan_points_per_load(report, servers, PlotKind::Latency, |p| p.latency_us, data)
 }
 
 impl LatencyPlot {
@@ -138,13 +121,7 @@ impl LatencyPlot {
                 })
                 .legend(move |(x, y)| legend_marker(index, (x + 12, y)));
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .label_font(style::legend_font())
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.4))
-            .draw()?;
+        chart::draw_legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
         Ok(())
     }
 }

@@ -7,12 +7,15 @@
 //! what `render` spreads over threads. Every kind draws something for every job it plans: when
 //! data is missing the image says so instead of the renderer failing.
 
+pub mod chart;
 pub mod latency;
 pub mod offered_load;
 pub mod server_cost;
 pub mod soak;
 pub mod spectrum;
 pub mod style;
+#[cfg(test)]
+mod test_points;
 pub mod throughput;
 pub mod timeseries;
 pub mod tls;
@@ -182,19 +185,32 @@ pub fn series_by_loops<T>(
     rate: Option<f64>,
     pick: impl Fn(&crate::model::PointSummary) -> T,
 ) -> Vec<ServerSeries<T>> {
+    series_by_loops_of(servers, workload, rate, || {
+        report.points.iter().map(|p| (&p.key, Some(pick(p))))
+    })
+}
+
+/// [`series_by_loops`] over any keyed figures (`None`: not measured there), e.g. the costs.
+pub fn series_by_loops_of<'r, T, I>(
+    servers: &[String],
+    workload: &str,
+    rate: Option<f64>,
+    figures: impl Fn() -> I,
+) -> Vec<ServerSeries<T>>
+where
+    I: Iterator<Item = (&'r crate::model::PointKey, Option<T>)>,
+{
     servers
         .iter()
         .enumerate()
         .filter_map(|(color_index, server)| {
-            let mut points: Vec<(u32, T)> = report
-                .points
-                .iter()
-                .filter(|p| {
-                    &p.key.server == server
-                        && p.key.workload == workload
-                        && rates_equal(p.key.offered_rate, rate)
+            let mut points: Vec<(u32, T)> = figures()
+                .filter(|(key, _)| {
+                    &key.server == server
+                        && key.workload == workload
+                        && rates_equal(key.offered_rate, rate)
                 })
-                .map(|p| (p.key.loops, pick(p)))
+                .filter_map(|(key, value)| value.map(|v| (key.loops, v)))
                 .collect();
             points.sort_by_key(|(loops, _)| *loops);
             (!points.is_empty()).then(|| ServerSeries {
@@ -312,31 +328,19 @@ impl PlotJob {
     pub fn render_files(&self, dir: &Path) -> Result<RenderedPlot, ReportError> {
         let png = dir.join(format!("{}.png", self.stem));
         let svg = dir.join(format!("{}.svg", self.stem));
-        let size = style::PLOT_SIZE;
-        {
-            let root = BitMapBackend::new(&png, size).into_drawing_area();
-            self.draw(&root)
-                .and_then(|()| root.present().map_err(DrawFailure::from))
-                .map_err(|failure| ReportError::Draw {
-                    path: png.clone(),
-                    message: failure.0,
-                })?;
-        }
-        {
-            let root = SVGBackend::new(&svg, size).into_drawing_area();
-            self.draw(&root)
-                .and_then(|()| root.present().map_err(DrawFailure::from))
-                .map_err(|failure| ReportError::Draw {
-                    path: svg.clone(),
-                    message: failure.0,
-                })?;
-        }
+        chart::write_png_and_svg(self, &png, &svg, style::PLOT_SIZE)?;
         Ok(RenderedPlot {
             kind: self.kind,
             title: self.title.clone(),
             png,
             svg,
         })
+    }
+}
+
+impl chart::Figure for PlotJob {
+    fn paint<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), DrawFailure> {
+        self.draw(root)
     }
 }
 

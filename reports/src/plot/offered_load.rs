@@ -10,7 +10,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::style::{self, series_color};
-use super::{slugify, DrawFailure, PlotData, PlotJob, PlotKind};
+use super::{chart, slugify, DrawFailure, PlotData, PlotJob, PlotKind};
 use crate::model::{LatencySummary, Report};
 
 /// One server's measurements at one offered rate.
@@ -166,13 +166,7 @@ impl OfferedLoadPlot {
                 });
             chart.draw_series(p50.iter().map(|p| Circle::new(*p, 4, color.filled())))?;
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .label_font(style::legend_font())
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.4))
-            .draw()?;
+        chart::draw_legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
 
         let mut rates = ChartBuilder::on(&lower)
             .margin(20)
@@ -209,13 +203,7 @@ impl OfferedLoadPlot {
             rates.draw_series(LineSeries::new(achieved.clone(), color.stroke_width(3)))?;
             rates.draw_series(achieved.iter().map(|p| Circle::new(*p, 4, color.filled())))?;
         }
-        rates
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .label_font(style::legend_font())
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.4))
-            .draw()?;
+        chart::draw_legend(&mut rates, SeriesLabelPosition::UpperLeft)?;
         Ok(())
     }
 }

@@ -12,8 +12,8 @@ use plotters::prelude::*;
 
 use super::throughput::{draw_estimates_vs_loops, Axis};
 use super::ServerSeries;
-use super::{load_groups, load_label, load_stem, DrawFailure, PlotData, PlotJob, PlotKind};
-use crate::model::{rates_equal, Estimate, Report};
+use super::{chart, series_by_loops_of, DrawFailure, PlotData, PlotJob, PlotKind};
+use crate::model::{Estimate, Report};
 
 /// The data of one server-cost plot.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -22,47 +22,26 @@ pub struct ServerCostPlot {
     pub servers: Vec<ServerSeries<Estimate>>,
 }
 
+/// How this plot labels its value axis.
+const CPU_AXIS: Axis = Axis {
+    description: "server CPU µs per request (median, 95% interval)",
+    format: |y| format!("{y:.1}"),
+    missing: "No server CPU figures for this load.",
+    all_zero: "no server spent measurable CPU time at this load",
+};
+
 /// One plot per load that has cost figures.
 pub fn plan(report: &Report, servers: &[String]) -> Vec<PlotJob> {
-    load_groups(report)
-        .into_iter()
-        .filter_map(|(workload, rate)| {
-            let lines: Vec<ServerSeries<Estimate>> = servers
-                .iter()
-                .enumerate()
-                .filter_map(|(color_index, server)| {
-                    let mut points: Vec<(u32, Estimate)> = report
-                        .costs
-                        .iter()
-                        .filter(|c| {
-                            &c.key.server == server
-                                && c.key.workload == workload
-                                && rates_equal(c.key.offered_rate, rate)
-                        })
-                        .filter_map(|c| c.server_cpu_us.map(|e| (c.key.loops, e)))
-                        .collect();
-                    points.sort_by_key(|(loops, _)| *loops);
-                    (!points.is_empty()).then(|| ServerSeries {
-                        server: server.clone(),
-                        color_index,
-                        points,
-                    })
-                })
-                .collect();
-            if lines.is_empty() {
-                return None;
-            }
-            Some(PlotJob {
-                kind: PlotKind::ServerCost,
-                stem: load_stem(PlotKind::ServerCost, &workload, rate),
-                title: format!(
-                    "Server CPU per request vs loops · {}",
-                    load_label(&workload, rate)
-                ),
-                data: PlotData::ServerCost(ServerCostPlot { servers: lines }),
+    chart::plan_per_load(
+        report,
+        PlotKind::ServerCost,
+        |workload, rate| {
+            series_by_loops_of(servers, workload, rate, || {
+                report.costs.iter().map(|c| (&c.key, c.server_cpu_us))
             })
-        })
-        .collect()
+        },
+        |lines| PlotData::ServerCost(ServerCostPlot { servers: lines }),
+    )
 }
 
 impl ServerCostPlot {
@@ -72,17 +51,7 @@ impl ServerCostPlot {
         root: &DrawingArea<DB, Shift>,
         title: &str,
     ) -> Result<(), DrawFailure> {
-        draw_estimates_vs_loops(
-            root,
-            title,
-            &self.servers,
-            &Axis {
-                description: "server CPU µs per request (median, 95% interval)",
-                format: |y| format!("{y:.1}"),
-                missing: "No server CPU figures for this load.",
-                all_zero: "no server spent measurable CPU time at this load",
-            },
-        )
+        draw_estimates_vs_loops(root, title, &self.servers, &CPU_AXIS)
     }
 }
 

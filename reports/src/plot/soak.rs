@@ -166,13 +166,7 @@ impl SoakPlot {
                     PathElement::new(vec![(x, y), (x + 24, y)], color.stroke_width(3))
                 });
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .label_font(style::legend_font())
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.4))
-            .draw()?;
+        super::chart::draw_legend(&mut chart, SeriesLabelPosition::UpperRight)?;
         Ok(())
     }
 
@@ -181,26 +175,14 @@ impl SoakPlot {
         crate::font::ensure_registered()?;
         let png = dir.join(format!("{stem}.png"));
         let svg = dir.join(format!("{stem}.svg"));
-        let size = self.size();
-        {
-            let root = BitMapBackend::new(&png, size).into_drawing_area();
-            self.draw(&root)
-                .and_then(|()| root.present().map_err(DrawFailure::from))
-                .map_err(|failure| ReportError::Draw {
-                    path: png.clone(),
-                    message: failure.0,
-                })?;
-        }
-        {
-            let root = SVGBackend::new(&svg, size).into_drawing_area();
-            self.draw(&root)
-                .and_then(|()| root.present().map_err(DrawFailure::from))
-                .map_err(|failure| ReportError::Draw {
-                    path: svg.clone(),
-                    message: failure.0,
-                })?;
-        }
+        super::chart::write_png_and_svg(self, &png, &svg, self.size())?;
         Ok((png, svg))
+    }
+}
+
+impl super::chart::Figure for SoakPlot {
+    fn paint<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), DrawFailure> {
+        self.draw(root)
     }
 }
 

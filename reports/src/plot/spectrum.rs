@@ -10,7 +10,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::style::{self, series_color};
-use super::{load_groups, load_label, slugify, DrawFailure, PlotData, PlotJob, PlotKind};
+use super::{chart, load_groups, load_label, slugify, DrawFailure, PlotData, PlotJob, PlotKind};
 use crate::hdr::{self, decade_label, SpectrumPoint};
 use crate::model::{rates_equal, LatencyHistogram, Report};
 
@@ -174,13 +174,7 @@ impl SpectrumPlot {
                     PathElement::new(vec![(x, y), (x + 24, y)], color.stroke_width(3))
                 });
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .label_font(style::legend_font())
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.4))
-            .draw()?;
+        chart::draw_legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
         if !missing_lines.is_empty() {
             style::draw_note(
                 root,

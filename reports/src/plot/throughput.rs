@@ -8,10 +8,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::style::{self, series_color};
-use super::{
-    load_groups, load_label, load_stem, series_by_loops, DrawFailure, PlotData, PlotJob, PlotKind,
-    ServerSeries,
-};
+use super::{chart, DrawFailure, PlotData, PlotJob, PlotKind, ServerSeries};
 use crate::model::{Estimate, Report};
 
 /// One server's throughput at each loop count.
@@ -24,25 +21,24 @@ pub struct ThroughputPlot {
     pub servers: Vec<ServerThroughput>,
 }
 
+/// How this plot labels its value axis.
+const THROUGHPUT_AXIS: Axis = Axis {
+    description: "requests per second (median, 95% interval)",
+    format: |y| style::format_rate(y),
+    missing: "No throughput figures for this load.",
+    all_zero: "every server completed 0 requests/s at this load",
+};
+
 /// One plot per load.
 pub fn plan(report: &Report, servers: &[String]) -> Vec<PlotJob> {
-    load_groups(report)
-        .into_iter()
-        .filter_map(|(workload, rate)| {
-            let lines: Vec<ServerThroughput> =
-                series_by_loops(report, servers, &workload, rate, |p| p.throughput);
-            // A load seen only in run time series has no summary to plot here.
-            if lines.is_empty() {
-                return None;
-            }
-            Some(PlotJob {
-                kind: PlotKind::Throughput,
-                stem: load_stem(PlotKind::Throughput, &workload, rate),
-                title: format!("Throughput vs loops · {}", load_label(&workload, rate)),
-                data: PlotData::Throughput(ThroughputPlot { servers: lines }),
-            })
-        })
-        .collect()
+    let data = |servers| PlotData::Throughput(ThroughputPlot { servers });
+    chart::plan_points_per_load(
+        report,
+        servers,
+        PlotKind::Throughput,
+        |p| p.throughput,
+        data,
+    )
 }
 
 impl ThroughputPlot {
@@ -52,17 +48,7 @@ impl ThroughputPlot {
         root: &DrawingArea<DB, Shift>,
         title: &str,
     ) -> Result<(), DrawFailure> {
-        draw_estimates_vs_loops(
-            root,
-            title,
-            &self.servers,
-            &Axis {
-                description: "requests per second (median, 95% interval)",
-                format: |y| style::format_rate(y),
-                missing: "No throughput figures for this load.",
-                all_zero: "every server completed 0 requests/s at this load",
-            },
-        )
+        draw_estimates_vs_loops(root, title, &self.servers, &THROUGHPUT_AXIS)
     }
 }
 
@@ -158,13 +144,7 @@ pub fn draw_estimates_vs_loops<DB: DrawingBackend>(
                 }),
         )?;
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .label_font(style::legend_font())
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK.mix(0.4))
-        .draw()?;
+    chart::draw_legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
     if all_zero {
         style::draw_note(root, axis.all_zero)?;
     }
@@ -174,25 +154,10 @@ pub fn draw_estimates_vs_loops<DB: DrawingBackend>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{LatencyHistogram, LatencySummary, PointKey, PointSummary};
+    use crate::model::PointSummary;
 
     fn point(server: &str, loops: u32, rps: f64) -> PointSummary {
-        PointSummary {
-            key: PointKey {
-                server: server.into(),
-                loops,
-                workload: "raw 64 B".into(),
-                offered_rate: None,
-            },
-            throughput: Estimate {
-                median: rps,
-                low: rps * 0.9,
-                high: rps * 1.1,
-            },
-            latency_us: LatencySummary::default(),
-            histogram: LatencyHistogram::Missing,
-            throughput_ratios: Vec::new(),
-        }
+        super::super::test_points::point(server, loops, "raw 64 B", rps)
     }
 
     #[test]

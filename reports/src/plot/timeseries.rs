@@ -11,7 +11,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::style::{self, series_color};
-use super::{load_groups, load_label, load_stem, DrawFailure, PlotData, PlotJob, PlotKind};
+use super::{chart, load_groups, load_label, load_stem, DrawFailure, PlotData, PlotJob, PlotKind};
 use crate::model::{rates_equal, Report, TimeSample};
 
 /// Runs with at most this many samples get a marker on each one.
@@ -160,12 +160,7 @@ impl TimeseriesPlot {
                     });
             }
         }
-        rps.configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .label_font(style::legend_font())
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.4))
-            .draw()?;
+        chart::draw_legend(&mut rps, SeriesLabelPosition::UpperRight)?;
 
         let Some(p99_range) = style::log_range(samples().map(|s| s.p99_us)) else {
             return style::draw_missing(

@@ -13,7 +13,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::style::{self, series_color};
-use super::{load_label, slugify, DrawFailure, PlotData, PlotJob, PlotKind};
+use super::{chart, load_label, slugify, DrawFailure, PlotData, PlotJob, PlotKind};
 use crate::model::{rates_equal, Estimate, Report};
 use crate::results::PointTls;
 
@@ -128,14 +128,12 @@ pub fn plan(report: &Report, servers: &[String]) -> Vec<PlotJob> {
             } else {
                 "throughput"
             };
-            let mut stem = format!(
-                "{}-{slug}-{}-l{loops}",
+            let stem = format!(
+                "{}-{slug}-{}-l{loops}{}",
                 PlotKind::Tls.slug(),
-                slugify(&base)
+                slugify(&base),
+                chart::rate_suffix(rate)
             );
-            if let Some(rate) = rate {
-                stem.push_str(&format!("-r{}", slugify(&format!("{rate}"))));
-            }
             Some(PlotJob {
                 kind: PlotKind::Tls,
                 stem,
@@ -166,78 +164,35 @@ impl TlsPlot {
             style::linear_range_from_zero(estimates().flat_map(|e| [e.median, e.high])),
             headroom,
         );
-        let groups = self.servers.len();
         let names: Vec<String> = self.servers.iter().map(|s| s.server.clone()).collect();
-        let mut chart = ChartBuilder::on(root)
-            .caption(title, style::caption_font())
-            .margin(20)
-            .x_label_area_size(60)
-            .y_label_area_size(100)
-            .build_cartesian_2d(-0.5f64..groups as f64 - 0.5, y_range)?;
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
-            .x_labels(groups.max(1))
-            .x_desc("server")
-            .y_desc(self.y_desc.as_str())
-            .label_style(style::label_font())
-            .axis_desc_style(style::axis_desc_font())
-            .x_label_formatter(&|x| {
-                let index = x.round();
-                if (x - index).abs() < 1e-6 && index >= 0.0 {
-                    names.get(index as usize).cloned().unwrap_or_default()
-                } else {
-                    String::new()
-                }
-            })
-            .y_label_formatter(&|y| style::format_rate(*y))
-            .draw()?;
-        let width = 0.8 / self.variants.len().max(1) as f64;
+        let mut chart = chart::grouped_bar_chart(
+            root,
+            Some(title),
+            &names,
+            y_range,
+            "server",
+            &self.y_desc,
+            style::format_rate,
+        )?;
+        let count = self.variants.len();
         for (variant, name) in self.variants.iter().enumerate() {
-            let color = series_color(variant);
-            let left = |group: usize| group as f64 - 0.4 + variant as f64 * width;
             let bars: Vec<(usize, Estimate)> = self
                 .servers
                 .iter()
                 .enumerate()
                 .filter_map(|(group, s)| s.bars.get(variant).copied().flatten().map(|e| (group, e)))
                 .collect();
-            chart
-                .draw_series(bars.iter().map(|(group, e)| {
-                    Rectangle::new(
-                        [
-                            (left(*group) + 0.01, 0.0),
-                            (left(*group) + width - 0.01, e.median),
-                        ],
-                        color.filled(),
-                    )
-                }))?
-                .label(name.clone())
-                .legend(move |(x, y)| {
-                    Rectangle::new([(x, y - 6), (x + 18, y + 6)], color.filled())
-                });
-            chart.draw_series(
-                bars.iter()
-                    .filter(|(_, e)| style::interval_is_drawable(e))
-                    .map(|(group, e)| {
-                        ErrorBar::new_vertical(
-                            left(*group) + width / 2.0,
-                            e.low,
-                            e.median,
-                            e.high,
-                            BLACK.stroke_width(2),
-                            10,
-                        )
-                    }),
+            chart::draw_bars(
+                &mut chart,
+                &bars,
+                variant,
+                count,
+                series_color(variant),
+                Some(name.clone()),
+                10,
             )?;
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .label_font(style::legend_font())
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.4))
-            .draw()?;
+        chart::draw_legend(&mut chart, SeriesLabelPosition::UpperRight)?;
         Ok(())
     }
 }
@@ -245,41 +200,27 @@ impl TlsPlot {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{LatencyHistogram, LatencySummary, PointKey, PointSummary};
+    use crate::model::PointSummary;
 
     fn point(server: &str, workload: &str, rps: f64) -> PointSummary {
-        PointSummary {
-            key: PointKey {
-                server: server.into(),
-                loops: 1,
-                workload: workload.into(),
-                offered_rate: None,
-            },
-            throughput: Estimate {
-                median: rps,
-                low: rps * 0.9,
-                high: rps * 1.1,
-            },
-            latency_us: LatencySummary::default(),
-            histogram: LatencyHistogram::Missing,
-            throughput_ratios: Vec::new(),
-        }
+        super::super::test_points::point(server, 1, workload, rps)
     }
 
     #[test]
     fn labels_split_into_load_and_mode() {
-        assert_eq!(
-            split_tls("raw 64 B, 8 conns"),
-            ("raw 64 B, 8 conns", PointTls::Off)
-        );
-        assert_eq!(
-            split_tls("raw 64 B, 8 conns, TLS"),
-            ("raw 64 B, 8 conns", PointTls::On)
-        );
-        assert_eq!(
-            split_tls("raw 0 B, 8 conns, TLS handshakes (full)"),
-            ("raw 0 B, 8 conns", PointTls::HandshakesFull)
-        );
+        for (label, split) in [
+            ("raw 64 B, 8 conns", ("raw 64 B, 8 conns", PointTls::Off)),
+            (
+                "raw 64 B, 8 conns, TLS",
+                ("raw 64 B, 8 conns", PointTls::On),
+            ),
+            (
+                "raw 0 B, 8 conns, TLS handshakes (full)",
+                ("raw 0 B, 8 conns", PointTls::HandshakesFull),
+            ),
+        ] {
+            assert_eq!(split_tls(label), split, "{label}");
+        }
     }
 
     #[test]

@@ -17,7 +17,7 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::style::{self, series_color};
-use super::{load_label, slugify, DrawFailure, PlotData, PlotJob, PlotKind};
+use super::{chart, load_label, slugify, DrawFailure, PlotData, PlotJob, PlotKind};
 use crate::font::FAMILY;
 use crate::model::{rates_equal, Estimate, PointKey, Report};
 use crate::results::PointTransport;
@@ -147,15 +147,13 @@ pub fn plan(report: &Report, servers: &[String]) -> Vec<PlotJob> {
                     bars
                 })
                 .collect();
-            let mut stem = format!(
-                "{}-{}-{}",
+            let stem = format!(
+                "{}-{}-{}{}",
                 PlotKind::Transports.slug(),
                 slugify(server),
-                slugify(&base)
+                slugify(&base),
+                chart::rate_suffix(rate)
             );
-            if let Some(rate) = rate {
-                stem.push_str(&format!("-r{}", slugify(&format!("{rate}"))));
-            }
             jobs.push(PlotJob {
                 kind: PlotKind::Transports,
                 stem,
@@ -249,7 +247,6 @@ impl TransportsPlot {
         area: &DrawingArea<DB, Shift>,
         panel: &Panel<'_>,
     ) -> Result<(), DrawFailure> {
-        let groups = self.loops.len();
         let estimates = || {
             self.transports
                 .iter()
@@ -260,75 +257,35 @@ impl TransportsPlot {
             style::linear_range_from_zero(estimates().flat_map(|e| [e.median, e.high])),
             headroom.max(0.12),
         );
-        let loops = self.loops.clone();
-        let mut chart = ChartBuilder::on(area)
-            .margin(16)
-            .x_label_area_size(55)
-            .y_label_area_size(85)
-            .build_cartesian_2d(-0.5f64..groups as f64 - 0.5, y_range)?;
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
-            .x_labels(groups.max(1))
-            .x_desc("loops")
-            .y_desc(panel.y_desc)
-            .label_style(style::label_font())
-            .axis_desc_style(style::axis_desc_font())
-            .x_label_formatter(&|x| {
-                let index = x.round();
-                if (x - index).abs() < 1e-6 && index >= 0.0 {
-                    loops
-                        .get(index as usize)
-                        .map(|l| l.to_string())
-                        .unwrap_or_default()
-                } else {
-                    String::new()
-                }
-            })
-            .y_label_formatter(&|y| (panel.format)(*y))
-            .draw()?;
-        let count = self.transports.len().max(1);
-        let width = 0.8 / count as f64;
+        let names: Vec<String> = self.loops.iter().map(u32::to_string).collect();
+        let mut chart = chart::grouped_bar_chart(
+            area,
+            None,
+            &names,
+            y_range,
+            "loops",
+            panel.y_desc,
+            panel.format,
+        )?;
+        let count = self.transports.len();
         let ratio_font = TextStyle::from((FAMILY, 15.0).into_font())
             .color(&RGBColor(40, 40, 40))
             .pos(Pos::new(HPos::Center, VPos::Bottom));
         for (index, bars) in self.transports.iter().enumerate() {
-            let color = series_color(transport_color(bars.transport));
-            let left = |group: usize| group as f64 - 0.4 + index as f64 * width;
             let (values, ratios) = panel.figure.of(bars);
             let drawn: Vec<(usize, Estimate)> = values
                 .iter()
                 .enumerate()
                 .filter_map(|(group, e)| e.map(|e| (group, e)))
                 .collect();
-            let series = chart.draw_series(drawn.iter().map(|(group, e)| {
-                Rectangle::new(
-                    [
-                        (left(*group) + 0.01, 0.0),
-                        (left(*group) + width - 0.01, e.median),
-                    ],
-                    color.filled(),
-                )
-            }))?;
-            if panel.legend {
-                series.label(bars.transport.label()).legend(move |(x, y)| {
-                    Rectangle::new([(x, y - 6), (x + 18, y + 6)], color.filled())
-                });
-            }
-            chart.draw_series(
-                drawn
-                    .iter()
-                    .filter(|(_, e)| style::interval_is_drawable(e))
-                    .map(|(group, e)| {
-                        ErrorBar::new_vertical(
-                            left(*group) + width / 2.0,
-                            e.low,
-                            e.median,
-                            e.high,
-                            BLACK.stroke_width(2),
-                            8,
-                        )
-                    }),
+            chart::draw_bars(
+                &mut chart,
+                &drawn,
+                index,
+                count,
+                series_color(transport_color(bars.transport)),
+                panel.legend.then(|| bars.transport.label().to_string()),
+                8,
             )?;
             chart.draw_series(drawn.iter().filter_map(|(group, e)| {
                 let ratio = ratios.get(*group).copied().flatten()?;
@@ -337,21 +294,16 @@ impl TransportsPlot {
                 } else {
                     e.median
                 };
+                let (left, width) = chart::bar_slot(*group, index, count);
                 Some(Text::new(
                     format!("{ratio:.2}× TCP"),
-                    (left(*group) + width / 2.0, top),
+                    (left + width / 2.0, top),
                     ratio_font.clone(),
                 ))
             }))?;
         }
         if panel.legend {
-            chart
-                .configure_series_labels()
-                .position(SeriesLabelPosition::UpperRight)
-                .label_font(style::legend_font())
-                .background_style(WHITE.mix(0.85))
-                .border_style(BLACK.mix(0.4))
-                .draw()?;
+            chart::draw_legend(&mut chart, SeriesLabelPosition::UpperRight)?;
         }
         Ok(())
     }
@@ -368,33 +320,9 @@ fn transport_color(transport: PointTransport) -> usize {
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_points::{key, point};
     use super::*;
-    use crate::model::{
-        LatencyHistogram, LatencySummary, PointCost, PointSummary, PointTransportRatio,
-    };
-
-    fn key(server: &str, loops: u32, workload: &str) -> PointKey {
-        PointKey {
-            server: server.into(),
-            loops,
-            workload: workload.into(),
-            offered_rate: None,
-        }
-    }
-
-    fn point(server: &str, loops: u32, workload: &str, rps: f64) -> PointSummary {
-        PointSummary {
-            key: key(server, loops, workload),
-            throughput: Estimate {
-                median: rps,
-                low: rps * 0.9,
-                high: rps * 1.1,
-            },
-            latency_us: LatencySummary::default(),
-            histogram: LatencyHistogram::Missing,
-            throughput_ratios: Vec::new(),
-        }
-    }
+    use crate::model::{PointCost, PointTransportRatio};
 
     fn cost(server: &str, loops: u32, workload: &str, micros: f64) -> PointCost {
         PointCost {
@@ -410,22 +338,26 @@ mod tests {
 
     #[test]
     fn labels_split_into_load_and_transport() {
-        assert_eq!(
-            split_transport("raw 64 B, 8 conns"),
-            ("raw 64 B, 8 conns", PointTransport::Tcp)
-        );
-        assert_eq!(
-            split_transport("raw 64 B, 8 conns, TCP"),
-            ("raw 64 B, 8 conns", PointTransport::Tcp)
-        );
-        assert_eq!(
-            split_transport("raw 64 B, 8 conns, Unix socket"),
-            ("raw 64 B, 8 conns", PointTransport::Unix)
-        );
-        assert_eq!(
-            split_transport("raw 64 B, 8 conns, UDP"),
-            ("raw 64 B, 8 conns", PointTransport::Udp)
-        );
+        for (label, split) in [
+            (
+                "raw 64 B, 8 conns",
+                ("raw 64 B, 8 conns", PointTransport::Tcp),
+            ),
+            (
+                "raw 64 B, 8 conns, TCP",
+                ("raw 64 B, 8 conns", PointTransport::Tcp),
+            ),
+            (
+                "raw 64 B, 8 conns, Unix socket",
+                ("raw 64 B, 8 conns", PointTransport::Unix),
+            ),
+            (
+                "raw 64 B, 8 conns, UDP",
+                ("raw 64 B, 8 conns", PointTransport::Udp),
+            ),
+        ] {
+            assert_eq!(split_transport(label), split, "{label}");
+        }
     }
 
     #[test]

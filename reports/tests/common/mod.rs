@@ -195,6 +195,36 @@ pub fn svg_texts(path: &Path) -> Vec<String> {
         .collect()
 }
 
+/// Every rendered plot is a PNG of the plot size and an SVG carrying its title, shown in the
+/// HTML page (`<figure id=STEM>`) and linked from the Markdown page (PNG and SVG).
+pub fn assert_plots_in_pages(rendered: &gev_reports::Rendered, html: &str, md: &str) {
+    for plot in &rendered.plots {
+        assert_eq!(
+            png_size(&plot.png),
+            gev_reports::plot::style::PLOT_SIZE,
+            "{}",
+            plot.png.display()
+        );
+        let texts = svg_texts(&plot.svg);
+        assert!(
+            texts.iter().any(|t| t == &plot.title),
+            "{} lacks its title among {texts:?}",
+            plot.svg.display()
+        );
+        let stem = plot.png.file_stem().unwrap().to_string_lossy().into_owned();
+        assert!(
+            html.contains(&format!("<figure id=\"{stem}\">")),
+            "{stem} not in html"
+        );
+        for ext in ["png", "svg"] {
+            assert!(
+                md.contains(&format!("(plots/{stem}.{ext})")),
+                "{stem} {ext} not in md"
+            );
+        }
+    }
+}
+
 /// A loadgen summary of one synthetic run.
 pub fn loadgen_summary(
     histogram: Option<&Histogram<u64>>,
