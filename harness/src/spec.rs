@@ -18,7 +18,8 @@
 //! duration = "4s"             # measured time per run (default 5s)
 //! warmup = "1s"               # warm-up per run (default 1s)
 //! repeats = 3                 # runs per point per server (default 3)
-//! metrics = ["gev-echo"]      # servers started with --metrics and scraped (default none)
+//! metrics = ["gev-echo"]      # servers started with --metrics and scraped (default none), at
+//!                             # every transport (their unix/udp variants take --metrics too)
 //! loadgen_threads = 1         # loadgen worker threads (default: per point, one per core the
 //!                             # server does not use; the server gets one core per loop)
 //! pin = true                  # pin server and loadgen to disjoint cores (default true)

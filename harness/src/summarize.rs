@@ -120,6 +120,10 @@ pub fn summarize(
                 limit: limit(runs, &point_runs, schedule),
                 datagrams: datagrams(&point_runs),
                 vs_tcp: vs_tcp(runs, &server.name, point, &point_runs),
+                server_udp: point_runs
+                    .iter()
+                    .filter_map(|run| run.server_udp())
+                    .reduce(|a, b| a + b),
             });
         }
     }
@@ -455,6 +459,26 @@ mod tests {
                 late: 3,
                 loss_deadline_ms: 5000,
             });
+            // The server's own counters, scraped before and after (two loops).
+            udp.metrics_before = Some(
+                "gev_udp_datagrams_received_total{loop=\"0\"} 7\n\
+                 gev_udp_datagrams_sent_total{loop=\"0\"} 7\n\
+                 gev_udp_recv_batches_total{loop=\"0\"} 1\n\
+                 gev_udp_send_batches_total{loop=\"0\"} 1\n"
+                    .into(),
+            );
+            udp.metrics_after = Some(
+                "gev_udp_datagrams_received_total{loop=\"0\"} 507\n\
+                 gev_udp_datagrams_received_total{loop=\"1\"} 500\n\
+                 gev_udp_datagrams_sent_total{loop=\"0\"} 507\n\
+                 gev_udp_datagrams_sent_total{loop=\"1\"} 498\n\
+                 gev_udp_dropped_output_full_total{loop=\"1\"} 2\n\
+                 gev_udp_recv_batches_total{loop=\"0\"} 51\n\
+                 gev_udp_recv_batches_total{loop=\"1\"} 50\n\
+                 gev_udp_send_batches_total{loop=\"0\"} 101\n\
+                 gev_udp_send_batches_total{loop=\"1\"} 100\n"
+                    .into(),
+            );
             runs.push(udp);
         }
         let (summaries, notes) = summarize(
@@ -474,6 +498,20 @@ mod tests {
         assert!((cpu.median - 2.0).abs() < 1e-9, "{cpu:?}");
         let counts = udp.datagrams.expect("datagram counters");
         assert_eq!((counts.sent, counts.lost, counts.late), (3000, 30, 9));
+        // The server's counters: the growth between the scrapes, summed over loops and runs.
+        assert!(tcp.server_udp.is_none());
+        let server = udp.server_udp.expect("the server's UDP counters");
+        assert_eq!(
+            (
+                server.datagrams_received,
+                server.datagrams_sent,
+                server.dropped()
+            ),
+            (3000, 2994, 6)
+        );
+        assert_eq!((server.recv_batches, server.send_batches), (300, 600));
+        assert_eq!(server.datagrams_per_recv_call, Some(10.0));
+        assert_eq!(server.datagrams_per_send_call, Some(2994.0 / 600.0));
     }
 
     #[test]

@@ -47,7 +47,9 @@ impl TransportCommands {
 pub type Variants = BTreeMap<String, TransportCommands>;
 
 /// `server` as it runs at a point of `transport`, or `None` if it has no variant for it. A
-/// datagram variant has no metrics endpoint, so it is never scraped.
+/// server scraped for metrics (the spec's `metrics`) is scraped at every transport, so its
+/// variants take `--metrics ADDR` too (`gev-udp-echo` serves its `gev_udp_*` counters there,
+/// which give the UDP points' datagrams per syscall).
 pub fn server_at(
     server: &ServerSpec,
     transport: PointTransport,
@@ -59,7 +61,6 @@ pub fn server_at(
     let command = variants.get(&server.name)?.get(transport)?;
     Some(ServerSpec {
         command: command.clone(),
-        metrics: server.metrics && transport != PointTransport::Udp,
         ..server.clone()
     })
 }
@@ -130,7 +131,7 @@ mod tests {
             ("/x --listen unix:{path}", true, "both")
         );
         let udp = server_at(&both, PointTransport::Udp, &variants).unwrap();
-        assert!(!udp.metrics && udp.command.starts_with("/x-udp"));
+        assert!(udp.metrics && udp.command.starts_with("/x-udp"));
         assert!(server_at(&tcp_only, PointTransport::Unix, &variants).is_none());
         assert!(runs_at(&tcp_only, PointTransport::Tcp, &variants));
         assert!(!runs_at(&tcp_only, PointTransport::Udp, &variants));

@@ -127,6 +127,7 @@ pub fn report_from_results(results: &Results) -> Report {
             summary.datagrams.map(|counts| PointDatagrams {
                 key: key_of(&summary.server, &summary.point),
                 counts,
+                server: summary.server_udp,
             })
         })
         .collect();
@@ -418,6 +419,7 @@ mod tests {
                 limit: None,
                 datagrams: None,
                 vs_tcp: None,
+                server_udp: None,
             }],
             failures: Vec::new(),
             notes: sweep_notes,

@@ -49,6 +49,7 @@ pub mod html;
 pub mod markdown;
 pub mod model;
 pub mod plot;
+pub mod prometheus;
 pub mod render;
 pub mod results;
 pub mod table;

@@ -51,6 +51,8 @@ pub struct PointDatagrams {
     pub key: PointKey,
     /// Sent, received, lost, duplicated, reordered, late.
     pub counts: crate::results::DatagramCounts,
+    /// The server's own counters (datagrams per syscall, drops), when it was scraped.
+    pub server: Option<crate::results::ServerUdpCounters>,
 }
 
 /// A server at a Unix-socket or UDP point against itself at the same load over TCP.

@@ -489,6 +489,15 @@ pub struct Placement {
 }
 
 impl RunRecord {
+    /// The server's own UDP counters over this run, from its metrics scrapes (`None` unless it
+    /// served UDP with a metrics endpoint).
+    pub fn server_udp(&self) -> Option<ServerUdpCounters> {
+        ServerUdpCounters::from_scrapes(
+            self.metrics_before.as_deref(),
+            self.metrics_after.as_deref()?,
+        )
+    }
+
     /// Completed requests in the measured window (throughput × window length).
     pub fn completed_in_window(&self) -> f64 {
         self.summary.throughput.rps * self.summary.duration_secs
@@ -607,6 +616,74 @@ pub struct PointSummary {
     /// load over TCP (what the kernel's TCP path costs it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vs_tcp: Option<TransportRatio>,
+    /// UDP points of a server scraped for metrics: its own `gev_udp_*` counters summed over the
+    /// runs, with datagrams per receive and per send syscall.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_udp: Option<ServerUdpCounters>,
+}
+
+/// A gev UDP server's own counters (its `gev_udp_*_total` Prometheus families, summed over its
+/// loops) over runs: how much each grew between the scrape before loadgen started and the one
+/// after it finished (so the warm-up is included).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct ServerUdpCounters {
+    /// Datagrams received and handed to the handler.
+    pub datagrams_received: u64,
+    /// Datagrams the kernel accepted for sending.
+    pub datagrams_sent: u64,
+    /// Replies dropped because the loop's output queue was full (socket buffer full).
+    pub dropped_output_full: u64,
+    /// Datagrams longer than the server's `max_datagram`, dropped.
+    pub dropped_oversized: u64,
+    /// Datagrams the kernel refused to send.
+    pub send_errors: u64,
+    /// Receive syscalls (`recvmmsg`, or `recvfrom` without batching), empty ones included.
+    pub recv_batches: u64,
+    /// Send syscalls (`sendmmsg`, or `sendto` without batching).
+    pub send_batches: u64,
+    /// `datagrams_received / recv_batches` (absent when there was no receive call).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub datagrams_per_recv_call: Option<f64>,
+    /// `datagrams_sent / send_batches` (absent when there was no send call).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub datagrams_per_send_call: Option<f64>,
+}
+
+impl ServerUdpCounters {
+    /// The counters' growth from the `before` scrape to the `after` one; `None` when `after`
+    /// has no `gev_udp_*` families (a stream server, or a server without metrics).
+    pub fn from_scrapes(before: Option<&str>, after: &str) -> Option<ServerUdpCounters> {
+        let delta = |name: &str| {
+            crate::prometheus::counter_delta(before, after, &format!("gev_udp_{name}_total"))
+        };
+        Some(
+            ServerUdpCounters {
+                datagrams_received: delta("datagrams_received")?,
+                datagrams_sent: delta("datagrams_sent")?,
+                dropped_output_full: delta("dropped_output_full").unwrap_or(0),
+                dropped_oversized: delta("dropped_oversized").unwrap_or(0),
+                send_errors: delta("send_errors").unwrap_or(0),
+                recv_batches: delta("recv_batches")?,
+                send_batches: delta("send_batches")?,
+                ..ServerUdpCounters::default()
+            }
+            .with_per_call(),
+        )
+    }
+
+    /// Datagrams dropped by the server, for any reason.
+    pub fn dropped(&self) -> u64 {
+        self.dropped_output_full + self.dropped_oversized + self.send_errors
+    }
+
+    fn with_per_call(self) -> ServerUdpCounters {
+        let per = |n: u64, calls: u64| (calls > 0).then(|| n as f64 / calls as f64);
+        ServerUdpCounters {
+            datagrams_per_recv_call: per(self.datagrams_received, self.recv_batches),
+            datagrams_per_send_call: per(self.datagrams_sent, self.send_batches),
+            ..self
+        }
+    }
 }
 
 /// loadgen's datagram counters (`Summary::datagrams`) summed over a UDP point's runs: only
@@ -664,6 +741,25 @@ impl std::ops::Add for DatagramCounts {
             reordered: self.reordered + other.reordered,
             late: self.late + other.late,
         }
+    }
+}
+
+impl std::ops::Add for ServerUdpCounters {
+    type Output = ServerUdpCounters;
+
+    /// Both counters summed (a point's runs), per-call figures recomputed.
+    fn add(self, other: ServerUdpCounters) -> ServerUdpCounters {
+        ServerUdpCounters {
+            datagrams_received: self.datagrams_received + other.datagrams_received,
+            datagrams_sent: self.datagrams_sent + other.datagrams_sent,
+            dropped_output_full: self.dropped_output_full + other.dropped_output_full,
+            dropped_oversized: self.dropped_oversized + other.dropped_oversized,
+            send_errors: self.send_errors + other.send_errors,
+            recv_batches: self.recv_batches + other.recv_batches,
+            send_batches: self.send_batches + other.send_batches,
+            ..ServerUdpCounters::default()
+        }
+        .with_per_call()
     }
 }
 
@@ -899,6 +995,7 @@ mod tests {
                 limit: None,
                 datagrams: None,
                 vs_tcp: None,
+                server_udp: None,
             }],
             failures: vec![RunFailure {
                 server: "ref-mio-echo".into(),

@@ -100,6 +100,10 @@ impl SummaryTable {
         if datagrams {
             headers.push(DATAGRAMS_HEADER.into());
         }
+        let server_udp = report.datagrams.iter().any(|d| d.server.is_some());
+        if server_udp {
+            headers.push(SERVER_UDP_HEADER.into());
+        }
 
         let servers = report.server_order();
         let groups = crate::plot::load_groups(report);
@@ -217,6 +221,13 @@ impl SummaryTable {
                         report.datagrams_of(&point.key).map(|d| &d.counts),
                     ));
                 }
+                if server_udp {
+                    cells.push(format_server_udp(
+                        report
+                            .datagrams_of(&point.key)
+                            .and_then(|d| d.server.as_ref()),
+                    ));
+                }
                 SummaryRow {
                     key: point.key.clone(),
                     throughput_ratio,
@@ -247,6 +258,24 @@ pub fn format_datagrams(counts: Option<&crate::results::DatagramCounts>) -> Stri
             c.duplicated,
             c.reordered,
             c.late
+        ),
+        None => "–".to_string(),
+    }
+}
+
+/// The heading of the server's own UDP counters' column (gev's `gev_udp_*` metrics).
+pub const SERVER_UDP_HEADER: &str = "server datagrams per recv / send syscall · dropped";
+
+/// A server UDP cell: `31.5 / 12.0 · 0`, or `–` where the server was not scraped.
+pub fn format_server_udp(counters: Option<&crate::results::ServerUdpCounters>) -> String {
+    let per_call =
+        |value: Option<f64>| value.map_or_else(|| "–".to_string(), |v| format!("{v:.1}"));
+    match counters {
+        Some(c) => format!(
+            "{} / {} · {}",
+            per_call(c.datagrams_per_recv_call),
+            per_call(c.datagrams_per_send_call),
+            c.dropped()
         ),
         None => "–".to_string(),
     }
@@ -412,6 +441,7 @@ mod tests {
                     reordered: 2,
                     late: 3,
                 },
+                server: None,
             }],
             transport_ratios: vec![PointTransportRatio {
                 key: udp.key.clone(),
@@ -438,6 +468,22 @@ mod tests {
         assert_eq!(udp_row.cells[n - 2], "–");
         let tcp_row = table.rows.iter().find(|r| r.key.workload == "w").unwrap();
         assert_eq!(tcp_row.cells[n - 1], "–");
+
+        // The server's own counters, where it was scraped, add a column after loadgen's.
+        let mut scraped = report.clone();
+        let after = "gev_udp_datagrams_received_total{loop=\"0\"} 990\n\
+            gev_udp_datagrams_sent_total{loop=\"0\"} 985\n\
+            gev_udp_dropped_output_full_total{loop=\"0\"} 5\n\
+            gev_udp_recv_batches_total{loop=\"0\"} 100\n\
+            gev_udp_send_batches_total{loop=\"0\"} 197\n";
+        scraped.datagrams[0].server = crate::results::ServerUdpCounters::from_scrapes(None, after);
+        let table = SummaryTable::from_report(&scraped);
+        assert_eq!(table.headers.last().unwrap(), SERVER_UDP_HEADER);
+        let find = |workload: &str| table.rows.iter().find(|r| r.key.workload == workload);
+        let udp_cells = &find("w, UDP").unwrap().cells;
+        assert_eq!(udp_cells.last().unwrap(), "9.9 / 5.0 · 5");
+        assert_eq!(udp_cells[udp_cells.len() - 2], "10 (1.00%) / 1 / 2 / 3");
+        assert_eq!(find("w").unwrap().cells.last().unwrap(), "–");
     }
 
     #[test]

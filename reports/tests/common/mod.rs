@@ -407,6 +407,7 @@ pub fn synthetic_results() -> gev_reports::Results {
                     limit: None,
                     datagrams: None,
                     vs_tcp: None,
+                    server_udp: None,
                 });
             }
             // Ratios to the references, as the harness computes them (with an interval).
