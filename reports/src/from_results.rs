@@ -10,7 +10,7 @@
 use crate::from_loadgen;
 use crate::model::{
     Estimate, LatencySummary, PointCost, PointDatagrams, PointKey, PointSummary,
-    PointTransportRatio, Report, RunSeries,
+    PointTransportRatio, Report, RunSeries, ServerVariant,
 };
 use crate::results::{Interval, PointParams, PointTransport, Results, ServerExit};
 use crate::verdict;
@@ -161,13 +161,13 @@ pub fn report_from_results(results: &Results) -> Report {
         schedule: Some(verdict::schedule_statement(results)),
         datagrams,
         transport_ratios,
+        variants: variants(results),
     }
 }
 
-/// Which binary each server ran as at the Unix-socket and UDP points (plots and tables name
-/// the server as the spec does at every transport), if any server had a variant.
-fn variants_note(results: &Results) -> Option<String> {
-    let variants: Vec<String> = results
+/// Which binary each server ran as at each other transport, from its recorded commands.
+fn variants(results: &Results) -> Vec<ServerVariant> {
+    results
         .spec
         .servers
         .iter()
@@ -175,19 +175,36 @@ fn variants_note(results: &Results) -> Option<String> {
             server
                 .transport_commands
                 .iter()
-                .map(|(transport, command)| {
-                    let binary = command
-                        .split_whitespace()
-                        .next()
-                        .and_then(|program| std::path::Path::new(program).file_name())
-                        .map_or_else(|| command.clone(), |n| n.to_string_lossy().into_owned());
-                    format!("{} over {transport} as {binary}", server.name)
+                .filter_map(|(transport, command)| {
+                    Some(ServerVariant {
+                        server: server.name.clone(),
+                        transport: transport.parse().ok()?,
+                        binary: binary_of(command),
+                    })
                 })
         })
+        .collect()
+}
+
+/// The file name of the program a command template runs (the whole command if it has none).
+fn binary_of(command: &str) -> String {
+    command
+        .split_whitespace()
+        .next()
+        .and_then(|program| std::path::Path::new(program).file_name())
+        .map_or_else(|| command.to_string(), |n| n.to_string_lossy().into_owned())
+}
+
+/// Which binary each server ran as at the Unix-socket and UDP points (legends and tables name
+/// the variant beside the server, `gev-udp-echo (gev-echo)`), if any server had a variant.
+fn variants_note(results: &Results) -> Option<String> {
+    let variants: Vec<String> = variants(results)
+        .iter()
+        .map(|v| format!("{} over {} as {}", v.server, v.transport, v.binary))
         .collect();
     (!variants.is_empty()).then(|| {
         format!(
-            "servers keep their names at every transport and run as their variant for it: {} \
+            "servers run as their variant at other transports: {} \
              (commands under Environment)",
             variants.join(", ")
         )

@@ -42,6 +42,20 @@ pub struct Report {
     pub datagrams: Vec<PointDatagrams>,
     /// Unix-socket and UDP points against the same server over TCP; empty without them.
     pub transport_ratios: Vec<PointTransportRatio>,
+    /// Which binary each server ran as at the other transports' points; empty for TCP only.
+    pub variants: Vec<ServerVariant>,
+}
+
+/// A server run as a variant at one transport's points (issue 15): the tokio reference runs as
+/// `ref-tokio-udp-echo` at UDP points, gev-echo as `gev-udp-echo`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerVariant {
+    /// The server's name in the spec.
+    pub server: String,
+    /// The transport it ran as `binary` at.
+    pub transport: crate::results::PointTransport,
+    /// The file name of the program its command ran there.
+    pub binary: String,
 }
 
 /// A UDP point's datagram counters summed over its runs.
@@ -172,6 +186,29 @@ impl Report {
         self.costs
             .iter()
             .find(|cost| cost.key.server == key.server && cost.key.same_load(key))
+    }
+
+    /// The binary `server` ran as at `transport`'s points, when that is another program than
+    /// its own name (a Unix-socket point of gev-echo runs gev-echo itself).
+    pub fn variant_of(
+        &self,
+        server: &str,
+        transport: crate::results::PointTransport,
+    ) -> Option<&str> {
+        self.variants
+            .iter()
+            .find(|v| v.server == server && v.transport == transport && v.binary != server)
+            .map(|v| v.binary.as_str())
+    }
+
+    /// How legends and tables name `server` at a point of `workload`: what ran there, e.g.
+    /// `gev-udp-echo (gev-echo)` at a UDP load, else the server's name.
+    pub fn name_at(&self, server: &str, workload: &str) -> String {
+        let (_, transport) = crate::plot::transports::split_transport(workload);
+        match self.variant_of(server, transport) {
+            Some(binary) => format!("{binary} ({server})"),
+            None => server.to_string(),
+        }
     }
 
     /// The datagram counters of the point with this key, if it ran over UDP.

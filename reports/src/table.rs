@@ -188,7 +188,7 @@ impl SummaryTable {
                     );
                 }
                 cells.push(point.key.loops.to_string());
-                cells.push(point.key.server.clone());
+                cells.push(report.name_at(&point.key.server, &point.key.workload));
                 cells.push(format_rate(point.throughput.median));
                 cells.push(format!(
                     "{} – {}",

@@ -185,13 +185,15 @@ pub fn series_by_loops<T>(
     rate: Option<f64>,
     pick: impl Fn(&crate::model::PointSummary) -> T,
 ) -> Vec<ServerSeries<T>> {
-    series_by_loops_of(servers, workload, rate, || {
+    series_by_loops_of(report, servers, workload, rate, || {
         report.points.iter().map(|p| (&p.key, Some(pick(p))))
     })
 }
 
 /// [`series_by_loops`] over any keyed figures (`None`: not measured there), e.g. the costs.
+/// Each series is labelled with what ran at the load ([`Report::name_at`]).
 pub fn series_by_loops_of<'r, T, I>(
+    report: &Report,
     servers: &[String],
     workload: &str,
     rate: Option<f64>,
@@ -214,7 +216,7 @@ where
                 .collect();
             points.sort_by_key(|(loops, _)| *loops);
             (!points.is_empty()).then(|| ServerSeries {
-                server: server.clone(),
+                server: report.name_at(server, workload),
                 color_index,
                 points,
             })

@@ -70,7 +70,7 @@ pub fn plan(report: &Report, servers: &[String]) -> Vec<PlotJob> {
                         .collect();
                     points.sort_by(|a, b| a.offered.total_cmp(&b.offered));
                     (!points.is_empty()).then(|| ServerKnee {
-                        server: server.clone(),
+                        server: report.name_at(server, &workload),
                         color_index,
                         points,
                     })

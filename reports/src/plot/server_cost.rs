@@ -36,7 +36,7 @@ pub fn plan(report: &Report, servers: &[String]) -> Vec<PlotJob> {
         report,
         PlotKind::ServerCost,
         |workload, rate| {
-            series_by_loops_of(servers, workload, rate, || {
+            series_by_loops_of(report, servers, workload, rate, || {
                 report.costs.iter().map(|c| (&c.key, c.server_cpu_us))
             })
         },

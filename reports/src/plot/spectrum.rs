@@ -52,6 +52,8 @@ pub fn plan(report: &Report, servers: &[String]) -> Vec<PlotJob> {
             let loops = loops as u32;
             let mut plot = SpectrumPlot::default();
             for (color_index, server) in servers.iter().enumerate() {
+                // Named as what ran at this load (a transport's variant).
+                let name = report.name_at(server, &workload);
                 for point in at_load
                     .iter()
                     .filter(|p| &p.key.server == server && p.key.loops == loops)
@@ -59,7 +61,7 @@ pub fn plan(report: &Report, servers: &[String]) -> Vec<PlotJob> {
                     match &point.histogram {
                         LatencyHistogram::Recorded(histogram) if !histogram.is_empty() => {
                             plot.curves.push(SpectrumCurve {
-                                server: server.clone(),
+                                server: name.clone(),
                                 color_index,
                                 count: histogram.len(),
                                 points: hdr::spectrum(histogram, SPECTRUM_STEPS),
@@ -67,12 +69,12 @@ pub fn plan(report: &Report, servers: &[String]) -> Vec<PlotJob> {
                         }
                         LatencyHistogram::Recorded(_) => plot
                             .missing
-                            .push((server.clone(), "histogram holds no samples".into())),
+                            .push((name.clone(), "histogram holds no samples".into())),
                         LatencyHistogram::Missing => plot
                             .missing
-                            .push((server.clone(), "no histogram in the results".into())),
+                            .push((name.clone(), "no histogram in the results".into())),
                         LatencyHistogram::Invalid(reason) => {
-                            plot.missing.push((server.clone(), reason.clone()))
+                            plot.missing.push((name.clone(), reason.clone()))
                         }
                     }
                 }

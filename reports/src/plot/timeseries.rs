@@ -76,7 +76,11 @@ pub fn plan(report: &Report) -> Vec<PlotJob> {
                     load_stem(PlotKind::Timeseries, &workload, rate),
                     super::slugify(server)
                 ),
-                title: format!("{server} over time · {}", load_label(&workload, rate)),
+                title: format!(
+                    "{} over time · {}",
+                    report.name_at(server, &workload),
+                    load_label(&workload, rate)
+                ),
                 data: PlotData::Timeseries(TimeseriesPlot { runs }),
             });
         }

@@ -27,6 +27,8 @@ use crate::results::PointTransport;
 pub struct TransportBars {
     /// Which transport (its colour and legend label).
     pub transport: PointTransport,
+    /// The binary the server ran as at this transport, when not itself (`gev-udp-echo`).
+    pub ran_as: Option<String>,
     /// Requests per second at each loop count.
     pub throughput: Vec<Option<Estimate>>,
     /// Server CPU µs per request at each loop count.
@@ -112,6 +114,7 @@ pub fn plan(report: &Report, servers: &[String]) -> Vec<PlotJob> {
                 .map(|&transport| {
                     let mut bars = TransportBars {
                         transport,
+                        ran_as: report.variant_of(server, transport).map(String::from),
                         throughput: Vec::new(),
                         cpu: Vec::new(),
                         throughput_vs_tcp: Vec::new(),
@@ -284,7 +287,7 @@ impl TransportsPlot {
                 index,
                 count,
                 series_color(transport_color(bars.transport)),
-                panel.legend.then(|| bars.transport.label().to_string()),
+                panel.legend.then(|| bars.legend()),
                 8,
             )?;
             chart.draw_series(drawn.iter().filter_map(|(group, e)| {
@@ -306,6 +309,16 @@ impl TransportsPlot {
             chart::draw_legend(&mut chart, SeriesLabelPosition::UpperRight)?;
         }
         Ok(())
+    }
+}
+
+impl TransportBars {
+    /// The legend entry: the transport, and the binary that ran over it if not the server.
+    pub fn legend(&self) -> String {
+        match &self.ran_as {
+            Some(binary) => format!("{} ({binary})", self.transport.label()),
+            None => self.transport.label().to_string(),
+        }
     }
 }
 
@@ -390,6 +403,13 @@ mod tests {
                 server_cpu: None,
             }],
             references: vec!["ref-tokio-echo".into()],
+            variants: [("unix", "gev-echo"), ("udp", "gev-udp-echo")]
+                .map(|(transport, binary)| crate::model::ServerVariant {
+                    server: "gev-echo".into(),
+                    transport: transport.parse().unwrap(),
+                    binary: binary.into(),
+                })
+                .to_vec(),
             ..Report::default()
         };
         let jobs = plan(&report, &report.server_order());
@@ -420,5 +440,26 @@ mod tests {
         assert_eq!(plot.transports[0].throughput_vs_tcp, [None, None]);
         // The harness's ratio wins over the plain one.
         assert_eq!(plot.transports[2].throughput_vs_tcp[0], Some(0.91));
+        // Legends name what ran: gev-echo itself over TCP and the Unix socket, its UDP variant.
+        let legends: Vec<String> = plot.transports.iter().map(TransportBars::legend).collect();
+        assert_eq!(legends, ["TCP", "Unix socket", "UDP (gev-udp-echo)"]);
+        // So do the per-transport plots' series and the table.
+        assert_eq!(report.name_at("gev-echo", udp), "gev-udp-echo (gev-echo)");
+        assert_eq!(report.name_at("gev-echo", unix), "gev-echo");
+        assert_eq!(report.name_at("ref-tokio-echo", udp), "ref-tokio-echo");
+        let throughput = super::super::throughput::plan(&report, &report.server_order());
+        let udp_plot = throughput
+            .iter()
+            .find(|job| job.title.ends_with(udp))
+            .expect("a UDP throughput plot");
+        let PlotData::Throughput(lines) = &udp_plot.data else {
+            panic!("wrong plot data")
+        };
+        assert_eq!(lines.servers[0].server, "gev-udp-echo (gev-echo)");
+        let table = crate::table::SummaryTable::from_report(&report);
+        assert!(table
+            .rows
+            .iter()
+            .any(|row| row.cells.contains(&"gev-udp-echo (gev-echo)".to_string())));
     }
 }
