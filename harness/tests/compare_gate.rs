@@ -50,9 +50,9 @@ fn echo_cmd(extra: &str) -> String {
     )
 }
 
-fn harness(args: &[&str]) -> Output {
+fn harness<S: AsRef<str> + std::fmt::Debug>(args: &[S]) -> Output {
     let mut command = Command::new(common::binary("harness"));
-    command.arg("compare").args(args);
+    command.arg("compare").args(args.iter().map(AsRef::as_ref));
     let finished = common::run_within(
         command,
         &format!("harness compare {args:?}"),
@@ -64,6 +64,34 @@ fn harness(args: &[&str]) -> Output {
         stdout: finished.stdout.into_bytes(),
         stderr: finished.stderr.into_bytes(),
     }
+}
+
+/// `--baseline-cmd BASELINE --candidate-cmd CANDIDATE --repeats REPEATS`, then `extra`, then
+/// the load point's flags.
+fn same_run(
+    baseline: &str,
+    candidate: &str,
+    repeats: &str,
+    extra: &[&str],
+    point: &[&str],
+) -> Vec<String> {
+    ["--baseline-cmd", baseline, "--candidate-cmd", candidate]
+        .into_iter()
+        .chain(["--repeats", repeats])
+        .chain(extra.iter().copied())
+        .chain(point.iter().copied())
+        .map(String::from)
+        .collect()
+}
+
+/// The exit code must be `code`; `context` and the harness's stderr say which run failed.
+fn assert_exit(output: &Output, code: i32, context: &str) {
+    assert_eq!(
+        output.status.code(),
+        Some(code),
+        "{context}stderr: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
 /// The `--json` report (schema gev-compare/1), read as plain JSON so this test checks the
@@ -106,24 +134,9 @@ fn runs(point: &Value, side: &str) -> Vec<f64> {
 #[test]
 fn gev_echo_against_itself_passes() {
     let same = echo_cmd("");
-    let mut args = vec![
-        "--baseline-cmd",
-        &same,
-        "--candidate-cmd",
-        &same,
-        "--repeats",
-        "3",
-        "--json",
-    ];
-    args.extend_from_slice(SHORT_POINT);
-    let output = harness(&args);
+    let output = harness(&same_run(&same, &same, "3", &["--json"], SHORT_POINT));
     let report = report_of(&output);
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "stderr: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert_exit(&output, 0, "");
     assert_eq!(report["regressed"], false);
     assert_eq!(report["evidence"], "same_run_paired");
     // Side by side is the default: both servers at once, sharing the server cores.
@@ -164,26 +177,10 @@ fn a_much_slower_candidate_is_regressed_and_fails_the_gate_on_either_schedule() 
     // 200 µs of spinning per message caps one loop near 5 000 req/s, far below plain echo.
     let slow = echo_cmd(" --work-ns 200000");
     for schedule in ["side-by-side", "alternating"] {
-        let mut args = vec![
-            "--baseline-cmd",
-            &fast,
-            "--candidate-cmd",
-            &slow,
-            "--schedule",
-            schedule,
-            "--repeats",
-            "6",
-            "--json",
-        ];
-        args.extend_from_slice(SHORTER_POINT);
-        let output = harness(&args);
+        let extra = ["--schedule", schedule, "--json"];
+        let output = harness(&same_run(&fast, &slow, "6", &extra, SHORTER_POINT));
         let report = report_of(&output);
-        assert_eq!(
-            output.status.code(),
-            Some(1),
-            "{schedule}: stderr: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        assert_exit(&output, 1, &format!("{schedule}: "));
         assert_eq!(report["regressed"], true);
         assert_eq!(report["schedule"], schedule);
         let readings = verdicts(&report);
@@ -200,16 +197,7 @@ fn a_much_slower_candidate_is_regressed_and_fails_the_gate_on_either_schedule() 
 #[test]
 fn markdown_is_the_default_output() {
     let same = echo_cmd("");
-    let mut args = vec![
-        "--baseline-cmd",
-        &same,
-        "--candidate-cmd",
-        &same,
-        "--repeats",
-        "2",
-    ];
-    args.extend_from_slice(SHORT_POINT);
-    let output = harness(&args);
+    let output = harness(&same_run(&same, &same, "2", &[], SHORT_POINT));
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         stdout.starts_with("## gev performance gate"),
@@ -225,39 +213,25 @@ fn a_stored_baseline_round_trips_and_is_weaker_evidence() {
     let dir = tempfile::tempdir().expect("temporary directory");
     let dir_arg = dir.path().to_str().expect("utf-8 temp path").to_string();
     let echo = echo_cmd("");
-    let mut save = vec![
-        "--candidate-cmd",
-        &echo,
-        "--save-baseline",
-        "main",
-        "--baselines-dir",
-        &dir_arg,
-        "--repeats",
-        "2",
-        "--json",
-    ];
-    save.extend_from_slice(SHORT_POINT);
-    let saved = harness(&save);
-    assert_eq!(
-        saved.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&saved.stderr)
-    );
+    // `--candidate-cmd ECHO FLAG main --baselines-dir DIR --repeats 2 --json` at the short point.
+    let stored = |flag: &'static str| -> Vec<&str> {
+        [
+            "--candidate-cmd",
+            echo.as_str(),
+            flag,
+            "main",
+            "--baselines-dir",
+        ]
+        .into_iter()
+        .chain([dir_arg.as_str(), "--repeats", "2", "--json"])
+        .chain(SHORT_POINT.iter().copied())
+        .collect()
+    };
+    let saved = harness(&stored("--save-baseline"));
+    assert_exit(&saved, 0, "");
     assert!(dir.path().join("main.json").exists());
 
-    let mut against = vec![
-        "--candidate-cmd",
-        &echo,
-        "--baseline",
-        "main",
-        "--baselines-dir",
-        &dir_arg,
-        "--repeats",
-        "2",
-        "--json",
-    ];
-    against.extend_from_slice(SHORT_POINT);
+    let against = stored("--baseline");
     let output = harness(&against);
     let report = report_of(&output);
     assert_eq!(report["evidence"], "stored_baseline");
@@ -285,7 +259,27 @@ fn a_stored_baseline_round_trips_and_is_weaker_evidence() {
 #[test]
 fn bad_flags_are_one_line_errors() {
     let echo = echo_cmd("");
+    // compare runs its two commands over TCP: a spec with other transports is refused.
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let spec = dir.path().join("transports.toml");
+    std::fs::write(
+        &spec,
+        "servers = [\"gev-echo\"]\ntransports = [\"tcp\", \"udp\"]\nloops = [1]\n",
+    )
+    .expect("spec written");
+    let spec = spec.to_str().expect("utf-8 temp path");
     for (args, needle) in [
+        (
+            vec![
+                "--candidate-cmd",
+                echo.as_str(),
+                "--baseline-cmd",
+                echo.as_str(),
+                "--spec",
+                spec,
+            ],
+            "`transports` has udp, but compare runs --baseline-cmd and --candidate-cmd over TCP only",
+        ),
         (
             vec!["--candidate-cmd", echo.as_str()],
             "--baseline-cmd or --baseline",
@@ -353,20 +347,8 @@ fn callgrind_counts_are_deterministic_for_the_same_build() {
         "valgrind is not installed: run scripts/setup-test-deps.sh (it installs it with apt-get)"
     );
     let echo = echo_cmd("");
-    let mut args = vec![
-        "--baseline-cmd",
-        &echo,
-        "--candidate-cmd",
-        &echo,
-        "--repeats",
-        "2",
-        "--callgrind",
-        "--callgrind-messages",
-        "3000",
-        "--json",
-    ];
-    args.extend_from_slice(SHORT_POINT);
-    let output = harness(&args);
+    let extra = ["--callgrind", "--callgrind-messages", "3000", "--json"];
+    let output = harness(&same_run(&echo, &echo, "2", &extra, SHORT_POINT));
     let report = report_of(&output);
     let counts = &report["callgrind"];
     let per_message = |side: &str| {

@@ -80,6 +80,7 @@ pub struct CompareArgs {
     /// Sweep spec (TOML) whose load points are compared: its loops, connections, payload
     /// sizes, rates, pipeline, duration, warm-up, loadgen threads and pinning. Its servers,
     /// framings and repeats are not used (the two commands, --framing and --repeats are).
+    /// A spec whose `transports` go beyond TCP is refused: the two commands are TCP servers.
     /// Without it, one point from --loops, --connections, --size, --duration and --warmup.
     #[arg(long, value_name = "FILE")]
     pub spec: Option<PathBuf>,
@@ -509,6 +510,7 @@ fn plain_setup(args: &CompareArgs) -> anyhow::Result<Setup> {
             _tls_dir: None,
         });
     };
+    refuse_other_transports(path)?;
     // The two commands stand in for the spec's servers, so a spec that names none still loads.
     let ours: Vec<CommandEntry> = [
         ("baseline", &args.baseline_cmd),
@@ -555,6 +557,35 @@ fn plain_setup(args: &CompareArgs) -> anyhow::Result<Setup> {
         runner: PointRunner::new(args.framing, spec.pin, spec.loadgen_threads)?,
         _tls_dir: None,
     })
+}
+
+/// Refuses a spec whose `transports` name more than TCP. The two commands are TCP command
+/// templates (`{port}`): at a Unix-socket or UDP point a sweep runs each server's variant for
+/// that transport (another program, `gev-udp-echo`, or other flags, `--listen unix:{path}`),
+/// which compare has no command for, so it would gate a program nobody gave it; comparing only
+/// the TCP points instead would pass a gate over transports never measured. Read before the
+/// spec is loaded, whose own checks would name the stand-in servers instead.
+fn refuse_other_transports(path: &std::path::Path) -> anyhow::Result<()> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Ok(()); // Spec::load reports it, naming the file.
+    };
+    let Ok(table) = text.parse::<toml::Table>() else {
+        return Ok(());
+    };
+    let others: Vec<&str> = table
+        .get("transports")
+        .and_then(toml::Value::as_array)
+        .map(|list| list.iter().filter_map(toml::Value::as_str).collect())
+        .unwrap_or_default();
+    let others: Vec<&str> = others.into_iter().filter(|t| *t != "tcp").collect();
+    if !others.is_empty() {
+        anyhow::bail!(
+            "{}: `transports` has {}, but compare runs --baseline-cmd and --candidate-cmd over TCP only: compare with transports = [\"tcp\"] and use `harness sweep` for the other transports",
+            path.display(),
+            others.join(" and ")
+        );
+    }
+    Ok(())
 }
 
 /// The stored baseline and, per point, its runs; refuses points it did not measure.
