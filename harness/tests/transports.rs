@@ -11,7 +11,6 @@ mod common;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use gev_reports::results::{PointTransport, Results};
@@ -21,52 +20,20 @@ const SWEEP_LIMIT: Duration = Duration::from_secs(90);
 /// Runs `harness ARGS` in `dir` (in a process group of its own, killed whole on failure) after
 /// checking that every binary the transports need was built.
 fn harness(args: &[&str], dir: &Path) -> common::Finished {
-    for name in [
-        "harness",
-        "loadgen",
-        "gev-echo",
-        "gev-udp-echo",
-        "ref-tokio-echo",
-        "ref-tokio-unix-echo",
-        "ref-tokio-udp-echo",
-    ] {
-        common::binary(name);
-    }
-    let mut command = Command::new(common::binary("harness"));
-    command.args(args).current_dir(dir);
-    common::run_within(command, &format!("harness {args:?}"), SWEEP_LIMIT, true)
+    common::harness_with(args, dir, SWEEP_LIMIT, &common::TRANSPORT_BINARIES)
 }
 
 /// Writes `spec`, runs `harness sweep` on it with `extra` flags, and returns the results and the
 /// output directory; the sweep must succeed.
 fn sweep(work: &Path, spec: &str, extra: &[&str]) -> (Results, PathBuf) {
-    let path = work.join("transports.toml");
-    std::fs::write(&path, spec).expect("spec written");
-    let out = work.join("out");
-    let mut args = vec![
-        "sweep".to_string(),
-        path.display().to_string(),
-        "--out".into(),
-        out.display().to_string(),
-    ];
-    args.extend(extra.iter().map(|a| a.to_string()));
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let run = harness(&args, work);
-    assert!(
-        run.status.success(),
-        "sweep failed ({}):\nstdout:\n{}\nstderr:\n{}",
-        run.status,
-        run.stdout,
-        run.stderr
+    let swept = common::sweep(
+        work,
+        ("transports.toml", spec),
+        extra,
+        SWEEP_LIMIT,
+        &common::TRANSPORT_BINARIES,
     );
-    let dir = std::fs::read_dir(&out)
-        .expect("output root")
-        .next()
-        .expect("one output directory")
-        .expect("entry")
-        .path();
-    let text = std::fs::read_to_string(dir.join("results.json")).expect("results.json");
-    (Results::from_json(&text).expect("results parse"), dir)
+    (swept.results, swept.dir)
 }
 
 const SIDE_BY_SIDE: &str = r#"
@@ -79,6 +46,7 @@ duration = "1s"
 warmup = "300ms"
 repeats = 2
 schedule = "side-by-side"
+metrics = ["gev-echo"]
 "#;
 
 #[test]
@@ -95,14 +63,17 @@ fn side_by_side_transports_sweep_carries_every_transport_and_the_datagram_counte
         .map(|r| (r.server.clone(), r.point.transport, r.repeat))
         .collect();
     assert_eq!(ran.len(), 2 * 3 * 2, "{ran:?}");
+    common::assert_clean_runs(&results);
     for run in &results.runs {
-        assert!(
-            run.server_exit.is_clean(),
-            "{} {:?}",
+        // gev-echo is scraped at every transport (its UDP variant, gev-udp-echo, too); the
+        // reference has no metrics endpoint.
+        assert_eq!(
+            run.metrics_after.is_some(),
+            run.server == "gev-echo",
+            "{} {}",
             run.server,
-            run.server_exit
+            run.point
         );
-        assert_eq!(run.summary.total_errors(), 0, "{:?}", run.summary.requests);
         let expected_prefix = match run.point.transport {
             PointTransport::Tcp => "127.0.0.1:",
             PointTransport::Unix => "unix:/",
@@ -156,6 +127,25 @@ fn side_by_side_transports_sweep_carries_every_transport_and_the_datagram_counte
             assert_eq!(summary.ratios.len(), 1, "{summary:?}");
             assert_eq!(summary.ratios[0].reference, "ref-tokio-echo");
         }
+        // gev-udp-echo's own counters: every datagram loadgen got a reply to in the measured
+        // windows was received and sent by the server (which also counts the warm-up), in
+        // at least one datagram per syscall.
+        match (&summary.server_udp, &summary.datagrams) {
+            (Some(server), Some(d)) => {
+                assert!(udp && summary.server == "gev-echo", "{summary:?}");
+                assert!(server.datagrams_received >= d.received, "{server:?} {d:?}");
+                assert!(server.datagrams_sent >= d.received, "{server:?} {d:?}");
+                assert!(
+                    server.recv_batches > 0 && server.send_batches > 0,
+                    "{server:?}"
+                );
+                let per_recv = server.datagrams_per_recv_call.expect("per recv call");
+                let per_send = server.datagrams_per_send_call.expect("per send call");
+                assert!(per_recv > 0.0 && per_send >= 1.0, "{server:?}");
+            }
+            (None, _) => assert!(!udp || summary.server != "gev-echo", "{summary:?}"),
+            (Some(server), None) => panic!("server counters {server:?} at {summary:?}"),
+        }
     }
     let tokio = results
         .spec
@@ -174,15 +164,23 @@ fn side_by_side_transports_sweep_carries_every_transport_and_the_datagram_counte
     let report = std::fs::read_to_string(dir.join("report.md")).expect("report.md");
     assert!(report.contains("datagrams lost (%)"), "{report}");
     assert!(
+        report.contains("server datagrams per recv / send syscall"),
+        "{report}"
+    );
+    // The table names what ran: the UDP variants beside the servers' names.
+    for ran_as in [
+        "gev-udp-echo (gev-echo)",
+        "ref-tokio-udp-echo (ref-tokio-echo)",
+    ] {
+        assert!(report.contains(ran_as), "{ran_as}: {report}");
+    }
+    assert!(
         report.contains("over Unix socket gev-echo does"),
         "{report}"
     );
 
     // One throughput and one CPU plot per transport, and gev across transports.
-    let plots: BTreeSet<String> = std::fs::read_dir(dir.join("plots"))
-        .expect("plots/")
-        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
-        .collect();
+    let plots = common::plot_files(&dir);
     for stem in [
         "throughput-raw-64-b-4-conns-tcp",
         "throughput-raw-64-b-4-conns-unix-socket",
@@ -194,6 +192,15 @@ fn side_by_side_transports_sweep_carries_every_transport_and_the_datagram_counte
             plots.contains(&format!("{stem}.png")),
             "{stem} missing from {plots:?}"
         );
+    }
+    // Their legends name what ran over UDP.
+    for (stem, legend) in [
+        ("throughput-raw-64-b-4-conns-udp", "gev-udp-echo (gev-echo)"),
+        ("transports-gev-echo-raw-64-b-4-conns", "UDP (gev-udp-echo)"),
+    ] {
+        let svg = std::fs::read_to_string(dir.join("plots").join(format!("{stem}.svg")))
+            .expect("the plot's SVG");
+        assert!(svg.contains(legend), "{stem}: no {legend}");
     }
 }
 

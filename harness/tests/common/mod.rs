@@ -1,9 +1,10 @@
-//! Helpers shared by the harness's end-to-end tests: finding the workspace binaries and running
+//! Helpers shared by the harness's end-to-end tests: finding the workspace binaries, running
 //! the `harness` binary (or a script) with a time limit (a child that overruns is killed, never
-//! left behind).
+//! left behind), and running a sweep from a spec text to its parsed results.
 
 #![allow(dead_code)] // Each test file uses a different subset.
 
+use std::collections::BTreeSet;
 use std::io::Read;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -85,6 +86,114 @@ pub fn harness(args: &[&str], dir: &Path, limit: Duration) -> Finished {
     let mut command = Command::new(binary("harness"));
     command.args(args).current_dir(dir);
     run_within(command, &format!("harness {args:?}"), limit, false)
+}
+
+/// Every binary a sweep over all transports may start (the TCP servers and their Unix-socket
+/// and UDP variants).
+pub const TRANSPORT_BINARIES: [&str; 7] = [
+    "harness",
+    "loadgen",
+    "gev-echo",
+    "gev-udp-echo",
+    "ref-tokio-echo",
+    "ref-tokio-unix-echo",
+    "ref-tokio-udp-echo",
+];
+
+/// Runs `harness ARGS` in `dir` in a process group of its own (killed whole if it overruns
+/// `limit`, servers included) after checking that every one of `binaries` was built.
+pub fn harness_with(args: &[&str], dir: &Path, limit: Duration, binaries: &[&str]) -> Finished {
+    for name in binaries {
+        binary(name);
+    }
+    let mut command = Command::new(binary("harness"));
+    command.args(args).current_dir(dir);
+    run_within(command, &format!("harness {args:?}"), limit, true)
+}
+
+/// The run must have exited 0; else the failure shows its status and output.
+pub fn assert_succeeded(run: &Finished, what: &str) {
+    assert!(
+        run.status.success(),
+        "{what} failed ({}):\nstdout:\n{}\nstderr:\n{}",
+        run.status,
+        run.stdout,
+        run.stderr
+    );
+}
+
+/// A finished sweep: what it printed, its parsed results and its output directory.
+pub struct Swept {
+    pub run: Finished,
+    pub results: gev_reports::Results,
+    pub dir: PathBuf,
+}
+
+/// Writes `spec` to `<work>/<file>`, runs `harness sweep <file> --out <work>/out EXTRA…` in
+/// `work` (bounded by `limit`, needing `binaries`), and returns it; the sweep must succeed and
+/// write one output directory with a results.json that parses.
+pub fn sweep(
+    work: &Path,
+    (file, spec): (&str, &str),
+    extra: &[&str],
+    limit: Duration,
+    binaries: &[&str],
+) -> Swept {
+    let path = work.join(file);
+    std::fs::write(&path, spec).expect("spec written");
+    let out = work.join("out");
+    let (path, out_arg) = (path.to_string_lossy(), out.to_string_lossy());
+    let mut args = vec!["sweep", &path, "--out", &out_arg];
+    args.extend_from_slice(extra);
+    let run = harness_with(&args, work, limit, binaries);
+    assert_succeeded(&run, "sweep");
+    let dir = only_subdir(&out);
+    Swept {
+        results: read_results(&dir),
+        run,
+        dir,
+    }
+}
+
+/// The one directory a sweep wrote under `root`.
+pub fn only_subdir(root: &Path) -> PathBuf {
+    let dirs: Vec<PathBuf> = std::fs::read_dir(root)
+        .expect("output root exists")
+        .map(|entry| entry.expect("readable entry").path())
+        .collect();
+    assert_eq!(
+        dirs.len(),
+        1,
+        "expected one output directory, found {dirs:?}"
+    );
+    dirs.into_iter().next().unwrap_or_default()
+}
+
+/// `<dir>/results.json`, parsed into the harness's result types.
+pub fn read_results(dir: &Path) -> gev_reports::Results {
+    let text = std::fs::read_to_string(dir.join("results.json")).expect("results.json");
+    gev_reports::Results::from_json(&text).expect("results.json parses into Results")
+}
+
+/// The file names under `<dir>/plots`.
+pub fn plot_files(dir: &Path) -> BTreeSet<String> {
+    std::fs::read_dir(dir.join("plots"))
+        .expect("plots/")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
+/// Every run's server stopped cleanly and loadgen counted no error.
+pub fn assert_clean_runs(results: &gev_reports::Results) {
+    for run in &results.runs {
+        assert!(
+            run.server_exit.is_clean(),
+            "{} {:?}",
+            run.server,
+            run.server_exit
+        );
+        assert_eq!(run.summary.total_errors(), 0, "{:?}", run.summary.requests);
+    }
 }
 
 /// Runs `command` (stdin closed, stdout and stderr read to the end), failing the test if it takes
