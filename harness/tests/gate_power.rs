@@ -25,18 +25,19 @@ fn gate_power(args: &[&str]) -> Finished {
     common::run_within(command, &format!("gate-power.py {args:?}"), TIMEOUT, true)
 }
 
-/// The flags after `--`: short rounds on 8 connections, `rounds` of them.
-fn tiny_compare_flags(rounds: &str) -> Vec<&str> {
-    vec![
-        "--repeats",
-        rounds,
-        "--connections",
-        "8",
-        "--duration",
-        "300ms",
-        "--warmup",
-        "100ms",
-    ]
+/// `gate-power.py SCRIPT_FLAGS --calibrate-repeats 0 --bin-dir BIN -- FLAGS` with short
+/// compare rounds on 8 connections, `rounds` of them; the script must exit 0. Its stdout.
+fn tiny_run(script_flags: &[&str], rounds: &str) -> String {
+    let bin_dir = common::bin_dir();
+    let bin_dir = bin_dir.to_str().expect("utf-8 path");
+    let mut args = script_flags.to_vec();
+    args.extend(["--calibrate-repeats", "0", "--bin-dir", bin_dir, "--"]);
+    args.extend(["--repeats", rounds, "--connections", "8"]);
+    args.extend(["--duration", "300ms", "--warmup", "100ms"]);
+    let output = gate_power(&args);
+    let (stdout, stderr) = (&output.stdout, &output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stdout}\n{stderr}");
+    output.stdout
 }
 
 /// gev-echo against itself in 2 rounds must pass and count no false verdict. That is not luck
@@ -44,24 +45,8 @@ fn tiny_compare_flags(rounds: &str) -> Vec<&str> {
 /// the gate cannot give one however the machine behaves (it once did: 0.870 [0.847, 0.893]).
 #[test]
 fn a_two_round_self_comparison_cannot_cry_wolf() {
-    let bin_dir = common::bin_dir();
-    let mut args = vec![
-        "--self",
-        "1",
-        "--planted",
-        "0",
-        "--small",
-        "0",
-        "--calibrate-repeats",
-        "0",
-        "--bin-dir",
-        bin_dir.to_str().expect("utf-8 path"),
-        "--",
-    ];
-    args.extend(tiny_compare_flags("2"));
-    let output = gate_power(&args);
-    let (stdout, stderr) = (&output.stdout, &output.stderr);
-    assert_eq!(output.status.code(), Some(0), "{stdout}\n{stderr}");
+    let flags = ["--self", "1", "--planted", "0", "--small", "0"];
+    let stdout = tiny_run(&flags, "2");
     assert!(stdout.contains("self 1/1: exit 0, 2 rounds"), "{stdout}");
     assert!(
         stdout.contains("self-comparisons: 0/1 with a false regressed/improved verdict"),
@@ -78,8 +63,7 @@ fn a_two_round_self_comparison_cannot_cry_wolf() {
 /// noise: in 6 rounds (the fewest a verdict may come from) the single comparison fails the gate.
 #[test]
 fn a_six_round_run_catches_a_gross_planted_slowdown() {
-    let bin_dir = common::bin_dir();
-    let mut args = vec![
+    let flags = [
         "--self",
         "0",
         "--planted",
@@ -88,16 +72,8 @@ fn a_six_round_run_catches_a_gross_planted_slowdown() {
         "200000",
         "--small",
         "0",
-        "--calibrate-repeats",
-        "0",
-        "--bin-dir",
-        bin_dir.to_str().expect("utf-8 path"),
-        "--",
     ];
-    args.extend(tiny_compare_flags("6"));
-    let output = gate_power(&args);
-    let (stdout, stderr) = (&output.stdout, &output.stderr);
-    assert_eq!(output.status.code(), Some(0), "{stdout}\n{stderr}");
+    let stdout = tiny_run(&flags, "6");
     assert!(
         stdout.contains("planted 200000 ns 1/1: exit 1, 6 rounds"),
         "{stdout}"

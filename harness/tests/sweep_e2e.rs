@@ -9,7 +9,7 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use gev_reports::results::{Limit, PointSummary, Results};
@@ -27,19 +27,6 @@ warmup = "200ms"
 repeats = 1
 metrics = ["gev-echo"]
 "#;
-
-fn only_subdir(root: &Path) -> PathBuf {
-    let dirs: Vec<PathBuf> = std::fs::read_dir(root)
-        .expect("output root exists")
-        .map(|entry| entry.expect("readable entry").path())
-        .collect();
-    assert_eq!(
-        dirs.len(),
-        1,
-        "expected one output directory, found {dirs:?}"
-    );
-    dirs.into_iter().next().unwrap_or_default()
-}
 
 /// Every file under `plots/`, each checked to be a decodable PNG or a well-formed SVG.
 fn check_plots(dir: &Path) -> BTreeSet<String> {
@@ -228,41 +215,19 @@ fn check_costs_and_verdicts(results: &Results, stdout: &str, dir: &Path, subject
 #[test]
 fn tiny_sweep_writes_results_csv_env_and_plots_and_report_rerenders() {
     let work = tempfile::tempdir().expect("temp dir");
-    let spec = work.path().join("tiny.toml");
-    std::fs::write(&spec, TINY_SPEC).expect("spec written");
-    let out = work.path().join("out");
-    let spec_arg = spec.to_string_lossy().into_owned();
-    let out_arg = out.to_string_lossy().into_owned();
-
     // A third server from the command line, exercising `--server-cmd NAME=CMD`.
     let tokio = format!(
         "tokio={} --host 127.0.0.1 --port {{port}} --workers {{loops}}",
         common::binary("ref-tokio-echo").display()
     );
-    let run = common::harness(
-        &[
-            "sweep",
-            &spec_arg,
-            "--out",
-            &out_arg,
-            "--server-cmd",
-            &tokio,
-        ],
-        work.path(),
-        SWEEP_LIMIT,
-    );
-    assert!(
-        run.status.success(),
-        "sweep failed ({}):\nstdout:\n{}\nstderr:\n{}",
-        run.status,
-        run.stdout,
-        run.stderr
-    );
-    let dir = only_subdir(&out);
-
     // results.json parses back into the types, with every run and summary.
-    let text = std::fs::read_to_string(dir.join("results.json")).expect("results.json");
-    let results = Results::from_json(&text).expect("results.json parses into Results");
+    let common::Swept { run, results, dir } = common::sweep(
+        work.path(),
+        ("tiny.toml", TINY_SPEC),
+        &["--server-cmd", &tokio],
+        SWEEP_LIMIT,
+        &common::SWEEP_BINARIES,
+    );
     assert_eq!(
         results.runs.len(),
         6,
@@ -279,12 +244,7 @@ fn tiny_sweep_writes_results_csv_env_and_plots_and_report_rerenders() {
     assert!(results.environment.cores >= 1);
     assert!(!results.environment.pinning.is_empty());
     for run in &results.runs {
-        assert!(
-            run.server_exit.is_clean(),
-            "{} {:?}",
-            run.server,
-            run.server_exit
-        );
+        common::assert_stopped_cleanly(run);
         assert!(
             run.summary.throughput.rps > 0.0,
             "{} measured nothing",
@@ -378,40 +338,17 @@ fn tiny_sweep_writes_results_csv_env_and_plots_and_report_rerenders() {
 #[test]
 fn side_by_side_sweep_runs_every_server_of_a_point_at_once_and_says_so() {
     let work = tempfile::tempdir().expect("temp dir");
-    let spec = work.path().join("tiny.toml");
-    std::fs::write(
-        &spec,
-        TINY_SPEC
-            .replace("repeats = 1", "repeats = 2")
-            .replace("metrics = [\"gev-echo\"]", "schedule = \"alternating\""),
-    )
-    .expect("spec written");
-    let out = work.path().join("out");
-    let spec_arg = spec.to_string_lossy().into_owned();
-    let out_arg = out.to_string_lossy().into_owned();
+    let spec = TINY_SPEC
+        .replace("repeats = 1", "repeats = 2")
+        .replace("metrics = [\"gev-echo\"]", "schedule = \"alternating\"");
     // The flag overrides the spec's `schedule`.
-    let run = common::harness(
-        &[
-            "sweep",
-            &spec_arg,
-            "--out",
-            &out_arg,
-            "--schedule",
-            "side-by-side",
-        ],
+    let common::Swept { run, results, dir } = common::sweep(
         work.path(),
+        ("tiny.toml", &spec),
+        &["--schedule", "side-by-side"],
         SWEEP_LIMIT,
+        &common::SWEEP_BINARIES,
     );
-    assert!(
-        run.status.success(),
-        "sweep failed ({}):\nstdout:\n{}\nstderr:\n{}",
-        run.status,
-        run.stdout,
-        run.stderr
-    );
-    let dir = only_subdir(&out);
-    let text = std::fs::read_to_string(dir.join("results.json")).expect("results.json");
-    let results = Results::from_json(&text).expect("results.json parses into Results");
     assert_eq!(results.spec.schedule.as_deref(), Some("side-by-side"));
     assert_eq!(
         results.runs.len(),

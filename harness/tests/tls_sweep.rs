@@ -8,7 +8,7 @@ mod common;
 
 use std::time::Duration;
 
-use gev_reports::results::{PointTls, Results};
+use gev_reports::results::PointTls;
 
 const SWEEP_LIMIT: Duration = Duration::from_secs(120);
 
@@ -27,36 +27,15 @@ repeats = 1
 #[test]
 fn tls_sweep_runs_plain_tls_and_handshake_points_with_one_certificate() {
     let work = tempfile::tempdir().expect("temp dir");
-    let spec = work.path().join("tls.toml");
-    std::fs::write(&spec, TLS_SPEC).expect("spec written");
-    let out = work.path().join("out");
-    let run = common::harness(
-        &[
-            "sweep",
-            &spec.to_string_lossy(),
-            "--out",
-            &out.to_string_lossy(),
-        ],
+    let common::Swept { results, dir, .. } = common::sweep(
         work.path(),
+        ("tls.toml", TLS_SPEC),
+        &[],
         SWEEP_LIMIT,
+        &["harness", "loadgen", "ref-tokio-echo", "ref-tokio-tls-echo"],
     );
-    assert!(
-        run.status.success(),
-        "sweep failed ({}):\nstdout:\n{}\nstderr:\n{}",
-        run.status,
-        run.stdout,
-        run.stderr
-    );
-    let dir = std::fs::read_dir(&out)
-        .expect("output root")
-        .next()
-        .expect("one output directory")
-        .expect("entry")
-        .path();
     let cert = dir.join("tls-cert.pem");
     assert!(cert.is_file() && dir.join("tls-key.pem").is_file());
-    let text = std::fs::read_to_string(dir.join("results.json")).expect("results.json");
-    let results = Results::from_json(&text).expect("results parse");
     assert!(results.failures.is_empty(), "{:?}", results.failures);
     let modes: Vec<(String, PointTls)> = results
         .runs
@@ -75,14 +54,8 @@ fn tls_sweep_runs_plain_tls_and_handshake_points_with_one_certificate() {
             ("ref-tokio-tls-echo".to_string(), PointTls::HandshakesFull),
         ]
     );
+    common::assert_clean_runs(&results);
     for run in &results.runs {
-        assert!(
-            run.server_exit.is_clean(),
-            "{} {:?}",
-            run.server,
-            run.server_exit
-        );
-        assert_eq!(run.summary.total_errors(), 0, "{:?}", run.summary.requests);
         assert!(run.summary.requests.completed > 0);
         match (&run.summary.tls, run.point.tls) {
             (None, PointTls::Off) => {}
@@ -99,10 +72,7 @@ fn tls_sweep_runs_plain_tls_and_handshake_points_with_one_certificate() {
             (tls, mode) => panic!("{mode:?} with tls section {tls:?}"),
         }
     }
-    let plots: Vec<String> = std::fs::read_dir(dir.join("plots"))
-        .expect("plots/")
-        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
-        .collect();
+    let plots = common::plot_files(&dir);
     for stem in [
         "tls-throughput-raw-64-b-4-conns-l1",
         "tls-handshakes-raw-0-b-4-conns-l1",

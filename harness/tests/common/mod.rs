@@ -74,19 +74,22 @@ impl Drop for Guard {
 /// Runs `harness ARGS` in `dir`, failing the test if it takes longer than `limit`.
 pub fn harness(args: &[&str], dir: &Path, limit: Duration) -> Finished {
     // Every binary the harness needs sits next to it.
-    for name in [
-        "harness",
-        "loadgen",
-        "gev-echo",
-        "ref-mio-echo",
-        "ref-tokio-echo",
-    ] {
+    for name in SWEEP_BINARIES {
         binary(name);
     }
     let mut command = Command::new(binary("harness"));
     command.args(args).current_dir(dir);
     run_within(command, &format!("harness {args:?}"), limit, false)
 }
+
+/// The binaries of a TCP sweep of gev-echo and the references.
+pub const SWEEP_BINARIES: [&str; 5] = [
+    "harness",
+    "loadgen",
+    "gev-echo",
+    "ref-mio-echo",
+    "ref-tokio-echo",
+];
 
 /// Every binary a sweep over all transports may start (the TCP servers and their Unix-socket
 /// and UDP variants).
@@ -183,15 +186,20 @@ pub fn plot_files(dir: &Path) -> BTreeSet<String> {
         .collect()
 }
 
+/// The run's server stopped cleanly (exit 0 within the stop timeout).
+pub fn assert_stopped_cleanly(run: &gev_reports::results::RunRecord) {
+    assert!(
+        run.server_exit.is_clean(),
+        "{} {:?}",
+        run.server,
+        run.server_exit
+    );
+}
+
 /// Every run's server stopped cleanly and loadgen counted no error.
 pub fn assert_clean_runs(results: &gev_reports::Results) {
     for run in &results.runs {
-        assert!(
-            run.server_exit.is_clean(),
-            "{} {:?}",
-            run.server,
-            run.server_exit
-        );
+        assert_stopped_cleanly(run);
         assert_eq!(run.summary.total_errors(), 0, "{:?}", run.summary.requests);
     }
 }
