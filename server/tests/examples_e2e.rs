@@ -28,10 +28,7 @@ fn connect(addr: SocketAddr) -> TcpStream {
 }
 
 fn echo_on_loops(loops: &str) {
-    let mut server = ServerProcess::start(
-        "gev-echo",
-        &["--host", "127.0.0.1", "--port", "0", "--loops", loops],
-    );
+    let mut server = ServerProcess::on_loopback("gev-echo", loops, &[]);
     // 100 connections x 30 messages = 3000 messages of random size in random fragments.
     let addr = server.addr();
     let bytes = run_clients(100, 1000, move |seed| echo_client(connect(addr), seed, 30));
@@ -56,10 +53,7 @@ fn echo_four_loops_100_clients() {
 
 #[test]
 fn echo_exits_on_sigint_with_open_connections() {
-    let mut server = ServerProcess::start(
-        "gev-echo",
-        &["--host", "127.0.0.1", "--port", "0", "--loops", "2"],
-    );
+    let mut server = ServerProcess::on_loopback("gev-echo", "2", &[]);
     let mut idle: Vec<TcpStream> = (0..20).map(|_| connect(server.addr())).collect();
     idle[0].write_all(b"x").unwrap();
     let mut byte = [0u8];
@@ -115,10 +109,7 @@ fn framed_client(addr: SocketAddr, seed: u64, rounds: usize) -> Result<usize, St
 #[test]
 fn protocol_echo_partial_frames_on_loops() {
     for loops in ["1", "2", "4"] {
-        let mut server = ServerProcess::start(
-            "gev-protocol",
-            &["--host", "127.0.0.1", "--port", "0", "--loops", loops],
-        );
+        let mut server = ServerProcess::on_loopback("gev-protocol", loops, &[]);
         let addr = server.addr();
         run_clients(100, 1000, move |seed| framed_client(addr, seed, 10));
         assert_exits_on_sigint(&mut server);
@@ -127,10 +118,7 @@ fn protocol_echo_partial_frames_on_loops() {
 
 #[test]
 fn protocol_header_byte_by_byte() {
-    let mut server = ServerProcess::start(
-        "gev-protocol",
-        &["--host", "127.0.0.1", "--port", "0", "--loops", "1"],
-    );
+    let mut server = ServerProcess::on_loopback("gev-protocol", "1", &[]);
     let mut stream = connect(server.addr());
     let wire = frame(b"split header");
     for byte in &wire {
@@ -145,19 +133,7 @@ fn protocol_header_byte_by_byte() {
 
 #[test]
 fn protocol_oversized_frame_closes_only_that_connection() {
-    let mut server = ServerProcess::start(
-        "gev-protocol",
-        &[
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--loops",
-            "1",
-            "--max-frame",
-            "1000",
-        ],
-    );
+    let mut server = ServerProcess::on_loopback("gev-protocol", "1", &["--max-frame", "1000"]);
     let mut good = connect(server.addr());
     let mut bad = connect(server.addr());
     // A valid frame first: it is echoed before the oversized one closes the connection.
@@ -190,19 +166,7 @@ fn protocol_oversized_frame_closes_only_that_connection() {
 
 #[test]
 fn maxconn_refuses_above_the_limit_and_recovers() {
-    let mut server = ServerProcess::start(
-        "gev-maxconn",
-        &[
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--loops",
-            "2",
-            "--max-connections",
-            "5",
-        ],
-    );
+    let mut server = ServerProcess::on_loopback("gev-maxconn", "2", &["--max-connections", "5"]);
     let addr = server.addr();
     let mut admitted: Vec<TcpStream> = Vec::new();
     for i in 0..5 {
@@ -248,20 +212,10 @@ fn maxconn_refuses_above_the_limit_and_recovers() {
 
 #[test]
 fn push_reaches_every_connection_periodically() {
-    let mut server = ServerProcess::start(
+    let mut server = ServerProcess::on_loopback(
         "gev-push",
-        &[
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--loops",
-            "2",
-            "--interval-ms",
-            "50",
-            "--message",
-            "tick",
-        ],
+        "2",
+        &["--interval-ms", "50", "--message", "tick"],
     );
     let clients: Vec<TcpStream> = (0..6).map(|_| connect(server.addr())).collect();
     for mut c in clients {
@@ -277,36 +231,13 @@ fn push_reaches_every_connection_periodically() {
 /// serving other clients.
 #[test]
 fn slow_reader_does_not_spin_or_grow() {
-    let mut server = ServerProcess::start(
-        "gev-echo",
-        &["--host", "127.0.0.1", "--port", "0", "--loops", "1"],
-    );
+    let mut server = ServerProcess::on_loopback("gev-echo", "1", &[]);
     let addr = server.addr();
     let rss_before = rss_kib(server.pid());
     let mut hog = connect(addr);
     hog.set_nonblocking(true).unwrap();
-    let chunk = vec![0xabu8; 64 * 1024];
-    let mut sent = 0usize;
-    let mut stalled_since: Option<Instant> = None;
-    let fill_deadline = Instant::now() + Duration::from_secs(20);
     // Write until the connection has been stalled (WouldBlock) for half a second.
-    while stalled_since.is_none_or(|t| t.elapsed() < Duration::from_millis(500)) {
-        assert!(
-            Instant::now() < fill_deadline,
-            "the never-reading client never stalled"
-        );
-        match hog.write(&chunk) {
-            Ok(n) => {
-                sent += n;
-                stalled_since = None;
-            }
-            Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                stalled_since.get_or_insert_with(Instant::now);
-                thread::sleep(Duration::from_millis(5));
-            }
-            Err(e) => panic!("hog write: {e}"),
-        }
-    }
+    let sent = common::write_until_stalled(&mut hog, 0xab, Duration::from_secs(20));
     assert!(
         sent > 1024 * 1024,
         "only {sent} bytes were accepted before stalling"
@@ -365,10 +296,7 @@ fn idle_connections_cost_under_half_a_kib() {
         count >= 1000,
         "open-file limit {limit} too low for this test; raise `ulimit -n`"
     );
-    let mut server = ServerProcess::start(
-        "gev-echo",
-        &["--host", "127.0.0.1", "--port", "0", "--loops", "1"],
-    );
+    let mut server = ServerProcess::on_loopback("gev-echo", "1", &[]);
     let addr = server.addr();
     // Warm up the loop (scratch buffer, allocator arenas) with a few connections first.
     let mut warm: Vec<TcpStream> = (0..10).map(|_| connect(addr)).collect();
@@ -477,10 +405,7 @@ fn fd_exhaustion_is_logged_once_and_recovers() {
 
 #[test]
 fn echo_exits_on_sigterm() {
-    let mut server = ServerProcess::start(
-        "gev-echo",
-        &["--host", "127.0.0.1", "--port", "0", "--loops", "1"],
-    );
+    let mut server = ServerProcess::on_loopback("gev-echo", "1", &[]);
     let mut client = connect(server.addr());
     client.write_all(b"ping").unwrap();
     let mut b = [0u8; 4];
@@ -494,19 +419,7 @@ fn echo_exits_on_sigterm() {
 
 #[test]
 fn echo_work_ns_slows_each_message() {
-    let mut server = ServerProcess::start(
-        "gev-echo",
-        &[
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--loops",
-            "1",
-            "--work-ns",
-            "20000000",
-        ],
-    );
+    let mut server = ServerProcess::on_loopback("gev-echo", "1", &["--work-ns", "20000000"]);
     let mut client = connect(server.addr());
     let started = Instant::now();
     for _ in 0..3 {

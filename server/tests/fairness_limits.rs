@@ -8,14 +8,16 @@
 //!   client's message waits for at most two turns of the stream (the read turn of
 //!   `event_loop.rs` and its ready list `read_again`), not for as long as the stream lasts.
 
+mod common;
+
 use std::borrow::Cow;
-use std::io::{ErrorKind, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use gev::{Conn, Handler, Raw, Server, ServerHandle, ServerOptions};
 
@@ -57,28 +59,8 @@ fn a_client_that_never_reads_costs_at_most_the_default_high_watermark() {
     let mut hog = TcpStream::connect(addr).unwrap();
     hog.set_nonblocking(true).unwrap();
     let hog_addr = hog.local_addr().unwrap();
-    let chunk = vec![0x5au8; 64 * 1024];
-    let mut sent = 0usize;
-    let mut stalled_since: Option<Instant> = None;
-    let deadline = Instant::now() + WAIT;
     // Write until every buffer on the way is full: the server has stopped reading.
-    while stalled_since.is_none_or(|t| t.elapsed() < Duration::from_millis(500)) {
-        assert!(
-            Instant::now() < deadline,
-            "the hog never stalled ({sent} bytes sent)"
-        );
-        match hog.write(&chunk) {
-            Ok(n) => {
-                sent += n;
-                stalled_since = None;
-            }
-            Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                stalled_since.get_or_insert_with(Instant::now);
-                thread::sleep(Duration::from_millis(5));
-            }
-            Err(e) => panic!("hog write: {e}"),
-        }
-    }
+    common::write_until_stalled(&mut hog, 0x5a, WAIT);
     let held = recorder
         .max_pending
         .lock()

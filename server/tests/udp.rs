@@ -6,12 +6,10 @@
 
 mod common;
 
-use common::udp::{client, echo_each, Echo};
+use common::udp::{client, echo_each, Blasters, Echo};
 
 use std::borrow::Cow;
 use std::net::{SocketAddr, UdpSocket};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -170,23 +168,7 @@ fn stop_with_datagrams_in_flight() {
     let server = UdpServer::new(options().loops(2), Echo).unwrap();
     let addr = server.local_addr();
     let running = server.start().unwrap();
-    let stop = Arc::new(AtomicBool::new(false));
-    let blasters: Vec<_> = (0..4)
-        .map(|_| {
-            let stop = stop.clone();
-            thread::spawn(move || {
-                let socket = client();
-                let deadline = Instant::now() + Duration::from_secs(5);
-                let mut sent = 0u64;
-                while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
-                    if socket.send_to(&[9u8; 64], addr).is_ok() {
-                        sent += 1;
-                    }
-                }
-                sent
-            })
-        })
-        .collect();
+    let blasters = Blasters::start(4, addr, 9);
     thread::sleep(Duration::from_millis(200));
     let started = Instant::now();
     let counters = running.stop().unwrap();
@@ -195,8 +177,7 @@ fn stop_with_datagrams_in_flight() {
         "stop took {:?}",
         started.elapsed()
     );
-    stop.store(true, Ordering::Relaxed);
-    let sent: u64 = blasters.into_iter().map(|b| b.join().unwrap()).sum();
+    let sent = blasters.stop();
     assert!(
         counters.datagrams_in > 0 && counters.datagrams_in <= sent,
         "{counters:?} sent {sent}"

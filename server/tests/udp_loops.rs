@@ -11,12 +11,12 @@ use std::borrow::Cow;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::udp::{client, echo_each, scrape_udp, Echo};
+use common::udp::{client, echo_each, scrape_udp, Blasters, Echo};
 use gev::udp::{DatagramCtx, DatagramHandler, UdpOptions, UdpSendError, UdpServer};
 use gev::{Conn, Handler, Raw, Server, ServerOptions};
 use rand::rngs::SmallRng;
@@ -242,29 +242,12 @@ fn stop_with_connections_and_datagrams_in_flight() {
     conn.write_all(b"hello").unwrap();
     let mut reply = [0u8; 5];
     conn.read_exact(&mut reply).unwrap();
-    let stop = Arc::new(AtomicBool::new(false));
-    let blasters: Vec<_> = (0..3)
-        .map(|_| {
-            let stop = stop.clone();
-            thread::spawn(move || {
-                let socket = client();
-                let deadline = Instant::now() + Duration::from_secs(5);
-                let mut sent = 0u64;
-                while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
-                    if socket.send_to(&[7u8; 64], udp_addr).is_ok() {
-                        sent += 1;
-                    }
-                }
-                sent
-            })
-        })
-        .collect();
+    let blasters = Blasters::start(3, udp_addr, 7);
     thread::sleep(Duration::from_millis(200));
     let started = Instant::now();
     running.stop().unwrap();
     let took = started.elapsed();
-    stop.store(true, Ordering::Relaxed);
-    let sent: u64 = blasters.into_iter().map(|b| b.join().unwrap()).sum();
+    let sent = blasters.stop();
     assert!(took < Duration::from_secs(3), "stop took {took:?}");
     let c = udp.counters();
     assert!(

@@ -10,11 +10,12 @@ pub mod echo;
 pub mod tls;
 pub mod udp;
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
+use std::io::{BufRead, BufReader, ErrorKind, Write};
+use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
+use std::thread;
 use std::time::{Duration, Instant};
 
 /// How long a starting binary may take to print its `listening on` line (the machine is shared
@@ -50,6 +51,14 @@ pub struct ServerProcess {
 }
 
 impl ServerProcess {
+    /// Starts workspace binary `name` on an ephemeral loopback port with `--loops LOOPS` and
+    /// `extra` flags (`--host 127.0.0.1 --port 0 --loops LOOPS EXTRA…`).
+    pub fn on_loopback(name: &str, loops: &str, extra: &[&str]) -> ServerProcess {
+        let mut args = vec!["--host", "127.0.0.1", "--port", "0", "--loops", loops];
+        args.extend_from_slice(extra);
+        ServerProcess::start(name, &args)
+    }
+
     /// Starts `target/<profile>/<name> ARGS...` (pass `--port 0` to get a free port) and waits
     /// for its `listening on ADDR` stdout line. Stderr is inherited (the test's captured output).
     pub fn start(name: &str, args: &[&str]) -> ServerProcess {
@@ -281,4 +290,33 @@ impl Drop for ChildGuard {
             let _ = child.wait();
         }
     }
+}
+
+/// Writes 64 KiB chunks of `byte` to `stream` (made non-blocking) until writes have would-block
+/// for half a second on end: every buffer on the way is full, the server has stopped reading
+/// this client. Fails the test if that takes longer than `limit`. Returns the bytes accepted.
+pub fn write_until_stalled(stream: &mut TcpStream, byte: u8, limit: Duration) -> usize {
+    stream.set_nonblocking(true).expect("non-blocking");
+    let chunk = vec![byte; 64 * 1024];
+    let mut sent = 0usize;
+    let mut stalled_since: Option<Instant> = None;
+    let deadline = Instant::now() + limit;
+    while stalled_since.is_none_or(|t| t.elapsed() < Duration::from_millis(500)) {
+        assert!(
+            Instant::now() < deadline,
+            "the never-reading client never stalled ({sent} bytes sent)"
+        );
+        match stream.write(&chunk) {
+            Ok(n) => {
+                sent += n;
+                stalled_since = None;
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                stalled_since.get_or_insert_with(Instant::now);
+                thread::sleep(Duration::from_millis(5));
+            }
+            Err(e) => panic!("hog write: {e}"),
+        }
+    }
+    sent
 }

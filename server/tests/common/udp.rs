@@ -1,12 +1,15 @@
 //! UDP helpers shared by the UDP end-to-end tests (`udp.rs`, `udp_loops.rs`): an echo
-//! handler, a client socket with a read timeout, a stop-and-wait echo check byte for byte, and
-//! a scrape of the `gev_udp_*` metric families.
+//! handler, a client socket with a read timeout, a stop-and-wait echo check byte for byte,
+//! senders that keep datagrams in flight, and a scrape of the `gev_udp_*` metric families.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
 
 use gev::udp::{DatagramCtx, DatagramHandler};
 use rand::rngs::SmallRng;
@@ -75,6 +78,43 @@ pub fn echo_each(socket: &UdpSocket, to: SocketAddr, seed: u64, count: usize) ->
         assert!(ok, "seed {seed}: datagram {i} never echoed");
     }
     sent
+}
+
+/// Threads each sending 64-byte datagrams to one address as fast as they can, for at most 5 s,
+/// until stopped: datagrams in flight while a server stops.
+pub struct Blasters {
+    stop: Arc<AtomicBool>,
+    threads: Vec<JoinHandle<u64>>,
+}
+
+impl Blasters {
+    /// `count` senders of datagrams filled with `fill` to `to`.
+    pub fn start(count: usize, to: SocketAddr, fill: u8) -> Blasters {
+        let stop = Arc::new(AtomicBool::new(false));
+        let threads = (0..count)
+            .map(|_| {
+                let stop = stop.clone();
+                thread::spawn(move || {
+                    let socket = client();
+                    let deadline = Instant::now() + Duration::from_secs(5);
+                    let mut sent = 0u64;
+                    while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+                        if socket.send_to(&[fill; 64], to).is_ok() {
+                            sent += 1;
+                        }
+                    }
+                    sent
+                })
+            })
+            .collect();
+        Blasters { stop, threads }
+    }
+
+    /// Stops every sender; the datagrams they sent in all.
+    pub fn stop(self) -> u64 {
+        self.stop.store(true, Ordering::Relaxed);
+        self.threads.into_iter().map(|t| t.join().unwrap()).sum()
+    }
 }
 
 /// The `gev_udp_*` series of the endpoint at `addr`, summed over loops: family -> value.
