@@ -413,20 +413,6 @@ impl Drop for Lab {
     }
 }
 
-/// The only directory under `root`.
-fn only_subdir(root: &Path) -> PathBuf {
-    let dirs: Vec<PathBuf> = std::fs::read_dir(root)
-        .expect("output root exists")
-        .map(|entry| entry.expect("entry").path())
-        .collect();
-    assert_eq!(
-        dirs.len(),
-        1,
-        "expected one output directory, found {dirs:?}"
-    );
-    dirs.into_iter().next().unwrap_or_default()
-}
-
 fn write_spec(dir: &Path, name: &str, rates: &str) -> PathBuf {
     let path = dir.join(name);
     std::fs::write(
@@ -459,9 +445,7 @@ fn sweep(lab: &Lab, spec: &Path, hosts: &Path, out: &str) -> (common::Finished, 
 }
 
 fn read_results(out: &Path) -> Results {
-    let dir = only_subdir(out);
-    let text = std::fs::read_to_string(dir.join("results.json")).expect("results.json");
-    Results::from_json(&text).expect("results.json parses")
+    common::read_results(&common::only_subdir(out))
 }
 
 /// Every check of a healthy sweep; returns the merged p50 of the closed-loop point (µs) and
@@ -740,15 +724,9 @@ fn a_sweep_across_three_namespaced_hosts() {
         started.elapsed().as_secs_f64(),
         finished.stdout
     );
-    assert!(
-        finished.status.success(),
-        "multi-host sweep failed ({}):\n{}\n{}",
-        finished.status,
-        finished.stdout,
-        finished.stderr
-    );
+    common::assert_succeeded(&finished, "multi-host sweep");
     let results = read_results(&out);
-    let report_dir = only_subdir(&out);
+    let report_dir = common::only_subdir(&out);
     let (p50, rtt) = check_healthy_sweep(&lab, &results, &report_dir);
     let record = results.hosts.as_ref().expect("hosts");
     println!(
@@ -778,7 +756,7 @@ fn a_sweep_across_three_namespaced_hosts() {
             );
             let delayed = read_results(&out);
             let (delayed_p50, delayed_rtt) =
-                check_healthy_sweep(&lab, &delayed, &only_subdir(&out));
+                check_healthy_sweep(&lab, &delayed, &common::only_subdir(&out));
             println!(
                 "netem 1 ms each way: p50 {p50:.0} -> {delayed_p50:.0} µs, RTT {rtt:.0} -> \
                  {delayed_rtt:.0} µs"

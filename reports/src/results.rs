@@ -749,17 +749,19 @@ impl std::ops::Add for ServerUdpCounters {
 
     /// Both counters summed (a point's runs), per-call figures recomputed.
     fn add(self, other: ServerUdpCounters) -> ServerUdpCounters {
-        ServerUdpCounters {
-            datagrams_received: self.datagrams_received + other.datagrams_received,
-            datagrams_sent: self.datagrams_sent + other.datagrams_sent,
-            dropped_output_full: self.dropped_output_full + other.dropped_output_full,
-            dropped_oversized: self.dropped_oversized + other.dropped_oversized,
-            send_errors: self.send_errors + other.send_errors,
-            recv_batches: self.recv_batches + other.recv_batches,
-            send_batches: self.send_batches + other.send_batches,
-            ..ServerUdpCounters::default()
+        let mut sum = self;
+        for (counter, more) in [
+            (&mut sum.datagrams_received, other.datagrams_received),
+            (&mut sum.datagrams_sent, other.datagrams_sent),
+            (&mut sum.dropped_output_full, other.dropped_output_full),
+            (&mut sum.dropped_oversized, other.dropped_oversized),
+            (&mut sum.send_errors, other.send_errors),
+            (&mut sum.recv_batches, other.recv_batches),
+            (&mut sum.send_batches, other.send_batches),
+        ] {
+            *counter += more;
         }
-        .with_per_call()
+        sum.with_per_call()
     }
 }
 
