@@ -64,8 +64,10 @@ pub fn read_results(dir: &Path) -> anyhow::Result<Results> {
 /// is better). Cost columns are microseconds of CPU time per completed request; `limit` is
 /// `server`, `generator`, `both` or `neither`, from the two utilisations (fractions of the
 /// cores each side could use). Then (issue 15) `transport` (`tcp`, `unix`, `udp`), the UDP
-/// points' datagram counters summed over the runs, and the ratios to the same server at the same
-/// load over TCP (`*_vs_tcp*`). Empty cells where a figure was not measured.
+/// points' datagram counters summed over the runs, the ratios to the same server at the same
+/// load over TCP (`*_vs_tcp*`), and a scraped gev UDP server's own counters (`server_*`: its
+/// datagrams, drops, syscalls and datagrams per syscall). Empty cells where a figure was not
+/// measured.
 pub fn csv(results: &Results) -> String {
     let references = results.references();
     let mut out = String::from(
@@ -95,7 +97,10 @@ pub fn csv(results: &Results) -> String {
     out.push_str(
         ",transport,datagrams_sent,datagrams_received,datagrams_lost,datagrams_duplicated,\
          datagrams_reordered,datagrams_late,throughput_vs_tcp,throughput_vs_tcp_low,\
-         throughput_vs_tcp_high,server_cpu_vs_tcp,server_cpu_vs_tcp_low,server_cpu_vs_tcp_high",
+         throughput_vs_tcp_high,server_cpu_vs_tcp,server_cpu_vs_tcp_low,server_cpu_vs_tcp_high,\
+         server_datagrams_received,server_datagrams_sent,server_datagrams_dropped,\
+         server_recv_batches,server_send_batches,server_datagrams_per_recv_call,\
+         server_datagrams_per_send_call",
     );
     out.push('\n');
     for summary in &results.summaries {
@@ -175,6 +180,23 @@ pub fn csv(results: &Results) -> String {
         out.push_str(&interval_cells(
             vs_tcp.and_then(|r| r.server_cpu_per_request.as_ref()),
         ));
+        match &summary.server_udp {
+            Some(c) => {
+                let per_call = |v: Option<f64>| v.map_or(String::new(), |v| v.to_string());
+                let _ = write!(
+                    out,
+                    ",{},{},{},{},{},{},{}",
+                    c.datagrams_received,
+                    c.datagrams_sent,
+                    c.dropped(),
+                    c.recv_batches,
+                    c.send_batches,
+                    per_call(c.datagrams_per_recv_call),
+                    per_call(c.datagrams_per_send_call)
+                );
+            }
+            None => out.push_str(",,,,,,,"),
+        }
         out.push('\n');
     }
     out
@@ -208,10 +230,14 @@ fn field(text: &str) -> String {
 /// The summary table printed at the end of a sweep.
 pub fn table(results: &Results) -> String {
     let references = results.references();
+    // Named as what ran: a transport's variant beside the server's name.
+    let name = |summary: &gev_reports::results::PointSummary| {
+        gev_reports::from_results::name_at(results, &summary.server, summary.point.transport)
+    };
     let server_width = results
         .summaries
         .iter()
-        .map(|s| s.server.chars().count())
+        .map(|s| name(s).chars().count())
         .chain(std::iter::once(6))
         .max()
         .unwrap_or(6);
@@ -261,13 +287,17 @@ pub fn table(results: &Results) -> String {
     if datagrams {
         let _ = write!(out, "  {}", gev_reports::table::DATAGRAMS_HEADER);
     }
+    let server_udp = results.summaries.iter().any(|s| s.server_udp.is_some());
+    if server_udp {
+        let _ = write!(out, "  {}", gev_reports::table::SERVER_UDP_HEADER);
+    }
     out.push('\n');
     for summary in &results.summaries {
         let t = &summary.throughput_rps;
         let _ = write!(
             out,
             "{:<server_width$} {:>5} {:<load_width$} {:>12.0} {:>21} {:>9.1} {:>9.1}",
-            summary.server,
+            name(summary),
             summary.point.loops,
             load(&summary.point),
             t.median,
@@ -314,6 +344,10 @@ pub fn table(results: &Results) -> String {
                 "  {}",
                 gev_reports::table::format_datagrams(summary.datagrams.as_ref())
             );
+        }
+        if server_udp {
+            let cell = gev_reports::table::format_server_udp(summary.server_udp.as_ref());
+            let _ = write!(out, "  {cell}");
         }
         out.push('\n');
     }

@@ -52,7 +52,26 @@ metrics = ["gev-echo"]
 #[test]
 fn side_by_side_transports_sweep_carries_every_transport_and_the_datagram_counters() {
     let work = tempfile::tempdir().expect("temp dir");
-    let (results, dir) = sweep(work.path(), SIDE_BY_SIDE, &[]);
+    let swept = common::sweep(
+        work.path(),
+        ("transports.toml", SIDE_BY_SIDE),
+        &[],
+        SWEEP_LIMIT,
+        &common::TRANSPORT_BINARIES,
+    );
+    let (results, dir) = (swept.results, swept.dir);
+    // The terminal table names what ran, with the server's own UDP figures.
+    for text in [
+        "gev-udp-echo (gev-echo)",
+        "ref-tokio-unix-echo (ref-tokio-echo)",
+        "server datagrams per recv / send syscall",
+    ] {
+        assert!(
+            swept.run.stdout.contains(text),
+            "{text}: {}",
+            swept.run.stdout
+        );
+    }
     assert!(results.failures.is_empty(), "{:?}", results.failures);
     assert_eq!(results.spec.transports, PointTransport::ALL.to_vec());
 
@@ -161,6 +180,15 @@ fn side_by_side_transports_sweep_carries_every_transport_and_the_datagram_counte
     let header = csv.lines().next().expect("a header");
     assert!(header.contains(",transport,datagrams_sent,"), "{header}");
     assert!(csv.lines().any(|l| l.contains(",udp,")), "{csv}");
+    assert!(
+        header.ends_with(",server_datagrams_per_recv_call,server_datagrams_per_send_call"),
+        "{header}"
+    );
+    // gev-echo's UDP rows carry its counters; every other row leaves them empty.
+    for line in csv.lines().skip(1) {
+        let scraped = line.starts_with("gev-echo,") && line.contains(",udp,");
+        assert_eq!(!line.ends_with(",,,,,,,"), scraped, "{line}");
+    }
     let report = std::fs::read_to_string(dir.join("report.md")).expect("report.md");
     assert!(report.contains("datagrams lost (%)"), "{report}");
     assert!(

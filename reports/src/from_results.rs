@@ -165,6 +165,16 @@ pub fn report_from_results(results: &Results) -> Report {
     }
 }
 
+/// How tables name `server` at a point of `transport`: what ran there
+/// ([`crate::model::ran_as`]).
+pub fn name_at(results: &Results, server: &str, transport: PointTransport) -> String {
+    let variants = variants(results);
+    let variant = variants
+        .iter()
+        .find(|v| v.server == server && v.transport == transport);
+    crate::model::ran_as(server, variant.map(|v| v.binary.as_str()))
+}
+
 /// Which binary each server ran as at each other transport, from its recorded commands.
 fn variants(results: &Results) -> Vec<ServerVariant> {
     results

@@ -46,6 +46,14 @@ pub struct Report {
     pub variants: Vec<ServerVariant>,
 }
 
+/// How a server is named where it ran as `variant` (another binary): `gev-udp-echo (gev-echo)`.
+pub fn ran_as(server: &str, variant: Option<&str>) -> String {
+    match variant {
+        Some(binary) if binary != server => format!("{binary} ({server})"),
+        _ => server.to_string(),
+    }
+}
+
 /// A server run as a variant at one transport's points (issue 15): the tokio reference runs as
 /// `ref-tokio-udp-echo` at UDP points, gev-echo as `gev-udp-echo`.
 #[derive(Debug, Clone, PartialEq)]
@@ -205,10 +213,7 @@ impl Report {
     /// `gev-udp-echo (gev-echo)` at a UDP load, else the server's name.
     pub fn name_at(&self, server: &str, workload: &str) -> String {
         let (_, transport) = crate::plot::transports::split_transport(workload);
-        match self.variant_of(server, transport) {
-            Some(binary) => format!("{binary} ({server})"),
-            None => server.to_string(),
-        }
+        ran_as(server, self.variant_of(server, transport))
     }
 
     /// The datagram counters of the point with this key, if it ran over UDP.
