@@ -227,6 +227,13 @@ fn field(text: &str) -> String {
     }
 }
 
+/// A table cell `1.23 (1.01–1.45)`, or `—` where the figure was not measured.
+fn interval_text(interval: Option<Interval>) -> String {
+    interval.map_or("—".to_string(), |i| {
+        format!("{:.2} ({:.2}–{:.2})", i.median, i.low, i.high)
+    })
+}
+
 /// The summary table printed at the end of a sweep.
 pub fn table(results: &Results) -> String {
     let references = results.references();
@@ -309,34 +316,19 @@ pub fn table(results: &Results) -> String {
             summary.server_cpu_us_per_request,
             summary.generator_cpu_us_per_request,
         ] {
-            let cell = cost.map_or("—".to_string(), |c| {
-                format!("{:.2} ({:.2}–{:.2})", c.median, c.low, c.high)
-            });
-            let _ = write!(out, " {cell:>20}");
+            let _ = write!(out, " {:>20}", interval_text(cost));
         }
         for reference in &references {
             let ratio = summary.ratios.iter().find(|r| r.reference == *reference);
-            for interval in [
-                ratio.map(|r| r.throughput),
-                ratio.and_then(|r| r.server_cpu_per_request),
-            ] {
-                let cell = interval.map_or("—".to_string(), |i| {
-                    format!("{:.2} ({:.2}–{:.2})", i.median, i.low, i.high)
-                });
-                let _ = write!(out, " {cell:>22}");
-            }
+            let _ = write!(out, " {:>22}", interval_text(ratio.map(|r| r.throughput)));
+            let cpu = ratio.and_then(|r| r.server_cpu_per_request);
+            let _ = write!(out, " {:>22}", interval_text(cpu));
         }
         if vs_tcp {
             let ratio = summary.vs_tcp.as_ref();
-            for interval in [
-                ratio.map(|r| r.throughput),
-                ratio.and_then(|r| r.server_cpu_per_request),
-            ] {
-                let cell = interval.map_or("—".to_string(), |i| {
-                    format!("{:.2} ({:.2}–{:.2})", i.median, i.low, i.high)
-                });
-                let _ = write!(out, " {cell:>22}");
-            }
+            let _ = write!(out, " {:>22}", interval_text(ratio.map(|r| r.throughput)));
+            let cpu = ratio.and_then(|r| r.server_cpu_per_request);
+            let _ = write!(out, " {:>22}", interval_text(cpu));
         }
         if datagrams {
             let _ = write!(
