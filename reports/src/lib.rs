@@ -7,7 +7,9 @@
 //! Data path: harness sweep -> runs -> `results.json` ([`results`]) -> [`from_results`] (with
 //! [`from_loadgen`] and [`hdr`] for each run's loadgen summary) -> [`model::Report`] (plain
 //! data) -> [`plot`] jobs drawn in parallel by [`render`](mod@render) -> pages ([`verdict`]
-//! first, then [`table`], in [`markdown`] and [`html`]). Everything is drawn from the plain [`model::Report`], so a report can
+//! first, then [`table`], in [`markdown`] and [`html`]). Figures a server's own metrics give
+//! (a gev UDP server's datagrams per syscall) are read from the scrapes results.json keeps, by
+//! [`prometheus`]. Everything is drawn from the plain [`model::Report`], so a report can
 //! be re-rendered from `results.json` alone, and tests can feed degenerate data (one point, zero
 //! throughput, no histograms) straight in.
 //!
