@@ -319,6 +319,20 @@ mod tests {
     }
 
     #[test]
+    fn rejects_a_zero_unsent_limit() {
+        let err = ServerOptions::default()
+            .tcp_notsent_lowat(Some(0))
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("tcp_notsent_lowat"), "{err}");
+        ServerOptions::default()
+            .tcp_notsent_lowat(None)
+            .validate()
+            .unwrap();
+    }
+
+    #[test]
     fn rejects_zero_idle_timeout_and_bad_metrics_path() {
         assert!(ServerOptions::default()
             .idle_timeout(Some(Duration::ZERO))
