@@ -1,6 +1,9 @@
 //! The first step of the data path: one thread (`gev-acceptor`) accepts connections, enforces
-//! `max_connections` before anything is allocated for them, sets `TCP_NODELAY`, asks the
-//! [`Balancer`] for a loop and hands the socket over through that loop's task queue.
+//! `max_connections` before anything is allocated for them, asks the [`Balancer`] for a loop and
+//! hands the socket over through that loop's task queue. `TCP_NODELAY` and `TCP_NOTSENT_LOWAT`
+//! are set once on the listener and inherited by every accepted socket
+//! ([`crate::inherited_options`]), so a connection costs the acceptor `accept4` and, when the
+//! loop sleeps, one waker write.
 //!
 //! Running out of file descriptors (`EMFILE`/`ENFILE`) is logged once per episode; the acceptor
 //! then stops accepting for a short back-off and retries (no exit, no spin), and logs when it
@@ -16,6 +19,7 @@ use crate::transport::{Listener, Stream};
 use mio::{Events, Interest, Poll, Token};
 
 use crate::balance::Balancer;
+use crate::inherited_options::InheritedOptions;
 use crate::loop_handle::{LoopShared, Task};
 use crate::protocol::Protocol;
 
@@ -47,7 +51,8 @@ pub(crate) struct Acceptor<P: Protocol> {
     loops: Vec<Arc<LoopShared<P>>>,
     balancer: Box<dyn Balancer>,
     max_connections: usize,
-    tcp_nodelay: bool,
+    /// `TCP_NODELAY` / `TCP_NOTSENT_LOWAT`, inherited from the listener.
+    connection_options: InheritedOptions,
     stats: Arc<AcceptorStats>,
     stop: Arc<AtomicBool>,
     /// Reused per accept: connection counts handed to the balancer.
@@ -68,9 +73,12 @@ impl<P: Protocol> Acceptor<P> {
         balancer: Box<dyn Balancer>,
         max_connections: usize,
         tcp_nodelay: bool,
+        tcp_notsent_lowat: Option<u32>,
         stats: Arc<AcceptorStats>,
         stop: Arc<AtomicBool>,
     ) -> io::Result<Self> {
+        let connection_options =
+            InheritedOptions::apply_to_listener(&listener, tcp_nodelay, tcp_notsent_lowat);
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)?;
         let loads = Vec::with_capacity(loops.len());
@@ -80,7 +88,7 @@ impl<P: Protocol> Acceptor<P> {
             loops,
             balancer,
             max_connections,
-            tcp_nodelay,
+            connection_options,
             stats,
             stop,
             loads,
@@ -165,11 +173,7 @@ impl<P: Protocol> Acceptor<P> {
         }
         self.stats.active.fetch_add(1, Ordering::Relaxed);
         self.stats.accepted.fetch_add(1, Ordering::Relaxed);
-        if self.tcp_nodelay {
-            if let Err(e) = stream.set_nodelay(true) {
-                tracing::debug!(peer = %peer, error = %e, "cannot set TCP_NODELAY");
-            }
-        }
+        self.connection_options.on_accept(&stream);
         self.loads.clear();
         self.loads.extend(
             self.loops

@@ -49,7 +49,7 @@
 //! `Cow<'a, [u8]>`); a generic impl writes `&'a self` (see [`Handler`] for why).
 //!
 //! # Dependencies
-//! `mio` (readiness polling and wakers), `socket2` (listener options: backlog, `SO_REUSEPORT`),
+//! `mio` (readiness polling and wakers), `socket2` (listener options: backlog, `SO_REUSEPORT`, and `TCP_NODELAY`/`TCP_NOTSENT_LOWAT` inherited by accepted sockets),
 //! `slab` (connection slots), `libc` (errno values for `EMFILE`/`ENFILE`), `thiserror` (typed
 //! errors), `tracing` (logging; the library never prints). `httparse`, `sha1`, `base64`,
 //! `flate2` serve the WebSocket module ([`ws`]); `httparse` also the HTTP module ([`http`]).
@@ -70,6 +70,7 @@ mod connection;
 mod error;
 mod event_loop;
 mod handler;
+mod inherited_options;
 mod loop_handle;
 mod options;
 mod output_buffer;

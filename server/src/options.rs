@@ -122,6 +122,17 @@ pub struct ServerOptions {
     /// [`CloseReason::HandshakeTimeout`](crate::CloseReason::HandshakeTimeout) (a client that
     /// stalls half way, or never starts). Default 10 s.
     pub tls_handshake_timeout: Duration,
+    /// `TCP_NOTSENT_LOWAT` of accepted TCP connections: at most about this many bytes written
+    /// but not yet sent wait in the kernel for a connection (plus the segment being filled); a
+    /// write beyond it is short and the rest waits in the output buffer, where
+    /// [`output_high_watermark`](Self::output_high_watermark) applies. Bytes in flight are not
+    /// counted, so throughput on long links is not limited. `None` leaves the kernel's send
+    /// buffer autotuning alone, which on loopback grows it to ~4 MiB at the first
+    /// acknowledgement: a client that never reads then makes the server read, echo and queue
+    /// ~4 MiB per connection before backpressure starts, again after every reconnect
+    /// (`harness soak`, issue 16). Set once on the listener and inherited by accepted sockets (no
+    /// syscall per connection). Default 128 KiB.
+    pub tcp_notsent_lowat: Option<u32>,
 }
 
 impl Default for ServerOptions {
@@ -146,6 +157,7 @@ impl Default for ServerOptions {
             metrics: None,
             tls: None,
             tls_handshake_timeout: Duration::from_secs(10),
+            tcp_notsent_lowat: Some(128 * 1024),
         }
     }
 }
@@ -198,6 +210,8 @@ impl ServerOptions {
         max_connections: usize);
     setter!(/// Sets [`read_buffer_size`](Self::read_buffer_size).
         read_buffer_size: usize);
+    setter!(/// Sets [`tcp_notsent_lowat`](Self::tcp_notsent_lowat).
+        tcp_notsent_lowat: Option<u32>);
     setter!(/// Sets [`output_high_watermark`](Self::output_high_watermark).
         output_high_watermark: usize);
     setter!(/// Sets [`output_low_watermark`](Self::output_low_watermark).
@@ -261,6 +275,12 @@ impl ServerOptions {
         if self.resolved_loops() > u16::MAX as usize {
             return fail(format!("loops ({}) must be at most 65535", self.loops));
         }
+        if self.tcp_notsent_lowat == Some(0) {
+            return fail(
+                "tcp_notsent_lowat must be at least 1 byte (use None to leave it to the kernel)"
+                    .into(),
+            );
+        }
         if self.idle_timeout == Some(Duration::ZERO) {
             return fail("idle_timeout must be positive (use None to disable it)".into());
         }
@@ -296,6 +316,20 @@ mod tests {
             .output_low_watermark(20);
         let err = options.validate().unwrap_err().to_string();
         assert!(err.contains("output_low_watermark"), "{err}");
+    }
+
+    #[test]
+    fn rejects_a_zero_unsent_limit() {
+        let err = ServerOptions::default()
+            .tcp_notsent_lowat(Some(0))
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("tcp_notsent_lowat"), "{err}");
+        ServerOptions::default()
+            .tcp_notsent_lowat(None)
+            .validate()
+            .unwrap();
     }
 
     #[test]

@@ -257,6 +257,7 @@ impl<P: Protocol, H: Handler<P>> Server<P, H> {
             balancer,
             options.max_connections,
             options.tcp_nodelay,
+            options.tcp_notsent_lowat,
             stats.clone(),
             stop_acceptor.clone(),
         )

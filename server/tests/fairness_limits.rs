@@ -3,7 +3,9 @@
 //! - a client that never reads its replies makes the server hold at most the default output high
 //!   watermark plus one read of output for it, and the server stops reading it (issue 16: with
 //!   the old 1 MiB default, each such client made the loop copy and hold 16 times as much per
-//!   cycle, which `harness soak` showed as p99 spikes and an RSS saw-tooth);
+//!   cycle, which `harness soak` showed as p99 spikes and an RSS saw-tooth), and the kernel
+//!   takes at most `tcp_notsent_lowat` of unsent echo before that (it autotuned its send buffer
+//!   to ~4 MiB, which the server read and echoed again after every reconnect);
 //! - a client streaming as fast as it can is read at most one read budget per turn, so another
 //!   client's message waits for at most two turns of the stream (the read turn of
 //!   `event_loop.rs` and its ready list `read_again`), not for as long as the stream lasts.
@@ -84,6 +86,89 @@ fn a_client_that_never_reads_costs_at_most_the_default_high_watermark() {
     assert_eq!(&reply, b"still here");
     let _ = server.stop();
     drop(hog);
+}
+
+/// Echoes, and counts the bytes delivered (each is echoed: what the server read and wrote).
+#[derive(Default)]
+struct ByteCounter {
+    delivered: AtomicUsize,
+}
+
+impl Observe for ByteCounter {
+    fn observe(&self, _conn: &mut Conn<'_, Raw>, message: &[u8]) {
+        self.delivered.fetch_add(message.len(), Ordering::SeqCst);
+    }
+}
+
+/// Connects a client with a 4 KiB receive buffer (as `loadgen --misbehave never-read` does) that
+/// writes until every buffer on the way has been full for 500 ms; returns the bytes the server
+/// read (and echoed) from it by then.
+fn bytes_echoed_to_a_client_that_never_reads(options: ServerOptions) -> usize {
+    let counter = Arc::new(ByteCounter::default());
+    let (server, addr) = start(options.loops(1), ArcHandler(counter.clone()));
+    let socket = socket2::Socket::new(
+        socket2::Domain::IPV4,
+        socket2::Type::STREAM,
+        Some(socket2::Protocol::TCP),
+    )
+    .unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    socket.connect(&addr.into()).unwrap();
+    let mut hog: TcpStream = socket.into();
+    hog.set_nonblocking(true).unwrap();
+    let chunk = vec![0x5au8; 64 * 1024];
+    let mut stalled_since: Option<Instant> = None;
+    let deadline = Instant::now() + WAIT;
+    while stalled_since.is_none_or(|t| t.elapsed() < Duration::from_millis(500)) {
+        assert!(Instant::now() < deadline, "the hog never stalled");
+        match hog.write(&chunk) {
+            Ok(_) => stalled_since = None,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                stalled_since.get_or_insert_with(Instant::now);
+                thread::sleep(Duration::from_millis(5));
+            }
+            Err(e) => panic!("hog write: {e}"),
+        }
+    }
+    let echoed = counter.delivered.load(Ordering::SeqCst);
+    let _ = server.stop();
+    echoed
+}
+
+/// The kernel's largest autotuned send buffer (`tcp_wmem` max), if readable.
+fn tcp_wmem_max() -> Option<usize> {
+    let text = std::fs::read_to_string("/proc/sys/net/ipv4/tcp_wmem").ok()?;
+    text.split_whitespace().nth(2)?.parse().ok()
+}
+
+#[test]
+fn a_client_that_never_reads_is_echoed_at_most_the_unsent_limit_before_backpressure() {
+    // Issue 16: a never-reading client costs the server one read and one echo per message it
+    // sends until backpressure starts, and again after each reconnect (the idle timeout closes
+    // it). With the kernel's send buffer autotuned (~4 MiB on loopback) that was ~4 MiB per
+    // cycle; TCP_NOTSENT_LOWAT bounds the unsent bytes the kernel takes.
+    let defaults = ServerOptions::new("127.0.0.1:0".parse().unwrap());
+    let lowat = defaults.tcp_notsent_lowat.expect("on by default") as usize;
+    let (high, read_size) = (defaults.output_high_watermark, defaults.read_buffer_size);
+    let bounded = bytes_echoed_to_a_client_that_never_reads(defaults);
+    // Unsent limit plus the segment being filled (64 KiB on loopback), output up to the
+    // watermark plus one read, and the client's small receive window.
+    let bound = lowat + 64 * 1024 + high + read_size + 64 * 1024;
+    assert!(
+        bounded <= bound,
+        "echoed {bounded} bytes to a client that never reads (bound {bound})"
+    );
+    // The bound is the option's doing: without it the kernel takes megabytes.
+    if tcp_wmem_max().is_some_and(|max| max >= 4 * bound) {
+        let unbounded = bytes_echoed_to_a_client_that_never_reads(
+            ServerOptions::new("127.0.0.1:0".parse().unwrap()).tcp_notsent_lowat(None),
+        );
+        assert!(
+            unbounded > 2 * bounded,
+            "without TCP_NOTSENT_LOWAT: {unbounded} bytes echoed, with it: {bounded}"
+        );
+        eprintln!("echoed before backpressure: {bounded} bytes with TCP_NOTSENT_LOWAT {lowat}, {unbounded} without");
+    }
 }
 
 /// What a test handler does with each message before it is echoed.
