@@ -587,16 +587,29 @@ pub(crate) fn loop_config(config: &Arc<ServerConfig>) -> Arc<ServerConfig> {
 }
 
 #[cfg(test)]
+impl TlsSession {
+    /// The records waiting to be written, taken out (tests play the socket).
+    fn take_outgoing(&mut self) -> Vec<u8> {
+        let bytes = self.outgoing.unwritten().to_vec();
+        self.outgoing.release();
+        bytes
+    }
+}
+
+#[cfg(test)]
 mod tests {
-    //! Drives a `TlsSession` against an in-memory rustls client, record by record, with the
-    //! ciphertext cut at arbitrary points (as TCP may deliver it).
+    //! Drives a `TlsSession` against an in-memory rustls client as the loop does (carried bytes
+    //! restored in front of each "read"), with the ciphertext cut at arbitrary points.
     use super::*;
     use crate::tls::{server_config, SelfSigned};
     use proptest::prelude::*;
     use rustls::pki_types::ServerName;
     use rustls::{ClientConfig, ClientConnection, RootCertStore};
+    use std::io::Read;
 
-    fn pair() -> (TlsSession, ClientConnection) {
+    fn server_and_client_config(
+        versions: &[&'static rustls::SupportedProtocolVersion],
+    ) -> (Arc<ServerConfig>, Arc<ClientConfig>) {
         let cert = SelfSigned::generate(&["localhost"]).unwrap();
         let mut config = server_config(vec![cert.cert_der()], cert.key_der()).unwrap();
         config.alpn_protocols = vec![b"gev-test".to_vec()];
@@ -604,17 +617,29 @@ mod tests {
         roots.add(cert.cert_der()).unwrap();
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut client_config = ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
+            .with_protocol_versions(versions)
             .unwrap()
             .with_root_certificates(roots)
             .with_no_client_auth();
         client_config.alpn_protocols = vec![b"gev-test".to_vec()];
-        let client = ClientConnection::new(
-            Arc::new(client_config),
-            ServerName::try_from("localhost").unwrap(),
-        )
-        .unwrap();
-        (TlsSession::new(&Arc::new(config)).unwrap(), client)
+        (loop_config(&Arc::new(config)), Arc::new(client_config))
+    }
+
+    fn pair_with(
+        versions: &[&'static rustls::SupportedProtocolVersion],
+    ) -> (TlsSession, ClientConnection) {
+        let (server, client) = server_and_client_config(versions);
+        let client =
+            ClientConnection::new(client, ServerName::try_from("localhost").unwrap()).unwrap();
+        (TlsSession::new(&server).unwrap(), client)
+    }
+
+    fn pair() -> (TlsSession, ClientConnection) {
+        pair_with(rustls::DEFAULT_VERSIONS)
+    }
+
+    fn pool() -> BufferPool {
+        BufferPool::new(4, 1 << 20)
     }
 
     /// Ciphertext the client has queued.
@@ -626,51 +651,66 @@ mod tests {
         bytes
     }
 
-    /// Ciphertext the server session has queued.
-    fn server_output(server: &mut TlsSession) -> Vec<u8> {
-        let mut bytes = Vec::new();
-        while server.conn.wants_write() {
-            server.conn.write_tls(&mut bytes).unwrap();
+    /// Hands the server's records to the client; returns the plaintext the client read.
+    fn to_client(server: &mut TlsSession, client: &mut ClientConnection) -> Vec<u8> {
+        let records = server.take_outgoing();
+        let mut rest = records.as_slice();
+        let mut text = Vec::new();
+        while !rest.is_empty() {
+            client.read_tls(&mut rest).unwrap();
+            client.process_new_packets().unwrap();
+            let _ = client.reader().read_to_end(&mut text);
         }
-        bytes
+        text
     }
 
-    /// Feeds `bytes` to the server in pieces cut at `cuts`; returns the plaintext delivered.
-    fn feed_in_pieces(
-        server: &mut TlsSession,
-        bytes: &[u8],
-        cuts: &[usize],
-        plain: &mut [u8],
-    ) -> (Vec<u8>, bool) {
+    /// One "read" as the loop does it: the carry first, then `bytes`, in a scratch buffer of
+    /// `MIN_READ_BUFFER`; returns what `feed` returned and appends the plaintext to `got`.
+    fn read(server: &mut TlsSession, bytes: &[u8], got: &mut Vec<u8>) -> Fed {
+        let mut scratch = vec![0u8; MIN_READ_BUFFER];
+        let mut plain = vec![0u8; MIN_READ_BUFFER];
+        let carried = server.restore_carry(&mut scratch);
+        scratch[carried..carried + bytes.len()].copy_from_slice(bytes);
+        server.feed(
+            &mut scratch[..carried + bytes.len()],
+            &mut plain,
+            &mut pool(),
+            |data, _| {
+                got.extend_from_slice(data);
+                true
+            },
+        )
+    }
+
+    /// Feeds `bytes` in pieces cut at `cuts` (each piece at most what a read would take);
+    /// returns the plaintext delivered and whether the peer closed.
+    fn feed_in_pieces(server: &mut TlsSession, bytes: &[u8], cuts: &[usize]) -> (Vec<u8>, bool) {
         let mut cuts: Vec<usize> = cuts.iter().map(|c| c % (bytes.len() + 1)).collect();
+        let room = MIN_READ_BUFFER - MAX_RECORD;
+        cuts.extend((room..bytes.len()).step_by(room));
         cuts.push(bytes.len());
         cuts.sort_unstable();
         let mut got = Vec::new();
         let mut start = 0;
         let mut closed = false;
         for cut in cuts {
-            match server.feed(&bytes[start..cut], plain, |data, _| {
-                got.extend_from_slice(data);
-                true
-            }) {
+            match read(server, &bytes[start..cut], &mut got) {
                 Fed::Open => {}
                 Fed::PeerClosed => closed = true,
                 other => panic!("unexpected {other:?}"),
             }
+            assert!(server.carried() <= MAX_RECORD, "carry {}", server.carried());
             start = cut;
         }
         (got, closed)
     }
 
     fn handshake(server: &mut TlsSession, client: &mut ClientConnection) {
-        let mut plain = vec![0u8; 1024];
         for _ in 0..4 {
             let hello = client_output(client);
-            let (got, _) = feed_in_pieces(server, &hello, &[], &mut plain);
+            let (got, _) = feed_in_pieces(server, &hello, &[]);
             assert!(got.is_empty());
-            let reply = server_output(server);
-            client.read_tls(&mut reply.as_slice()).unwrap();
-            client.process_new_packets().unwrap();
+            to_client(server, client);
             if !server.is_handshaking() && !client.is_handshaking() {
                 return;
             }
@@ -679,7 +719,7 @@ mod tests {
     }
 
     #[test]
-    fn handshake_alpn_data_and_close_notify() {
+    fn handshake_alpn_sni_data_and_close_notify() {
         let (mut server, mut client) = pair();
         handshake(&mut server, &mut client);
         let info = server.info();
@@ -693,35 +733,104 @@ mod tests {
         client.writer().write_all(b"hello over tls").unwrap();
         client.send_close_notify();
         let bytes = client_output(&mut client);
-        let mut plain = vec![0u8; 64];
-        let (got, closed) = feed_in_pieces(&mut server, &bytes, &[], &mut plain);
+        let (got, closed) = feed_in_pieces(&mut server, &bytes, &[]);
         assert_eq!(got, b"hello over tls");
         assert!(closed);
-        // Server to client, sealed in chunks, then close_notify.
-        assert_eq!(server.seal(b"reply"), 5);
-        server.queue_close_notify();
-        server.queue_close_notify();
-        let reply = server_output(&mut server);
-        client.read_tls(&mut reply.as_slice()).unwrap();
-        client.process_new_packets().unwrap();
-        let mut text = Vec::new();
-        let _ = client.reader().read_to_end(&mut text);
-        assert_eq!(text, b"reply");
+        assert_eq!(server.carried(), 0);
+        assert_eq!(server.seal(b"reply", &mut pool()).unwrap(), 5);
+        server.queue_close_notify(&mut pool());
+        server.queue_close_notify(&mut pool());
+        assert_eq!(to_client(&mut server, &mut client), b"reply");
+        let mut rest = Vec::new();
+        assert_eq!(
+            client.reader().read_to_end(&mut rest).unwrap(),
+            0,
+            "close_notify read"
+        );
+    }
+
+    #[test]
+    fn tls12_handshake_and_echo() {
+        let (mut server, mut client) = pair_with(&[&rustls::version::TLS12]);
+        handshake(&mut server, &mut client);
+        let info = server.info();
+        assert_eq!(
+            info.protocol_version,
+            Some(rustls::ProtocolVersion::TLSv1_2)
+        );
+        assert_eq!(info.server_name.as_deref(), Some("localhost"));
+        client.writer().write_all(&[9u8; 40_000]).unwrap();
+        let (got, _) = feed_in_pieces(&mut server, &client_output(&mut client), &[7, 20_000]);
+        assert_eq!(got, vec![9u8; 40_000]);
+        assert_eq!(server.seal(&got, &mut pool()).unwrap(), got.len());
+        assert_eq!(to_client(&mut server, &mut client), got);
+    }
+
+    #[test]
+    fn one_byte_reads_carry_at_most_one_record_and_free_it() {
+        let (mut server, mut client) = pair();
+        handshake(&mut server, &mut client);
+        let message: Vec<u8> = (0..16_384u32).map(|i| i as u8).collect();
+        client.writer().write_all(&message).unwrap();
+        let bytes = client_output(&mut client);
+        let mut got = Vec::new();
+        let mut most = 0;
+        for byte in bytes.chunks(1) {
+            assert!(matches!(read(&mut server, byte, &mut got), Fed::Open));
+            most = most.max(server.carried());
+        }
+        assert_eq!(got, message);
+        assert!(most < MAX_RECORD, "carried up to {most}");
+        assert_eq!(server.carried(), 0);
+        assert_eq!(server.carry.capacity(), 0, "an empty carry holds no memory");
+    }
+
+    #[test]
+    fn key_update_from_the_client_keeps_both_directions_working() {
+        let (mut server, mut client) = pair();
+        handshake(&mut server, &mut client);
+        for round in 0..3u8 {
+            client.refresh_traffic_keys().unwrap();
+            client.writer().write_all(&[round; 100]).unwrap();
+            let (got, closed) = feed_in_pieces(&mut server, &client_output(&mut client), &[]);
+            assert_eq!(got, vec![round; 100]);
+            assert!(!closed);
+            server.seal(&got, &mut pool()).unwrap();
+            assert_eq!(to_client(&mut server, &mut client), got);
+        }
     }
 
     #[test]
     fn plaintext_on_the_tls_port_fails_with_an_alert() {
         let (mut server, _client) = pair();
-        let mut plain = vec![0u8; 64];
-        let fed = server.feed(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", &mut plain, |_, _| {
-            true
-        });
+        let mut got = Vec::new();
+        let fed = read(&mut server, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", &mut got);
         assert!(matches!(fed, Fed::Failed(_)), "{fed:?}");
         assert!(server.wants_write(), "an alert is queued");
+        assert!(server.has_failed() && !server.may_seal());
     }
 
     #[test]
-    fn a_garbage_record_after_the_handshake_fails() {
+    fn an_oversized_record_header_fails_at_once() {
+        let (mut server, mut client) = pair();
+        handshake(&mut server, &mut client);
+        let mut got = Vec::new();
+        // An application-data record announcing 0xffff bytes: rejected from its header alone.
+        let fed = read(
+            &mut server,
+            &[0x17, 0x03, 0x03, 0xff, 0xff, 1, 2, 3],
+            &mut got,
+        );
+        assert!(
+            matches!(fed, Fed::Failed(TlsFailure::Protocol(_))),
+            "{fed:?}"
+        );
+        assert_eq!(server.carried(), 0);
+        assert!(server.wants_write(), "record_overflow alert queued");
+    }
+
+    #[test]
+    fn a_garbage_record_after_the_handshake_fails_after_the_good_data() {
         let (mut server, mut client) = pair();
         handshake(&mut server, &mut client);
         client.writer().write_all(b"before").unwrap();
@@ -729,12 +838,8 @@ mod tests {
         // An application-data record of 64 random-looking bytes (bad MAC).
         bytes.extend_from_slice(&[0x17, 0x03, 0x03, 0x00, 0x40]);
         bytes.extend((0..64u8).map(|i| i.wrapping_mul(37)));
-        let mut plain = vec![0u8; 64];
         let mut got = Vec::new();
-        let fed = server.feed(&bytes, &mut plain, |d, _| {
-            got.extend_from_slice(d);
-            true
-        });
+        let fed = read(&mut server, &bytes, &mut got);
         assert!(
             matches!(fed, Fed::Failed(TlsFailure::Protocol(_))),
             "{fed:?}"
@@ -743,29 +848,36 @@ mod tests {
     }
 
     #[test]
-    fn stop_drops_the_rest() {
+    fn stop_is_reported() {
         let (mut server, mut client) = pair();
         handshake(&mut server, &mut client);
         client.writer().write_all(&[7u8; 100]).unwrap();
-        let bytes = client_output(&mut client);
-        let mut plain = vec![0u8; 16];
-        let mut calls = 0;
-        let fed = server.feed(&bytes, &mut plain, |_, _| {
-            calls += 1;
-            false
-        });
+        let mut bytes = client_output(&mut client);
+        let mut scratch = vec![0u8; MIN_READ_BUFFER];
+        let mut plain = vec![0u8; MIN_READ_BUFFER];
+        let n = bytes.len();
+        scratch[..n].copy_from_slice(&bytes);
+        bytes.clear();
+        let fed = server.feed(&mut scratch[..n], &mut plain, &mut pool(), |_, _| false);
         assert!(matches!(fed, Fed::Stopped));
-        assert_eq!(calls, 1);
+    }
+
+    #[test]
+    fn large_replies_are_sealed_in_records() {
+        let (mut server, mut client) = pair();
+        handshake(&mut server, &mut client);
+        let reply: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+        assert_eq!(server.seal(&reply, &mut pool()).unwrap(), reply.len());
+        assert_eq!(to_client(&mut server, &mut client), reply);
     }
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(24))]
-        /// Any cut of the ciphertext and any plaintext buffer size deliver the same bytes.
+        /// Any cut of the ciphertext delivers the same bytes and carries less than a record.
         #[test]
         fn any_fragmentation_delivers_every_byte(
-            messages in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 1..3000), 1..6),
+            messages in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 1..20_000), 1..6),
             cuts in proptest::collection::vec(any::<usize>(), 0..12),
-            plain_size in 1usize..20_000,
         ) {
             let (mut server, mut client) = pair();
             handshake(&mut server, &mut client);
@@ -775,10 +887,10 @@ mod tests {
                 expected.extend_from_slice(message);
             }
             let bytes = client_output(&mut client);
-            let mut plain = vec![0u8; plain_size];
-            let (got, closed) = feed_in_pieces(&mut server, &bytes, &cuts, &mut plain);
+            let (got, closed) = feed_in_pieces(&mut server, &bytes, &cuts);
             prop_assert!(!closed);
             prop_assert_eq!(got, expected);
+            prop_assert_eq!(server.carried(), 0);
         }
     }
 }
