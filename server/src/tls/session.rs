@@ -46,9 +46,9 @@ use crate::output_buffer::{BufferPool, OutputBuffer};
 /// a record header announcing more (`record_overflow`) as soon as the 5 header bytes are read.
 pub(crate) const MAX_RECORD: usize = 5 + 16_384 + 2048;
 
-/// The smallest read buffer a TLS loop uses: room for the largest carried handshake message
-/// (see [`TlsSession::carry`]) plus one whole record after it.
-pub(crate) const MIN_READ_BUFFER: usize = 64 * 1024;
+/// The smallest read buffer a TLS loop uses (its `read_buffer_size` is raised to it): room for
+/// the largest carried handshake message plus one whole record after it.
+pub const MIN_READ_BUFFER: usize = 64 * 1024;
 
 /// Steps of `process_tls_records` in one flush-time drive: pending handshake records, a
 /// `TransmitTlsData`, then `WriteTraffic`; a bound so a confused state can never spin the loop.
@@ -629,8 +629,9 @@ mod tests {
         versions: &[&'static rustls::SupportedProtocolVersion],
     ) -> (TlsSession, ClientConnection) {
         let (server, client) = server_and_client_config(versions);
-        let client =
+        let mut client =
             ClientConnection::new(client, ServerName::try_from("localhost").unwrap()).unwrap();
+        client.set_buffer_limit(None);
         (TlsSession::new(&server).unwrap(), client)
     }
 
