@@ -307,6 +307,8 @@ impl TlsSession {
         let max = MIN_READ_BUFFER - MAX_RECORD;
         if rest.len() > max {
             self.carry = Vec::new();
+            self.failed = true;
+            self.close_notify_queued = true;
             return Fed::Failed(TlsFailure::CarryTooLarge {
                 size: rest.len(),
                 max,
@@ -428,6 +430,9 @@ impl TlsSession {
                 },
             )
         })?;
+        if self.outgoing.is_empty() {
+            pool.give(self.outgoing.release()); // nothing sealed: lend the storage back
+        }
         match sealed {
             Some(Ok(_)) => Ok(plaintext.len()),
             Some(Err(e)) => {
