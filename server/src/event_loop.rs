@@ -50,8 +50,8 @@ const OUTPUT_POOL_BUFFERS: usize = 8;
 const OUTPUT_POOL_MAX_CAPACITY: usize = 128 * 1024;
 
 /// Plaintext sealed into TLS records per step of a flush (four full records): the next chunk is
-/// sealed only once rustls's records are written, so rustls never holds more ciphertext than
-/// this and the output buffer remains the measure of a connection's pending output.
+/// sealed only once the connection's records are written, so its record buffer never holds
+/// more than one chunk and the output buffer remains the measure of its pending output.
 const TLS_SEAL_CHUNK: usize = 64 * 1024;
 
 /// The limits a loop enforces, copied from [`ServerOptions`].
@@ -80,8 +80,8 @@ pub(crate) struct EventLoop<P: Protocol, H: Handler<P>> {
     conns: Slab<Connection<P>>,
     /// The per-loop read buffer every connection reads into.
     scratch: Box<[u8]>,
-    /// With TLS: the per-loop buffer decrypted plaintext is drained into and delivered from
-    /// (empty without TLS).
+    /// With TLS: the per-loop buffer each read's decrypted records are gathered into and
+    /// delivered from, as large as `scratch` (empty without TLS).
     tls_plaintext: Box<[u8]>,
     /// Drained output buffers lent to the next connection with output.
     buffer_pool: BufferPool,
