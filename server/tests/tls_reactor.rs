@@ -200,6 +200,34 @@ fn resumption_is_on_by_default() {
         metrics.contains("gev_tls_resumed_handshakes_total{loop=\"0\"} 1"),
         "{metrics}"
     );
+
+    // TLS 1.2 on the same server: a full handshake, then a resumed one (ticket), with the SNI
+    // and ALPN reported to the handler as with TLS 1.3.
+    let tls12 = {
+        let mut roots = gev::tls::rustls::RootCertStore::empty();
+        roots.add(certs.cert.cert_der()).unwrap();
+        let provider = Arc::new(gev::tls::rustls::crypto::ring::default_provider());
+        let mut config = gev::tls::rustls::ClientConfig::builder_with_provider(provider)
+            .with_protocol_versions(&[&gev::tls::rustls::version::TLS12])
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        config.alpn_protocols = vec![b"echo/1".to_vec()];
+        Arc::new(config)
+    };
+    for (round, kind) in [(0u8, HandshakeKind::Full), (1, HandshakeKind::Resumed)] {
+        let mut client = TlsClient::connect(server.addr, &tls12).expect("TLS 1.2 handshake");
+        assert_eq!(
+            client.tls.protocol_version(),
+            Some(gev::tls::rustls::ProtocolVersion::TLSv1_2)
+        );
+        assert_eq!(client.tls.handshake_kind(), Some(kind), "round {round}");
+        ping(&mut client, &vec![round; 40_000]);
+        client.tls.writer().write_all(b"alpn?").unwrap();
+        client.flush();
+        assert_eq!(client.recv_exact(6), b"echo/1");
+    }
+    assert_eq!(server.resumed.load(Ordering::Relaxed), 2);
 }
 
 /// CPU ticks of the server's loop threads (in this process).
@@ -407,7 +435,8 @@ fn pattern(len: usize, seed: u8) -> Vec<u8> {
 /// buffer and only an incomplete record is carried per connection: records cut into one-byte
 /// reads, a 16 KiB record arriving in pieces, records ending exactly at (and one header
 /// straddling) the 64 KiB read-buffer boundary, hundreds of records in one read, a record
-/// header announcing an oversized record, and a peer closing in the middle of a record.
+/// header announcing an oversized record, a peer closing in the middle of a record, and key
+/// updates.
 #[test]
 fn records_cut_anywhere_in_the_shared_read_buffer() {
     let certs = CertFiles::new();
@@ -492,6 +521,11 @@ fn records_cut_anywhere_in_the_shared_read_buffer() {
     wait_for_closes(server.metrics, "peer", peers_before + 1);
     assert_eq!(closes(server.metrics, "tls"), 1);
 
-    // The first client is still served.
+    // The first client is still served, also across key updates it asks for (the server
+    // answers each with its own key_update before its next record).
+    for round in 0..3u8 {
+        client.tls.refresh_traffic_keys().unwrap();
+        ping(&mut client, &[round; 3000]);
+    }
     ping(&mut client, b"still here");
 }
