@@ -107,16 +107,32 @@ fn failed_checks(file: &SoakFile, server: &str) -> Vec<String> {
 }
 
 /// gev-echo passes `kind`; fragile-echo with the same flaw fails `expected` (one of its checks).
+/// One retry, only when gev-echo failed nothing but p99 while the well-behaved loadgen itself
+/// reported sending late (a busy machine: that p99 measures the generator, not the server).
 fn kind_case(kind: &str, flaw: &str, expected: &[&str]) {
     let dir = tempfile::tempdir().unwrap();
-    let (finished, file) = soak(
-        dir.path(),
-        &kind_spec(kind),
-        &[gev_cmd(), fragile_cmd(flaw)],
-        &["--no-render"],
-        Duration::from_secs(240),
-    );
-    let file = file.unwrap_or_else(|| panic!("no soak.json: {}", finished.stderr));
+    let mut attempt = 0;
+    let (finished, file) = loop {
+        attempt += 1;
+        let (finished, file) = soak(
+            dir.path(),
+            &kind_spec(kind),
+            &[gev_cmd(), fragile_cmd(flaw)],
+            &["--no-render"],
+            Duration::from_secs(240),
+        );
+        let file = file.unwrap_or_else(|| panic!("no soak.json: {}", finished.stderr));
+        let generator_late = file.servers[0]
+            .well_behaved_warnings
+            .iter()
+            .any(|w| w.contains("sent late"));
+        if attempt == 1 && generator_late && failed_checks(&file, "gev-echo") == ["p99"] {
+            eprintln!("retrying {kind}: gev-echo failed p99 only, with a late generator");
+            std::fs::remove_dir_all(dir.path().join("out")).unwrap();
+            continue;
+        }
+        break (finished, file);
+    };
     let gev_failed = failed_checks(&file, "gev-echo");
     assert!(
         gev_failed.is_empty(),
