@@ -391,7 +391,10 @@ impl<P: Protocol, H: Handler<P>> EventLoop<P, H> {
             }
             // With TLS, the incomplete record the last read ended with goes first, so the read
             // completes it in place.
-            let carried = conn.tls.as_ref().map_or(0, |tls| tls.restore_carry(scratch));
+            let carried = conn
+                .tls
+                .as_ref()
+                .map_or(0, |tls| tls.restore_carry(scratch));
             let n = match (&conn.stream).read(&mut scratch[carried..]) {
                 Ok(0) => {
                     if let Some(m) = metrics {
