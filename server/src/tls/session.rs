@@ -792,6 +792,39 @@ mod tests {
     }
 
     #[test]
+    fn handshake_messages_spread_over_many_records_and_one_byte_reads() {
+        // A client that cuts every record to 64 bytes: its ClientHello and Finished span
+        // several records, which rustls joins in place in the carried bytes.
+        let (server_config, client_config) = server_and_client_config(rustls::DEFAULT_VERSIONS);
+        let mut client_config = (*client_config).clone();
+        client_config.max_fragment_size = Some(64);
+        let mut client = ClientConnection::new(
+            Arc::new(client_config),
+            ServerName::try_from("localhost").unwrap(),
+        )
+        .unwrap();
+        let mut server = TlsSession::new(&server_config).unwrap();
+        for _ in 0..4 {
+            let flight = client_output(&mut client);
+            let mut got = Vec::new();
+            for byte in flight.chunks(1) {
+                assert!(matches!(read(&mut server, byte, &mut got), Fed::Open));
+            }
+            assert!(got.is_empty());
+            to_client(&mut server, &mut client);
+            if !server.is_handshaking() && !client.is_handshaking() {
+                break;
+            }
+        }
+        assert!(!server.is_handshaking(), "handshake did not complete");
+        assert_eq!(server.info().server_name.as_deref(), Some("localhost"));
+        client.writer().write_all(&[5u8; 1000]).unwrap();
+        let (got, _) = feed_in_pieces(&mut server, &client_output(&mut client), &[1, 2, 3]);
+        assert_eq!(got, vec![5u8; 1000]);
+        assert_eq!(server.carried(), 0);
+    }
+
+    #[test]
     fn key_update_from_the_client_keeps_both_directions_working() {
         let (mut server, mut client) = pair();
         handshake(&mut server, &mut client);
