@@ -50,8 +50,8 @@ const OUTPUT_POOL_BUFFERS: usize = 8;
 const OUTPUT_POOL_MAX_CAPACITY: usize = 128 * 1024;
 
 /// Plaintext sealed into TLS records per step of a flush (four full records): the next chunk is
-/// sealed only once rustls's records are written, so rustls never holds more ciphertext than
-/// this and the output buffer remains the measure of a connection's pending output.
+/// sealed only once the connection's records are written, so its record buffer never holds
+/// more than one chunk and the output buffer remains the measure of its pending output.
 const TLS_SEAL_CHUNK: usize = 64 * 1024;
 
 /// The limits a loop enforces, copied from [`ServerOptions`].
@@ -80,8 +80,8 @@ pub(crate) struct EventLoop<P: Protocol, H: Handler<P>> {
     conns: Slab<Connection<P>>,
     /// The per-loop read buffer every connection reads into.
     scratch: Box<[u8]>,
-    /// With TLS: the per-loop buffer decrypted plaintext is drained into and delivered from
-    /// (empty without TLS).
+    /// With TLS: the per-loop buffer each read's decrypted records are gathered into and
+    /// delivered from, as large as `scratch` (empty without TLS).
     tls_plaintext: Box<[u8]>,
     /// Drained output buffers lent to the next connection with output.
     buffer_pool: BufferPool,
@@ -125,6 +125,13 @@ impl<P: Protocol, H: Handler<P>> EventLoop<P, H> {
         active_total: Arc<AtomicUsize>,
     ) -> io::Result<Self> {
         let poll = Poll::new()?;
+        // With TLS the read buffer must hold a carried incomplete record plus a whole record.
+        let read_buffer_size = match options.tls {
+            Some(_) => options
+                .read_buffer_size
+                .max(crate::tls::session::MIN_READ_BUFFER),
+            None => options.read_buffer_size,
+        };
         let waker = mio::Waker::new(poll.registry(), WAKER_TOKEN)?;
         let shared = Arc::new(LoopShared {
             index,
@@ -149,13 +156,14 @@ impl<P: Protocol, H: Handler<P>> EventLoop<P, H> {
                 idle_timeout: options.idle_timeout,
                 close_linger: options.close_linger,
                 events_capacity: options.events_capacity,
-                tls: options.tls.clone(),
+                // Wrapped once per loop so sessions can report the SNI (tls/session.rs).
+                tls: options.tls.as_ref().map(crate::tls::session::loop_config),
                 tls_handshake_timeout: options.tls_handshake_timeout,
             },
             conns: Slab::new(),
-            scratch: vec![0u8; options.read_buffer_size].into_boxed_slice(),
+            scratch: vec![0u8; read_buffer_size].into_boxed_slice(),
             tls_plaintext: match options.tls {
-                Some(_) => vec![0u8; options.read_buffer_size].into_boxed_slice(),
+                Some(_) => vec![0u8; read_buffer_size].into_boxed_slice(),
                 None => Box::default(),
             },
             buffer_pool: BufferPool::new(
@@ -381,7 +389,13 @@ impl<P: Protocol, H: Handler<P>> EventLoop<P, H> {
             if conn.core.closing.is_some() || conn.core.reading_paused {
                 return ReadOutcome::Keep;
             }
-            let n = match (&conn.stream).read(&mut scratch[..]) {
+            // With TLS, the incomplete record the last read ended with goes first, so the read
+            // completes it in place.
+            let carried = conn
+                .tls
+                .as_ref()
+                .map_or(0, |tls| tls.restore_carry(scratch));
+            let n = match (&conn.stream).read(&mut scratch[carried..]) {
                 Ok(0) => {
                     if let Some(m) = metrics {
                         m.on_read(0);
@@ -437,8 +451,9 @@ impl<P: Protocol, H: Handler<P>> EventLoop<P, H> {
                     decoder,
                     input,
                     tls,
-                    &scratch[..n],
+                    &mut scratch[..carried + n],
                     tls_plaintext,
+                    buffer_pool,
                 ),
             };
             if conn.core.output.is_empty() {
@@ -474,7 +489,7 @@ impl<P: Protocol, H: Handler<P>> EventLoop<P, H> {
                     }
                 }
             }
-            if n < scratch.len() && !conn.core.peer_hung_up {
+            if carried + n < scratch.len() && !conn.core.peer_hung_up {
                 // Short read: the socket is drained; skip the read that would return EAGAIN.
                 return ReadOutcome::Keep;
             }
@@ -1045,10 +1060,11 @@ fn deliver_input<P: Protocol, H: Handler<P>>(
     }
 }
 
-/// Feeds one read's ciphertext to the connection's TLS session and delivers the plaintext
-/// through [`deliver_input`]; calls `on_connect` once the handshake completed (before the first
-/// message). A TLS failure is returned as `CloseReason::Tls` (close after the alert is flushed),
-/// the peer's `close_notify` starts an orderly close.
+/// Feeds the ciphertext in the loop's scratch buffer (carried bytes and one read) to the
+/// connection's TLS session and delivers the plaintext through [`deliver_input`]; calls
+/// `on_connect` once the handshake completed (before the first message). A TLS failure is
+/// returned as `CloseReason::Tls` (close after the alert is flushed), the peer's
+/// `close_notify` starts an orderly close.
 #[allow(clippy::too_many_arguments)]
 fn deliver_tls<P: Protocol, H: Handler<P>>(
     protocol: &P,
@@ -1058,8 +1074,9 @@ fn deliver_tls<P: Protocol, H: Handler<P>>(
     decoder: &mut P::Decoder,
     input: &mut RingBuffer,
     tls: &mut TlsSession,
-    ciphertext: &[u8],
+    ciphertext: &mut [u8],
     plaintext: &mut [u8],
+    pool: &mut BufferPool,
 ) -> Delivered {
     let mut total = Delivered {
         consumed: 0,
@@ -1067,17 +1084,10 @@ fn deliver_tls<P: Protocol, H: Handler<P>>(
         replies: 0,
         failure: None,
     };
-    let mut connected = tls.connected;
-    let fed = tls.feed(ciphertext, plaintext, |data, session| {
-        if !connected {
+    let fed = tls.feed(ciphertext, plaintext, pool, |data, session| {
+        if !session.connected {
             // The handshake completed in this read and application data followed it.
-            connected = true;
-            let info = session.info();
-            if let Some(m) = &shared.metrics {
-                m.on_tls_handshake(info.resumed);
-            }
-            core.tls_info = Some(Box::new(info));
-            if let Err(reason) = announce(handler, protocol, shared, core) {
+            if let Err(reason) = tls_connected(handler, protocol, shared, core, session) {
                 total.failure = Some(reason);
                 return false;
             }
@@ -1100,19 +1110,29 @@ fn deliver_tls<P: Protocol, H: Handler<P>>(
             total.failure.get_or_insert(CloseReason::Tls);
         }
     }
-    if !connected && total.failure.is_none() && !tls.is_handshaking() {
-        connected = true;
-        let info = tls.info();
-        if let Some(m) = &shared.metrics {
-            m.on_tls_handshake(info.resumed);
-        }
-        core.tls_info = Some(Box::new(info));
-        if let Err(reason) = announce(handler, protocol, shared, core) {
+    if !tls.connected && total.failure.is_none() && !tls.is_handshaking() {
+        if let Err(reason) = tls_connected(handler, protocol, shared, core, tls) {
             total.failure = Some(reason);
         }
     }
-    tls.connected = connected;
     total
+}
+
+/// The handshake completed: counts it, records what it agreed and calls `on_connect`.
+fn tls_connected<P: Protocol, H: Handler<P>>(
+    handler: &H,
+    protocol: &P,
+    shared: &Arc<LoopShared<P>>,
+    core: &mut ConnCore<P>,
+    tls: &mut TlsSession,
+) -> Result<(), CloseReason> {
+    tls.connected = true;
+    let info = tls.info();
+    if let Some(m) = &shared.metrics {
+        m.on_tls_handshake(info.resumed);
+    }
+    core.tls_info = Some(Box::new(info));
+    announce(handler, protocol, shared, core)
 }
 
 /// Calls `on_connect`; a panic is logged and returned as the reason to close.
@@ -1175,10 +1195,11 @@ fn write_plain<P: Protocol>(
     Ok(())
 }
 
-/// The TLS write path: writes the records rustls holds (handshake, alerts, sealed data), then
-/// seals the next chunk of the output buffer (once the handshake is done) and writes it, until
-/// everything is written or the socket would block. A closing connection (or one asked to
-/// shut down writing) queues `close_notify` after its last data.
+/// The TLS write path: writes the records the session holds (handshake, tickets, alerts,
+/// sealed data) with one `write`, then encrypts the next chunk of the output buffer (once the
+/// handshake is done) straight into the session's record buffer and writes it, until everything
+/// is written or the socket would block. A closing connection (or one asked to shut down
+/// writing) queues `close_notify` after its last data.
 fn write_tls<P: Protocol>(
     stream: &crate::transport::Stream,
     tls: &mut TlsSession,
@@ -1189,14 +1210,15 @@ fn write_tls<P: Protocol>(
 ) -> io::Result<()> {
     loop {
         while tls.wants_write() {
-            match tls.write_to(stream) {
-                // A zero-byte write of pending records: nothing more can go now.
-                Ok(0) => return Ok(()),
+            match tls.write_to(stream, pool) {
                 Ok(n) => {
                     if let Some(m) = metrics {
                         m.on_write(n);
                     }
                     core.last_active = now;
+                    if tls.wants_write() {
+                        return Ok(()); // a short write: wait for the writable edge
+                    }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     if let Some(m) = metrics {
@@ -1208,18 +1230,24 @@ fn write_tls<P: Protocol>(
                 Err(e) => return Err(e),
             }
         }
-        if !core.output.is_empty() && !tls.is_handshaking() {
+        if !core.output.is_empty() && tls.has_failed() {
+            // After a TLS failure only the alert goes out; the close follows it.
+            pool.give(core.output.release());
+        }
+        if !core.output.is_empty() && tls.may_seal() {
             let pending = core.output.unwritten();
-            let taken = tls.seal(&pending[..pending.len().min(TLS_SEAL_CHUNK)]);
+            let taken = tls
+                .seal(&pending[..pending.len().min(TLS_SEAL_CHUNK)], pool)
+                .map_err(io::Error::other)?;
             if taken == 0 {
-                return Ok(()); // never with rustls's buffer limit off; do not spin
+                return Ok(()); // rustls cannot send application data now; do not spin
             }
             release_written(&mut core.output, taken, pool);
             continue;
         }
         let finishing = core.closing.is_some() || core.write_shutdown == WriteShutdown::Requested;
         if core.output.is_empty() && finishing && !tls.close_notify_queued() {
-            tls.queue_close_notify();
+            tls.queue_close_notify(pool);
             continue;
         }
         return Ok(());

@@ -200,6 +200,34 @@ fn resumption_is_on_by_default() {
         metrics.contains("gev_tls_resumed_handshakes_total{loop=\"0\"} 1"),
         "{metrics}"
     );
+
+    // TLS 1.2 on the same server: a full handshake, then a resumed one (ticket), with the SNI
+    // and ALPN reported to the handler as with TLS 1.3.
+    let tls12 = {
+        let mut roots = gev::tls::rustls::RootCertStore::empty();
+        roots.add(certs.cert.cert_der()).unwrap();
+        let provider = Arc::new(gev::tls::rustls::crypto::ring::default_provider());
+        let mut config = gev::tls::rustls::ClientConfig::builder_with_provider(provider)
+            .with_protocol_versions(&[&gev::tls::rustls::version::TLS12])
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        config.alpn_protocols = vec![b"echo/1".to_vec()];
+        Arc::new(config)
+    };
+    for (round, kind) in [(0u8, HandshakeKind::Full), (1, HandshakeKind::Resumed)] {
+        let mut client = TlsClient::connect(server.addr, &tls12).expect("TLS 1.2 handshake");
+        assert_eq!(
+            client.tls.protocol_version(),
+            Some(gev::tls::rustls::ProtocolVersion::TLSv1_2)
+        );
+        assert_eq!(client.tls.handshake_kind(), Some(kind), "round {round}");
+        ping(&mut client, &vec![round; 40_000]);
+        client.tls.writer().write_all(b"alpn?").unwrap();
+        client.flush();
+        assert_eq!(client.recv_exact(6), b"echo/1");
+    }
+    assert_eq!(server.resumed.load(Ordering::Relaxed), 2);
 }
 
 /// CPU ticks of the server's loop threads (in this process).
@@ -383,4 +411,121 @@ fn a_flood_of_abandoned_handshakes_costs_only_its_work() {
         loop_ticks() - before < 10,
         "the loop is busy after the flood"
     );
+}
+
+/// The wire form of `payloads`, one TLS record each (each at most 16 KiB).
+fn records(client: &mut TlsClient, payloads: &[Vec<u8>]) -> Vec<u8> {
+    for payload in payloads {
+        client.tls.writer().write_all(payload).unwrap();
+    }
+    let mut wire = Vec::new();
+    while client.tls.wants_write() {
+        client.tls.write_tls(&mut wire).unwrap();
+    }
+    wire
+}
+
+fn pattern(len: usize, seed: u8) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+        .collect()
+}
+
+/// The record layer over real sockets now that records are decrypted in the loop's read
+/// buffer and only an incomplete record is carried per connection: records cut into one-byte
+/// reads, a 16 KiB record arriving in pieces, records ending exactly at (and one header
+/// straddling) the 64 KiB read-buffer boundary, hundreds of records in one read, a record
+/// header announcing an oversized record, a peer closing in the middle of a record, and key
+/// updates.
+#[test]
+fn records_cut_anywhere_in_the_shared_read_buffer() {
+    let certs = CertFiles::new();
+    let server = start(&certs, |o| o);
+    let config = client_config(&[certs.cert.cert_der()], &[]);
+    let mut client = TlsClient::connect(server.addr, &config).expect("handshake");
+    ping(&mut client, b"hello");
+
+    // A 600-byte record, one byte per write (with pauses, so most are separate reads).
+    let message = pattern(600, 1);
+    let wire = records(&mut client, std::slice::from_ref(&message));
+    for (i, byte) in wire.iter().enumerate() {
+        client.tcp.write_all(std::slice::from_ref(byte)).unwrap();
+        if i % 16 == 0 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+    assert_eq!(client.recv_exact(message.len()), message);
+
+    // A full 16 KiB record in 17 pieces.
+    let message = pattern(16 * 1024, 2);
+    let wire = records(&mut client, std::slice::from_ref(&message));
+    for piece in wire.chunks(1000) {
+        client.tcp.write_all(piece).unwrap();
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    assert_eq!(client.recv_exact(message.len()), message);
+
+    // Records whose wire bytes end exactly at the 64 KiB read buffer's end, then records
+    // ending 2 bytes into the next record's header there. One write each, so the server
+    // most likely reads exactly 64 KiB first.
+    let one = records(&mut client, &[vec![0]]);
+    client.tcp.write_all(&one).unwrap();
+    let overhead = one.len() - 1;
+    assert_eq!(client.recv_exact(1), [0]);
+    for (seed, shift) in [(3u8, 0usize), (4, 2)] {
+        let first = 3 * (16_384 + overhead);
+        let last = 64 * 1024 - first - overhead - shift;
+        let mut payloads: Vec<Vec<u8>> = (0..3).map(|i| pattern(16_384, seed + i)).collect();
+        payloads.push(pattern(last, seed));
+        payloads.push(pattern(700, seed.wrapping_add(9)));
+        let wire = records(&mut client, &payloads);
+        assert_eq!(wire.len(), 64 * 1024 - shift + 700 + overhead);
+        client.tcp.write_all(&wire).unwrap();
+        assert_eq!(
+            client.recv_exact(payloads.concat().len()),
+            payloads.concat()
+        );
+    }
+
+    // 500 small records in one write (one or two reads).
+    let payloads: Vec<Vec<u8>> = (0..500).map(|i| pattern(10, i as u8)).collect();
+    let wire = records(&mut client, &payloads);
+    client.tcp.write_all(&wire).unwrap();
+    assert_eq!(client.recv_exact(5000), payloads.concat());
+    assert_eq!(closes(server.metrics, "tls"), 0);
+
+    // A record header announcing 65535 bytes: refused from the header alone (record_overflow),
+    // that connection only.
+    let mut oversized = TlsClient::connect(server.addr, &config).expect("handshake");
+    ping(&mut oversized, b"ok");
+    oversized
+        .tcp
+        .write_all(&[0x17, 0x03, 0x03, 0xff, 0xff, 0, 1, 2])
+        .unwrap();
+    let closed = oversized.read_until_closed();
+    assert!(
+        closed.is_err(),
+        "expected the record_overflow alert, got {closed:?}"
+    );
+    wait_for_closes(server.metrics, "tls", 1);
+
+    // The peer closes in the middle of a record: an orderly close (its data before is echoed),
+    // answered with close_notify; nothing is counted as a TLS failure.
+    let mut half = TlsClient::connect(server.addr, &config).expect("handshake");
+    ping(&mut half, b"before");
+    let peers_before = closes(server.metrics, "peer");
+    let wire = records(&mut half, &[pattern(5000, 7)]);
+    half.tcp.write_all(&wire[..2500]).unwrap();
+    half.tcp.shutdown(std::net::Shutdown::Write).unwrap();
+    assert_eq!(half.read_until_closed(), Ok(true), "no close_notify");
+    wait_for_closes(server.metrics, "peer", peers_before + 1);
+    assert_eq!(closes(server.metrics, "tls"), 1);
+
+    // The first client is still served, also across key updates it asks for (the server
+    // answers each with its own key_update before its next record).
+    for round in 0..3u8 {
+        client.tls.refresh_traffic_keys().unwrap();
+        ping(&mut client, &[round; 3000]);
+    }
+    ping(&mut client, b"still here");
 }
