@@ -115,21 +115,7 @@ fn bytes_echoed_to_a_client_that_never_reads(options: ServerOptions) -> usize {
     socket.set_recv_buffer_size(4096).unwrap();
     socket.connect(&addr.into()).unwrap();
     let mut hog: TcpStream = socket.into();
-    hog.set_nonblocking(true).unwrap();
-    let chunk = vec![0x5au8; 64 * 1024];
-    let mut stalled_since: Option<Instant> = None;
-    let deadline = Instant::now() + WAIT;
-    while stalled_since.is_none_or(|t| t.elapsed() < Duration::from_millis(500)) {
-        assert!(Instant::now() < deadline, "the hog never stalled");
-        match hog.write(&chunk) {
-            Ok(_) => stalled_since = None,
-            Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                stalled_since.get_or_insert_with(Instant::now);
-                thread::sleep(Duration::from_millis(5));
-            }
-            Err(e) => panic!("hog write: {e}"),
-        }
-    }
+    common::write_until_stalled(&mut hog, 0x5a, WAIT);
     let echoed = counter.delivered.load(Ordering::SeqCst);
     let _ = server.stop();
     echoed
