@@ -1252,6 +1252,13 @@ mod tests {
             (transports.connections.clone(), transports.loops.clone()),
             (vec![50], vec![1, 2])
         );
+        let scraped: Vec<&str> = transports
+            .servers
+            .iter()
+            .filter(|s| s.metrics)
+            .map(|s| s.name.as_str())
+            .collect();
+        assert_eq!(scraped, ["gev-echo"]);
     }
 
     proptest::proptest! {

@@ -90,6 +90,9 @@ pub(crate) struct EventLoop<P: Protocol, H: Handler<P>> {
     /// Connections with unread input left (read budget exhausted, or just resumed): read in
     /// the next iteration, after that iteration's events.
     read_again: ConnList,
+    /// The emptied list of the previous iteration, swapped with `read_again` so that queueing
+    /// connections to read again does not allocate in every iteration of a streaming load.
+    read_spare: ConnList,
     /// Counts loop iterations: a connection read through an event in this iteration is not
     /// read again from `read_again` in the same one (`ConnCore::read_in_iteration`).
     iteration: u64,
@@ -172,6 +175,7 @@ impl<P: Protocol, H: Handler<P>> EventLoop<P, H> {
             ),
             flush_list: Vec::new(),
             read_again: Vec::new(),
+            read_spare: Vec::new(),
             iteration: 0,
             task_batch: Vec::new(),
             timers: Timers::default(),
@@ -215,7 +219,8 @@ impl<P: Protocol, H: Handler<P>> EventLoop<P, H> {
             let started = self.now;
             self.iteration += 1;
             // What the previous iteration left to read; what this one leaves goes to the next.
-            let deferred = std::mem::take(&mut self.read_again);
+            let spare = std::mem::take(&mut self.read_spare);
+            let deferred = std::mem::replace(&mut self.read_again, spare);
             for event in events.iter() {
                 if event.token() == WAKER_TOKEN {
                     continue; // tasks are drained below whenever the queue is notified
@@ -305,9 +310,7 @@ impl<P: Protocol, H: Handler<P>> EventLoop<P, H> {
         }
         // Keep the allocation for the next iteration's list.
         list.clear();
-        if self.read_again.is_empty() {
-            self.read_again = list;
-        }
+        self.read_spare = list;
     }
 
     /// Reads what the socket has (up to the per-turn budget) and delivers it. `hung_up`: the

@@ -149,19 +149,9 @@ fn parse_tcp_line(line: &str) -> Option<(u16, u8)> {
     Some((port, state))
 }
 
-/// The sum of `gev_connections_open` samples in Prometheus text.
+/// The sum of `gev_connections_open` samples (one per loop) in Prometheus text.
 fn open_connections(text: &str) -> Option<f64> {
-    let mut found = false;
-    let mut total = 0.0;
-    for line in text.lines() {
-        if let Some(rest) = line.strip_prefix("gev_connections_open") {
-            if let Some(value) = rest.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()) {
-                total += value;
-                found = true;
-            }
-        }
-    }
-    found.then_some(total)
+    gev_reports::prometheus::sum_samples(text, "gev_connections_open")
 }
 
 #[cfg(test)]
