@@ -2,8 +2,9 @@
 //!
 //! One iteration: poll -> for each readable connection, read into the loop's scratch buffer and
 //! unpack/handle messages in place (only an incomplete tail is copied into the connection's ring
-//! buffer) -> expired timers -> queued tasks (new connections, cross-thread sends, timers) ->
-//! flush every connection that has output, once. Hot-path choices, each saving syscalls or
+//! buffer) -> expired timers -> accept (when this loop owns the listener: a single loop) ->
+//! queued tasks (new connections, cross-thread sends, timers) -> flush every connection that has
+//! output, once. Hot-path choices, each saving syscalls or
 //! copies (counted with `strace -c`, see the crate README):
 //! - sockets are registered once, edge-triggered, for both directions (no `epoll_ctl` per
 //!   message, no re-arming);
@@ -23,6 +24,7 @@ use std::time::{Duration, Instant};
 use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
 
+use crate::acceptor::{AcceptCore, InlineAcceptor};
 use crate::connection::{Conn, ConnCore, ConnId, Connection, WriteShutdown};
 use crate::handler::{CloseReason, Handler};
 use crate::loop_handle::{LoopShared, Task};
@@ -39,6 +41,10 @@ pub(crate) const WAKER_TOKEN: Token = Token(usize::MAX);
 
 /// Token of the loop's UDP socket, when the server serves UDP on its loops (`crate::udp`).
 const UDP_TOKEN: Token = Token(usize::MAX - 1);
+
+/// Token of the listener, when this loop accepts its own connections (one loop: see
+/// `acceptor.rs`).
+const LISTENER_TOKEN: Token = Token(usize::MAX - 2);
 
 /// Reads made for one connection before the loop moves on to others (the rest is read in the
 /// next iteration), so one fast sender cannot starve the loop's other connections.
@@ -104,6 +110,9 @@ pub(crate) struct EventLoop<P: Protocol, H: Handler<P>> {
     stop_deadline: Option<Instant>,
     /// This loop's UDP socket and datagram path (`Server::with_udp`), driven from `run`.
     udp: Option<Box<crate::udp::LoopUdp>>,
+    /// The listener and accept logic, when this loop accepts for itself (a server with one loop
+    /// and no dedicated acceptor thread); closed when a graceful stop begins.
+    acceptor: Option<Box<InlineAcceptor>>,
     /// Time of the current iteration (one clock read per iteration).
     now: Instant,
 }
@@ -183,6 +192,7 @@ impl<P: Protocol, H: Handler<P>> EventLoop<P, H> {
             active_total,
             stop_deadline: None,
             udp: None,
+            acceptor: None,
             now: Instant::now(),
         })
     }
@@ -195,6 +205,13 @@ impl<P: Protocol, H: Handler<P>> EventLoop<P, H> {
     pub(crate) fn attach_udp(&mut self, mut udp: crate::udp::LoopUdp) -> io::Result<()> {
         udp.register(self.poll.registry(), UDP_TOKEN)?;
         self.udp = Some(Box::new(udp));
+        Ok(())
+    }
+
+    /// Makes this loop accept its own connections from the listener in `core` (before it runs).
+    pub(crate) fn accept_inline(&mut self, core: AcceptCore) -> io::Result<()> {
+        let acceptor = InlineAcceptor::new(core, self.poll.registry(), LISTENER_TOKEN)?;
+        self.acceptor = Some(Box::new(acceptor));
         Ok(())
     }
 
@@ -231,6 +248,12 @@ impl<P: Protocol, H: Handler<P>> EventLoop<P, H> {
                     }
                     continue;
                 }
+                if event.token() == LISTENER_TOKEN {
+                    if let Some(acceptor) = &mut self.acceptor {
+                        acceptor.on_readable(); // accepted after the events (see accept_pending)
+                    }
+                    continue;
+                }
                 let key = event.token().0;
                 if event.is_readable() || event.is_read_closed() || event.is_error() {
                     let hung_up = event.is_read_closed() || event.is_error();
@@ -242,6 +265,7 @@ impl<P: Protocol, H: Handler<P>> EventLoop<P, H> {
             }
             self.read_deferred(deferred);
             self.run_timers();
+            self.accept_pending();
             self.run_tasks();
             if let Some(udp) = &mut self.udp {
                 udp.turn();
@@ -719,6 +743,11 @@ impl<P: Protocol, H: Handler<P>> EventLoop<P, H> {
                     None => {}
                 },
                 TimerKind::IdleSweep => self.sweep_idle(),
+                TimerKind::AcceptRetry => {
+                    if let Some(acceptor) = &mut self.acceptor {
+                        acceptor.on_retry_timer();
+                    }
+                }
                 TimerKind::Handshake(id) => {
                     let stalled = self.is_live(id.key(), id.generation)
                         && self.conns[id.key()]
@@ -836,6 +865,23 @@ impl<P: Protocol, H: Handler<P>> EventLoop<P, H> {
         }
     }
 
+    /// With an inline acceptor: accepts what the listener has and registers each connection
+    /// here, as `Task::Register` would, without the queue and the waker. After the events, so
+    /// a slot freed and reused in this iteration never receives a stale event.
+    fn accept_pending(&mut self) {
+        let Some(mut acceptor) = self.acceptor.take() else {
+            return;
+        };
+        let retry = acceptor.accept(|stream, peer| {
+            self.shared.connections.fetch_add(1, Ordering::Relaxed);
+            self.register(stream, peer);
+        });
+        if let Some(deadline) = retry {
+            self.timers.schedule(deadline, TimerKind::AcceptRetry);
+        }
+        self.acceptor = Some(acceptor);
+    }
+
     fn register(&mut self, mut stream: crate::transport::Stream, peer: std::net::SocketAddr) {
         if self.stop_deadline.is_some() {
             drop(stream);
@@ -937,6 +983,10 @@ impl<P: Protocol, H: Handler<P>> EventLoop<P, H> {
     }
 
     fn begin_stop(&mut self, deadline: Instant) {
+        // Stop accepting first, as the acceptor thread does when it exits.
+        if let Some(acceptor) = self.acceptor.take() {
+            acceptor.close(self.poll.registry());
+        }
         self.stop_deadline = Some(deadline);
         if let Some(udp) = &mut self.udp {
             udp.begin_stop(deadline);

@@ -1,7 +1,8 @@
 //! Every limit and knob of a server, in one struct with documented defaults.
 //!
-//! [`ServerOptions`] is read once by [`Server::new`](crate::Server::new): the acceptor takes the
-//! address, backlog, `max_connections` and balancing; each loop copies the buffer sizes,
+//! [`ServerOptions`] is read once by [`Server::new`](crate::Server::new): the accepting side (the
+//! single loop, or the acceptor thread: [`dedicated_acceptor`](ServerOptions::dedicated_acceptor))
+//! takes the address, backlog, `max_connections` and balancing; each loop copies the buffer sizes,
 //! watermarks and timeouts it enforces on the data path.
 
 use std::net::SocketAddr;
@@ -27,7 +28,8 @@ pub enum Backpressure {
     Close,
 }
 
-/// How the acceptor picks the loop that owns a new connection.
+/// How the acceptor picks the loop that owns a new connection (not consulted when a single loop
+/// accepts itself: see [`ServerOptions::dedicated_acceptor`]).
 #[derive(Clone, Default)]
 pub enum LoadBalance {
     /// Loops in turn.
@@ -133,6 +135,14 @@ pub struct ServerOptions {
     /// (`harness soak`, issue 16). Set once on the listener and inherited by accepted sockets (no
     /// syscall per connection). Default 128 KiB.
     pub tcp_notsent_lowat: Option<u32>,
+    /// Accept on a dedicated thread (`gev-acceptor`) even when the server has one loop. With
+    /// one loop and `false`, that loop owns the listener and accepts itself, as gnet's single
+    /// reactor does: no acceptor thread, and no task-queue hand-over, waker write and context
+    /// switch per accept batch (in a churn-only soak the acceptor thread had 23% of the server's
+    /// CPU samples, issue 16). With several loops the acceptor thread always runs (one acceptor, N
+    /// loops) and this has no effect. Set it to keep accepting off a loop whose handlers may
+    /// block, or to compare the two set-ups. Default `false`.
+    pub dedicated_acceptor: bool,
 }
 
 impl Default for ServerOptions {
@@ -158,6 +168,7 @@ impl Default for ServerOptions {
             tls: None,
             tls_handshake_timeout: Duration::from_secs(10),
             tcp_notsent_lowat: Some(128 * 1024),
+            dedicated_acceptor: false,
         }
     }
 }
@@ -226,6 +237,8 @@ impl ServerOptions {
         close_linger: Duration);
     setter!(/// Sets [`events_capacity`](Self::events_capacity).
         events_capacity: usize);
+    setter!(/// Sets [`dedicated_acceptor`](Self::dedicated_acceptor).
+        dedicated_acceptor: bool);
 
     setter!(/// Sets [`tls_handshake_timeout`](Self::tls_handshake_timeout).
         tls_handshake_timeout: Duration);

@@ -1,8 +1,9 @@
 //! Assembling and running a server: [`Server::new`] binds the listener and prepares the loops
 //! (so [`Server::local_addr`] and [`Server::loops`] work before anything runs);
-//! [`Server::start`] spawns the loop threads, the acceptor thread and the metrics endpoint and
-//! returns a [`ServerHandle`] whose [`stop`](ServerHandle::stop) is the graceful shutdown: stop
-//! accepting, flush pending output, close every connection with
+//! [`Server::start`] spawns the loop threads, the acceptor thread (with several loops; a single
+//! loop accepts itself, see `acceptor.rs`) and the metrics endpoint and returns a
+//! [`ServerHandle`] whose [`stop`](ServerHandle::stop) is the graceful shutdown: stop accepting,
+//! flush pending output, close every connection with
 //! [`CloseReason::Shutdown`](crate::CloseReason::Shutdown), join all threads within
 //! [`ServerOptions::stop_timeout`].
 
@@ -18,7 +19,7 @@ use mio::net::TcpListener;
 use crate::transport::{ListenAddr, Listener};
 use mio::Poll;
 
-use crate::acceptor::{Acceptor, AcceptorStats, ACCEPTOR_WAKER};
+use crate::acceptor::{AcceptCore, Acceptor, AcceptorStats, ACCEPTOR_WAKER};
 use crate::balance::{Balancer, LeastConnections, RoundRobin};
 use crate::error::Error;
 use crate::event_loop::EventLoop;
@@ -203,13 +204,14 @@ impl<P: Protocol, H: Handler<P>> Server<P, H> {
     }
 
     /// Starts the loops, the acceptor and (if configured) the metrics endpoint in background
-    /// threads.
+    /// threads. With one loop (and no [`ServerOptions::dedicated_acceptor`]) that loop accepts
+    /// itself and there is no acceptor thread.
     pub fn start(self) -> Result<ServerHandle<P>, Error> {
         let Server {
             options,
             local_addr,
             listener,
-            loops,
+            mut loops,
             loop_metrics,
             stats,
             udp,
@@ -224,6 +226,24 @@ impl<P: Protocol, H: Handler<P>> Server<P, H> {
         };
         let (exit_tx, exit_rx) = mpsc::channel();
         let shared: Vec<Arc<LoopShared<P>>> = loops.iter().map(|l| l.shared().clone()).collect();
+        let core = AcceptCore::new(
+            listener,
+            options.max_connections,
+            options.tcp_nodelay,
+            options.tcp_notsent_lowat,
+            stats.clone(),
+        );
+        // One loop accepts for itself (no thread, no waker write per accept batch); with
+        // several, one acceptor thread balances over them.
+        let dedicated = if loops.len() == 1 && !options.dedicated_acceptor {
+            loops[0].accept_inline(core).map_err(|source| Error::Io {
+                context: "registering the listener",
+                source,
+            })?;
+            None
+        } else {
+            Some(core)
+        };
         let mut threads = Vec::with_capacity(loops.len() + 1);
         for event_loop in loops {
             let name = format!("gev-loop-{}", event_loop.shared().index);
@@ -235,48 +255,17 @@ impl<P: Protocol, H: Handler<P>> Server<P, H> {
             threads.push((name, thread));
         }
 
-        let poll = Poll::new().map_err(|source| Error::Io {
-            context: "creating the acceptor poller",
-            source,
-        })?;
-        let waker =
-            mio::Waker::new(poll.registry(), ACCEPTOR_WAKER).map_err(|source| Error::Io {
-                context: "creating the acceptor waker",
-                source,
-            })?;
-        let stop_acceptor = Arc::new(AtomicBool::new(false));
-        let balancer: Box<dyn Balancer> = match &options.load_balance {
-            LoadBalance::RoundRobin => Box::new(RoundRobin::default()),
-            LoadBalance::LeastConnections => Box::new(LeastConnections),
-            LoadBalance::Custom(b) => Box::new(SharedBalancer(b.clone())),
+        let acceptor = match dedicated {
+            Some(core) => Some(spawn_acceptor(core, &options, shared.clone(), exit_tx)?),
+            None => None,
         };
-        let acceptor = Acceptor::new(
-            poll,
-            listener,
-            shared.clone(),
-            balancer,
-            options.max_connections,
-            options.tcp_nodelay,
-            options.tcp_notsent_lowat,
-            stats.clone(),
-            stop_acceptor.clone(),
-        )
-        .map_err(|source| Error::Io {
-            context: "registering the listener",
-            source,
-        })?;
-        let exit = ExitNotice::new("gev-acceptor".into(), exit_tx);
-        let acceptor_thread = spawn("gev-acceptor", move || {
-            let mut exit = exit;
-            exit.result = acceptor.run().map_err(|e| e.to_string());
-        })?;
         let listen_addr = listen_addr(&options, local_addr);
-        tracing::info!(addr = %listen_addr, loops = shared.len(), "server started");
+        tracing::info!(addr = %listen_addr, loops = shared.len(), acceptor_thread = acceptor.is_some(), "server started");
         Ok(ServerHandle {
             local_addr,
             listen_addr,
             loops: shared,
-            acceptor: Some((acceptor_thread, waker, stop_acceptor)),
+            acceptor,
             threads,
             exits: exit_rx,
             stop_timeout: options.stop_timeout,
@@ -293,6 +282,43 @@ impl<P: Protocol, H: Handler<P>> Server<P, H> {
     pub fn run(self) -> Result<(), Error> {
         self.start()?.wait()
     }
+}
+
+/// The dedicated acceptor thread, its waker and stop flag.
+type AcceptorThread = (JoinHandle<()>, mio::Waker, Arc<AtomicBool>);
+
+/// Starts the `gev-acceptor` thread over `core`, balancing over `loops`.
+fn spawn_acceptor<P: Protocol>(
+    core: AcceptCore,
+    options: &ServerOptions,
+    loops: Vec<Arc<LoopShared<P>>>,
+    exit_tx: mpsc::Sender<(String, Result<(), String>)>,
+) -> Result<AcceptorThread, Error> {
+    let poll = Poll::new().map_err(|source| Error::Io {
+        context: "creating the acceptor poller",
+        source,
+    })?;
+    let waker = mio::Waker::new(poll.registry(), ACCEPTOR_WAKER).map_err(|source| Error::Io {
+        context: "creating the acceptor waker",
+        source,
+    })?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let balancer: Box<dyn Balancer> = match &options.load_balance {
+        LoadBalance::RoundRobin => Box::new(RoundRobin::default()),
+        LoadBalance::LeastConnections => Box::new(LeastConnections),
+        LoadBalance::Custom(b) => Box::new(SharedBalancer(b.clone())),
+    };
+    let acceptor =
+        Acceptor::new(poll, core, loops, balancer, stop.clone()).map_err(|source| Error::Io {
+            context: "registering the listener",
+            source,
+        })?;
+    let exit = ExitNotice::new("gev-acceptor".into(), exit_tx);
+    let thread = spawn("gev-acceptor", move || {
+        let mut exit = exit;
+        exit.result = acceptor.run().map_err(|e| e.to_string());
+    })?;
+    Ok((thread, waker, stop))
 }
 
 /// Adapts the user's shared balancer to the acceptor's boxed one.
@@ -381,7 +407,8 @@ pub struct ServerHandle<P: Protocol> {
     local_addr: SocketAddr,
     listen_addr: ListenAddr,
     loops: Vec<Arc<LoopShared<P>>>,
-    acceptor: Option<(JoinHandle<()>, mio::Waker, Arc<AtomicBool>)>,
+    /// The `gev-acceptor` thread; `None` when the single loop accepts itself.
+    acceptor: Option<AcceptorThread>,
     threads: Vec<(String, JoinHandle<()>)>,
     exits: mpsc::Receiver<(String, Result<(), String>)>,
     stop_timeout: Duration,
@@ -482,7 +509,8 @@ impl<P: Protocol> ServerHandle<P> {
         let mut failure: Option<Error> = None;
         let mut unfinished = 0;
 
-        // 1. Stop accepting: the listener closes when the acceptor returns.
+        // 1. Stop accepting: the listener closes when the acceptor returns. A loop that accepts
+        //    itself closes its listener first thing when it takes the `Stop` task (step 2).
         if let Some((thread, waker, stop)) = self.acceptor.take() {
             stop.store(true, Ordering::Release);
             if let Err(e) = waker.wake() {

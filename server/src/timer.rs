@@ -1,8 +1,9 @@
 //! Timers of one loop: user callbacks from [`LoopHandle::run_after`](crate::LoopHandle::run_after)
 //! and [`run_every`](crate::LoopHandle::run_every), plus the loop's own deadlines (idle sweep,
-//! close linger, TLS handshake deadlines). A binary heap ordered by deadline; the loop polls with the earliest deadline
-//! as timeout and runs what expired on its own thread. Cancelled user timers are dropped lazily
-//! when they reach the top of the heap.
+//! close linger, TLS handshake deadlines, the accept back-off of a loop that accepts). A binary
+//! heap ordered by deadline; the loop polls with the earliest deadline as timeout and runs what
+//! expired on its own thread. Cancelled user timers are dropped lazily when they reach the top
+//! of the heap.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -31,6 +32,8 @@ pub(crate) enum TimerKind {
     Linger(ConnId),
     /// The TLS handshake deadline of a connection (ignored if it completed).
     Handshake(ConnId),
+    /// The end of an accept back-off (out of descriptors) of a loop that accepts for itself.
+    AcceptRetry,
 }
 
 /// The loop's timer heap.
