@@ -4,8 +4,8 @@
 //! `max_connections` refuses and recovers; a graceful stop closes the listener (a connect is
 //! refused after it, a Unix socket file is removed); and running out of descriptors
 //! (`gev-echo --loops 1` under `RLIMIT_NOFILE` 64) backs off without spinning the loop, is
-//! logged once, and recovers once descriptors are free (the back-off retries from a loop timer,
-//! since connections already pending produce no new edge).
+//! logged once, and accepts connections that queued meanwhile once descriptors are free (the
+//! back-off retries from a loop timer, since connections already pending produce no new edge).
 
 mod common;
 
@@ -228,7 +228,7 @@ fn one_loop_backs_off_when_out_of_descriptors_and_recovers() {
     let mut first = connect(addr);
     assert!(echoes(&mut first, b"hi"));
     // 120 more: the kernel queues them all (backlog), the server runs out partway through.
-    let extra: Vec<TcpStream> = (0..120).map(|_| connect(addr)).collect();
+    let mut extra: Vec<TcpStream> = (0..120).map(|_| connect(addr)).collect();
     thread::sleep(Duration::from_millis(300));
     // Every thread of the server (there is no acceptor thread: the loop backs off).
     let ticks_before = thread_cpu_ticks(server.pid(), "");
@@ -248,9 +248,18 @@ fn one_loop_backs_off_when_out_of_descriptors_and_recovers() {
         names.iter().any(|n| n == "gev-loop-0") && !names.iter().any(|n| n == "gev-acceptor"),
         "the loop accepts, no acceptor thread: {names:?}"
     );
-    // Free the descriptors: the pending connections are accepted by the retry timer (no new
-    // edge comes for them), and a new connection is served.
+    // Free descriptors without a new connect: the first 100 close (the server sees EOF on those
+    // it accepted), the last 20 stay queued in the listen backlog. No new edge comes for them,
+    // so only the loop's back-off retry timer can accept them.
+    let mut queued = extra.split_off(100);
     drop(extra);
+    let last = queued.last_mut().expect("20 queued connections");
+    assert!(
+        echoes(last, b"queued"),
+        "a connection queued during the back-off was never accepted"
+    );
+    drop(queued);
+    // And a new connection is served.
     let deadline = Instant::now() + WAIT;
     loop {
         let mut s = connect(addr);
