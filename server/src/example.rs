@@ -47,6 +47,27 @@ pub struct ExampleArgs {
     /// With TLS: close connections whose handshake takes longer than this.
     #[arg(long, default_value_t = 10_000, value_name = "MS")]
     pub tls_handshake_timeout_ms: u64,
+    /// `TCP_NOTSENT_LOWAT` of accepted TCP connections: at most about this many written but
+    /// unsent bytes wait in the kernel per connection, the rest in the server's output buffer
+    /// (0: off, the kernel's send buffer autotuning; default: the library's,
+    /// `ServerOptions::tcp_notsent_lowat`). Ignored on Unix sockets.
+    #[arg(long, default_value_t = default_tcp_notsent_lowat(), value_name = "BYTES")]
+    pub tcp_notsent_lowat: u32,
+}
+
+/// `--tcp-notsent-lowat`'s default: the library's
+/// [`ServerOptions::tcp_notsent_lowat`](crate::ServerOptions::tcp_notsent_lowat), or 0 when the
+/// library leaves it off; `--help` shows the figure.
+fn default_tcp_notsent_lowat() -> u32 {
+    crate::ServerOptions::default()
+        .tcp_notsent_lowat
+        .unwrap_or(0)
+}
+
+/// The [`tcp_notsent_lowat`](crate::ServerOptions::tcp_notsent_lowat) option of a
+/// `--tcp-notsent-lowat` value: 0 is "off" (`None`; the options refuse `Some(0)`).
+pub fn tcp_notsent_lowat_option(bytes: u32) -> Option<u32> {
+    (bytes > 0).then_some(bytes)
 }
 
 /// Default `--idle-timeout-ms` of the example servers: 30 s.
@@ -73,9 +94,11 @@ impl ExampleArgs {
         if let Some(listen) = &self.listen {
             options = options.listen(listen.clone());
         }
-        options.tls_handshake_timeout(std::time::Duration::from_millis(
-            self.tls_handshake_timeout_ms.max(1),
-        ))
+        options
+            .tls_handshake_timeout(std::time::Duration::from_millis(
+                self.tls_handshake_timeout_ms.max(1),
+            ))
+            .tcp_notsent_lowat(tcp_notsent_lowat_option(self.tcp_notsent_lowat))
     }
 
     /// The TLS configuration of `--tls-cert`/`--tls-key` (none without them), with session
@@ -177,4 +200,39 @@ pub fn log_udp_counters(c: &crate::udp::UdpCounters) {
         send_calls = c.send_calls,
         "UDP counters"
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Flags {
+        #[command(flatten)]
+        common: ExampleArgs,
+    }
+
+    fn options(args: &[&str]) -> crate::ServerOptions {
+        let flags = Flags::try_parse_from(std::iter::once("gev-test").chain(args.iter().copied()))
+            .unwrap_or_else(|e| panic!("{args:?}: {e}"));
+        flags.common.server_options()
+    }
+
+    #[test]
+    fn tcp_notsent_lowat_flag_defaults_to_the_librarys_and_zero_turns_it_off() {
+        let library = crate::ServerOptions::default().tcp_notsent_lowat;
+        assert!(library.is_some(), "the library default is on");
+        assert_eq!(options(&[]).tcp_notsent_lowat, library);
+        // 0 is "off": None, which the options accept (they refuse Some(0)).
+        let off = options(&["--tcp-notsent-lowat", "0"]);
+        assert_eq!(off.tcp_notsent_lowat, None);
+        off.validate().unwrap();
+        let set = options(&["--tcp-notsent-lowat", "65536"]);
+        assert_eq!(set.tcp_notsent_lowat, Some(65536));
+        set.validate().unwrap();
+        assert_eq!(tcp_notsent_lowat_option(0), None);
+        assert_eq!(tcp_notsent_lowat_option(1), Some(1));
+        assert!(Flags::try_parse_from(["gev-test", "--tcp-notsent-lowat", "-1"]).is_err());
+    }
 }

@@ -1,6 +1,7 @@
 //! The example servers over TLS against real peers: `openssl s_client` and Python's `ssl`
-//! module against `gev-echo` (every byte of randomly fragmented writes echoed; session
-//! resumption and close_notify with Python), Python `websockets` over wss against
+//! module against `gev-echo` over TLS 1.3 and TLS 1.2 (every byte of randomly fragmented writes
+//! echoed; session resumption and close_notify with Python, by ticket and, for TLS 1.2, by
+//! session id, counted by the server's metrics), Python `websockets` over wss against
 //! `gev-websocket`, `curl --http1.1` over https against `gev-http` (ALPN, keep-alive, POST), and
 //! real clients that reject the certificate or speak plaintext, counted by the metrics while a
 //! good client keeps being served.
@@ -58,7 +59,13 @@ fn start_echo(certs: &CertFiles, extra: &[String]) -> ServerProcess {
 const PYTHON_ECHO: &str = r#"
 import random, socket, ssl, sys
 port, cafile = int(sys.argv[1]), sys.argv[2]
+max_version = sys.argv[3] if len(sys.argv) > 3 else "default"
+resume_with = sys.argv[4] if len(sys.argv) > 4 else "tickets"
 ctx = ssl.create_default_context(cafile=cafile)
+if max_version == "1.2":
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+if resume_with == "session-ids":
+    ctx.options |= ssl.OP_NO_TICKET  # the server must resume from its session-id cache
 rng = random.Random(7)
 
 def roundtrips(sock, rounds):
@@ -86,7 +93,7 @@ with socket.create_connection(("127.0.0.1", port)) as raw:
     s = ctx.wrap_socket(raw, server_hostname="localhost", session=session)
     roundtrips(s, 3)
     assert s.session_reused, "session not resumed"
-    print("version", s.version(), "resumed", s.session_reused)
+    print("version", s.version(), "resumed", s.session_reused, "cipher", s.cipher()[0])
     s.unwrap()
 print("ok")
 "#;
@@ -106,46 +113,13 @@ fn python_ssl_echo_resumption_and_close_notify() {
     assert!(out.trim_end().ends_with("ok"), "{out}");
 }
 
-#[test]
-fn openssl_s_client_echo_with_self_signed_certificate() {
-    // gev-echo generates the certificate and writes it for the client to trust.
-    let dir = tempfile::tempdir().unwrap();
-    let cert_path = dir.path().join("self-signed.pem");
-    let args = [
-        "--host",
-        "127.0.0.1",
-        "--port",
-        "0",
-        "--loops",
-        "1",
-        "--tls-self-signed",
-        "--tls-write-cert",
-        cert_path.to_str().unwrap(),
-    ];
-    let log_path = dir.path().join("stderr.log");
-    let log = std::fs::File::create(&log_path).unwrap();
-    let server = ServerProcess::start_configured("gev-echo", &args, |command| {
-        command.env("RUST_LOG", "warn").stderr(log);
-    });
-    // The fingerprint printed is the one openssl computes from the written certificate.
-    let printed = std::fs::read_to_string(&log_path).unwrap();
-    let printed = printed
-        .lines()
-        .find_map(|l| l.strip_prefix("TLS certificate SHA-256 fingerprint: "))
-        .unwrap_or_else(|| panic!("no fingerprint line in {printed:?}"))
-        .to_owned();
-    let x509 = Command::new("openssl")
-        .args(["x509", "-noout", "-fingerprint", "-sha256", "-in"])
-        .arg(&cert_path)
-        .output()
-        .expect("openssl x509");
-    let expected_fingerprint = String::from_utf8_lossy(&x509.stdout);
-    assert_eq!(
-        expected_fingerprint.trim().rsplit('=').next(),
-        Some(printed.as_str())
-    );
+/// Echo through `openssl s_client` (trusting `cafile`, with `extra` flags such as `-tls1_2`):
+/// 200 random text lines (s_client is line oriented) written to its stdin in random fragments
+/// must come back byte for byte; then stdin is closed and s_client ends the session. Returns
+/// s_client's stderr (its `-brief` summary: verification, protocol version, cipher).
+fn s_client_echo(addr: std::net::SocketAddr, cafile: &std::path::Path, extra: &[&str]) -> String {
     let child = Command::new("openssl")
-        .args(["s_client", "-connect", &server.addr().to_string()])
+        .args(["s_client", "-connect", &addr.to_string()])
         .args([
             "-servername",
             "localhost",
@@ -153,8 +127,9 @@ fn openssl_s_client_echo_with_self_signed_certificate() {
             "-brief",
             "-nocommands",
         ])
+        .args(extra)
         .arg("-CAfile")
-        .arg(&cert_path)
+        .arg(cafile)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -207,9 +182,111 @@ fn openssl_s_client_echo_with_self_signed_certificate() {
     );
     drop(writer.join().unwrap()); // EOF on stdin: s_client closes the session
     let output = guard.take().wait_with_output().expect("s_client exit");
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn openssl_s_client_echo_with_self_signed_certificate() {
+    // gev-echo generates the certificate and writes it for the client to trust.
+    let dir = tempfile::tempdir().unwrap();
+    let cert_path = dir.path().join("self-signed.pem");
+    let args = [
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--loops",
+        "1",
+        "--tls-self-signed",
+        "--tls-write-cert",
+        cert_path.to_str().unwrap(),
+    ];
+    let log_path = dir.path().join("stderr.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let server = ServerProcess::start_configured("gev-echo", &args, |command| {
+        command.env("RUST_LOG", "warn").stderr(log);
+    });
+    // The fingerprint printed is the one openssl computes from the written certificate.
+    let printed = std::fs::read_to_string(&log_path).unwrap();
+    let printed = printed
+        .lines()
+        .find_map(|l| l.strip_prefix("TLS certificate SHA-256 fingerprint: "))
+        .unwrap_or_else(|| panic!("no fingerprint line in {printed:?}"))
+        .to_owned();
+    let x509 = Command::new("openssl")
+        .args(["x509", "-noout", "-fingerprint", "-sha256", "-in"])
+        .arg(&cert_path)
+        .output()
+        .expect("openssl x509");
+    let expected_fingerprint = String::from_utf8_lossy(&x509.stdout);
+    assert_eq!(
+        expected_fingerprint.trim().rsplit('=').next(),
+        Some(printed.as_str())
+    );
+    let stderr = s_client_echo(server.addr(), &cert_path, &[]);
     assert!(stderr.contains("Verification: OK"), "{stderr}");
     assert!(stderr.contains("Protocol version: TLSv1.3"), "{stderr}");
+}
+
+/// `gev_tls_handshakes_total` and `gev_tls_resumed_handshakes_total`, summed over loops.
+fn handshakes(metrics: std::net::SocketAddr) -> (u64, u64) {
+    let text = common::tls::scrape(metrics);
+    let sum = |name: &str| -> u64 {
+        text.lines()
+            .filter(|l| l.starts_with(name) && l[name.len()..].starts_with('{'))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .sum()
+    };
+    (
+        sum("gev_tls_handshakes_total"),
+        sum("gev_tls_resumed_handshakes_total"),
+    )
+}
+
+#[test]
+fn openssl_s_client_echo_over_tls_1_2() {
+    let certs = CertFiles::new();
+    let server = start_echo(&certs, &[]);
+    let stderr = s_client_echo(server.addr(), &certs.cert_path, &["-tls1_2"]);
+    assert!(stderr.contains("Verification: OK"), "{stderr}");
+    assert!(stderr.contains("Protocol version: TLSv1.2"), "{stderr}");
+    // TLS 1.2 with forward secrecy: an ECDHE suite (the certificate is ECDSA).
+    assert!(stderr.contains("Ciphersuite: ECDHE-ECDSA-"), "{stderr}");
+}
+
+#[test]
+fn python_ssl_tls_1_2_echo_and_resumption_by_ticket_and_by_session_id() {
+    let certs = CertFiles::new();
+    let metrics = free_local_addr();
+    let server = start_echo(&certs, &["--metrics".into(), metrics.to_string()]);
+    // Tickets (Python offers them by default), then session ids (OP_NO_TICKET: the server's
+    // session cache); each run is a full handshake, echo and close_notify, then a resumed one.
+    for (run, resume_with) in ["tickets", "session-ids"].into_iter().enumerate() {
+        let out = run_python(
+            PYTHON_ECHO,
+            &[
+                server.addr().port().to_string(),
+                certs.cert_path.display().to_string(),
+                "1.2".into(),
+                resume_with.into(),
+            ],
+        );
+        assert!(
+            out.contains("version TLSv1.2 resumed True"),
+            "{resume_with}: {out}"
+        );
+        assert!(out.contains("cipher ECDHE-ECDSA-"), "{resume_with}: {out}");
+        assert!(out.trim_end().ends_with("ok"), "{resume_with}: {out}");
+        // The server counts it too: one full and one resumed handshake per run.
+        let expected = (2 * (run as u64 + 1), run as u64 + 1);
+        let deadline = std::time::Instant::now() + common::tls::IO_TIMEOUT;
+        let mut seen = handshakes(metrics);
+        while seen != expected && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+            seen = handshakes(metrics);
+        }
+        assert_eq!(seen, expected, "{resume_with}: (handshakes, resumed)");
+    }
 }
 
 const PYTHON_WSS: &str = r#"

@@ -15,7 +15,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::tls::{client_config, closes, free_local_addr, wait_for_closes, CertFiles, TlsClient};
+use common::tls::{
+    client_config, client_config_with_versions, closes, free_local_addr, wait_for_closes,
+    CertFiles, TlsClient,
+};
 use gev::tls::rustls::HandshakeKind;
 use gev::{Conn, Handler, Raw, Server, ServerHandle, ServerOptions};
 use rand::{Rng, SeedableRng};
@@ -203,18 +206,11 @@ fn resumption_is_on_by_default() {
 
     // TLS 1.2 on the same server: a full handshake, then a resumed one (ticket), with the SNI
     // and ALPN reported to the handler as with TLS 1.3.
-    let tls12 = {
-        let mut roots = gev::tls::rustls::RootCertStore::empty();
-        roots.add(certs.cert.cert_der()).unwrap();
-        let provider = Arc::new(gev::tls::rustls::crypto::ring::default_provider());
-        let mut config = gev::tls::rustls::ClientConfig::builder_with_provider(provider)
-            .with_protocol_versions(&[&gev::tls::rustls::version::TLS12])
-            .unwrap()
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        config.alpn_protocols = vec![b"echo/1".to_vec()];
-        Arc::new(config)
-    };
+    let tls12 = client_config_with_versions(
+        &[certs.cert.cert_der()],
+        &[b"echo/1"],
+        &[&gev::tls::rustls::version::TLS12],
+    );
     for (round, kind) in [(0u8, HandshakeKind::Full), (1, HandshakeKind::Resumed)] {
         let mut client = TlsClient::connect(server.addr, &tls12).expect("TLS 1.2 handshake");
         assert_eq!(

@@ -66,15 +66,25 @@ impl CertFiles {
     }
 }
 
-/// A client configuration trusting `roots` (ring provider, like the server).
+/// A client configuration trusting `roots` (ring provider, like the server), offering TLS 1.3
+/// and 1.2 and `alpn`.
 pub fn client_config(roots: &[CertificateDer<'static>], alpn: &[&[u8]]) -> Arc<ClientConfig> {
+    client_config_with_versions(roots, alpn, rustls::DEFAULT_VERSIONS)
+}
+
+/// [`client_config`] offering only `versions` (e.g. `&[&rustls::version::TLS12]`).
+pub fn client_config_with_versions(
+    roots: &[CertificateDer<'static>],
+    alpn: &[&[u8]],
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> Arc<ClientConfig> {
     let mut store = RootCertStore::empty();
     for root in roots {
         store.add(root.clone()).expect("root");
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
+        .with_protocol_versions(versions)
         .expect("versions")
         .with_root_certificates(store)
         .with_no_client_auth();
