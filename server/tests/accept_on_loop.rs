@@ -275,7 +275,10 @@ fn one_loop_backs_off_when_out_of_descriptors_and_recovers() {
     let exit = server.interrupt_and_wait(Duration::from_secs(5));
     let log = std::fs::read_to_string(&log_path).unwrap_or_default();
     let _ = std::fs::remove_file(&log_path);
-    assert!(exit.as_ref().is_ok_and(|status| status.success()), "{exit:?}");
+    assert!(
+        exit.as_ref().is_ok_and(|status| status.success()),
+        "{exit:?}"
+    );
     assert_eq!(
         log.matches("out of file descriptors").count(),
         1,
