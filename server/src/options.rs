@@ -141,8 +141,8 @@ pub struct ServerOptions {
     /// Accept on a dedicated thread (`gev-acceptor`) even when the server has one loop. With
     /// one loop and `false`, that loop owns the listener and accepts itself, as gnet's single
     /// reactor does: no acceptor thread, and no task-queue hand-over, waker write and context
-    /// switch per accept batch (in a churn-only soak the acceptor thread had 23% of the server's
-    /// CPU samples, issue 16). With several loops the acceptor thread always runs (one acceptor, N
+    /// switch per accept batch (about 5% less server CPU per churned connection, measured in
+    /// docs/design.md "Accepting"; issue 16). With several loops the acceptor thread always runs (one acceptor, N
     /// loops) and this has no effect. Set it to keep accepting off a loop whose handlers may
     /// block, or to compare the two set-ups. Default `false`.
     pub dedicated_acceptor: bool,
