@@ -142,9 +142,9 @@ pub struct ServerOptions {
     /// one loop and `false`, that loop owns the listener and accepts itself, as gnet's single
     /// reactor does: no acceptor thread, and no task-queue hand-over, waker write and context
     /// switch per accept batch (about 5% less server CPU per churned connection, measured in
-    /// docs/design.md "Accepting"; issue 16). With several loops the acceptor thread always runs (one acceptor, N
-    /// loops) and this has no effect. Set it to keep accepting off a loop whose handlers may
-    /// block, or to compare the two set-ups. Default `false`.
+    /// docs/design.md "Accepting"; issue 16). With several loops the acceptor thread always
+    /// runs (one acceptor, N loops) and this has no effect. Set it to keep accepting off a loop
+    /// whose handlers may block, or to compare the two set-ups. Default `false`.
     pub dedicated_acceptor: bool,
 }
 
