@@ -1,5 +1,5 @@
 //! gev: a reactor server library in the style of the Go libraries gev and gnet: one acceptor
-//! thread, N event loops (one `mio::Poll` each, on threads `gev-loop-N`), pluggable framing
+//! thread (none with a single loop: it accepts itself), N event loops (one `mio::Poll` each, on threads `gev-loop-N`), pluggable framing
 //! ([`Protocol`]) and a callback [`Handler`] whose `on_message` returns the reply.
 //!
 //! ```
@@ -34,7 +34,8 @@
 //! ```
 //!
 //! # Data path
-//! accept (`acceptor.rs`, thread `gev-acceptor`) -> balance ([`Balancer`], `balance.rs`) -> the
+//! accept (`acceptor.rs`: thread `gev-acceptor`, or the loop itself when there is one loop and no
+//! [`ServerOptions::dedicated_acceptor`]) -> balance ([`Balancer`], `balance.rs`) -> the
 //! loop registers the socket (`event_loop.rs`, threads `gev-loop-N`) -> readable -> read into
 //! the loop's 64 KiB scratch buffer -> [`Protocol::unpack`] (`protocol/`; only an incomplete
 //! frame is copied into the connection's [`RingBuffer`]) -> [`Handler::on_message`]

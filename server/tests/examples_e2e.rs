@@ -327,7 +327,9 @@ fn idle_connections_cost_under_half_a_kib() {
 }
 
 /// Running out of file descriptors: the acceptor logs once, backs off without spinning, keeps
-/// serving the connections it has, and accepts again once descriptors are free.
+/// serving the connections it has, and accepts again once descriptors are free. Two loops, so
+/// the dedicated `gev-acceptor` thread is the one backing off (a single loop accepts itself:
+/// `tests/accept_on_loop.rs` covers that case).
 #[test]
 fn fd_exhaustion_is_logged_once_and_recovers() {
     use std::os::unix::process::CommandExt;
@@ -335,7 +337,7 @@ fn fd_exhaustion_is_logged_once_and_recovers() {
     let log = std::fs::File::create(&log_path).unwrap();
     let mut server = ServerProcess::start_configured(
         "gev-echo",
-        &["--host", "127.0.0.1", "--port", "0", "--loops", "1"],
+        &["--host", "127.0.0.1", "--port", "0", "--loops", "2"],
         move |command| {
             command.stderr(log).env("RUST_LOG", "info");
             // SAFETY: the closure runs in the forked child before exec and only calls
@@ -363,6 +365,19 @@ fn fd_exhaustion_is_logged_once_and_recovers() {
     // descriptors partway through.
     let extra: Vec<TcpStream> = (0..120).map(|_| connect(addr)).collect();
     thread::sleep(Duration::from_millis(300));
+    // The measured thread must exist, or the CPU check below would read 0 and pass vacuously.
+    let acceptor_threads = std::fs::read_dir(format!("/proc/{}/task", server.pid()))
+        .unwrap()
+        .flatten()
+        .filter(|task| {
+            std::fs::read_to_string(task.path().join("comm"))
+                .is_ok_and(|comm| comm.trim() == "gev-acceptor")
+        })
+        .count();
+    assert_eq!(
+        acceptor_threads, 1,
+        "gev-echo --loops 2 has one gev-acceptor thread"
+    );
     let ticks_before = thread_cpu_ticks(server.pid(), "gev-acceptor");
     let window = Instant::now();
     thread::sleep(Duration::from_secs(1));

@@ -1,8 +1,10 @@
 //! Reference server: a bare mio echo loop with no abstractions, the upper bound for gev's design.
 //!
 //! One acceptor thread hands accepted sockets round-robin to `--threads N` worker threads, each
-//! owning one `mio::Poll` and its connections (the same shape as gev: acceptor -> balance -> loop,
-//! with none of its protocol, handler, timer or metrics layers). Round-robin hand-off rather than
+//! owning one `mio::Poll` and its connections (the shape of gev with several loops: acceptor ->
+//! balance -> loop, with none of its protocol, handler, timer or metrics layers; a gev server with
+//! one loop accepts on that loop instead, so at `--threads 1` this reference pays one thread
+//! hand-off per accepted connection that gev does not). Round-robin hand-off rather than
 //! SO_REUSEPORT keeps the spread of a handful of benchmark connections even, so the figure is the
 //! loop's limit and not the kernel's hash luck. Prints `listening on <ip:port>` once bound and
 //! exits 0 on SIGINT or SIGTERM.
