@@ -41,6 +41,22 @@ const RESOURCE_BACKOFF: Duration = Duration::from_millis(100);
 const EXHAUSTION_LOG_INTERVAL: Duration = Duration::from_secs(60);
 /// Minimum time between two "connection refused: max_connections" log lines.
 const REFUSAL_LOG_INTERVAL: Duration = Duration::from_secs(1);
+/// Connections a loop that accepts for itself takes per iteration: the rest wait for the next
+/// iteration (the loop polls without sleeping then), so a connect flood cannot hold up the
+/// reads of the connections it already serves for longer than one batch of registrations.
+const INLINE_ACCEPT_BATCH: usize = 128;
+
+/// Where one [`AcceptCore::accept_all`] call stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AcceptEnd {
+    /// The queue is empty (`WouldBlock`): the listener's next edge says when there is more.
+    Drained,
+    /// `max` connections were taken; more may be pending, and no new edge will say so.
+    Limited,
+    /// Accepting must pause until this instant (descriptors ran out): the caller calls again
+    /// then, since connections already pending produce no new edge.
+    BackOff(Instant),
+}
 
 /// Counters the accepting side shares with the server handle.
 #[derive(Debug, Default)]
@@ -98,24 +114,28 @@ impl AcceptCore {
         registry.register(&mut self.listener, token, Interest::READABLE)
     }
 
-    /// Accepts every pending connection and hands each admitted one (counted in `active` and
-    /// `accepted`, options applied) to `deliver`. Returns the instant accepting may resume when
-    /// it must pause (descriptors ran out): the caller calls again then, since the listener is
-    /// edge-triggered and connections already pending produce no new edge. While a back-off
+    /// Accepts pending connections, at most `max` of them, and hands each admitted one
+    /// (counted in `active` and `accepted`, options applied) to `deliver`. While a back-off
     /// runs, returns its end at once without accepting.
     pub(crate) fn accept_all(
         &mut self,
+        max: usize,
         mut deliver: impl FnMut(Stream, SocketAddr),
-    ) -> Option<Instant> {
+    ) -> AcceptEnd {
         if let Some(until) = self.backoff_until {
             if Instant::now() < until {
-                return Some(until);
+                return AcceptEnd::BackOff(until);
             }
             self.backoff_until = None;
         }
+        let mut taken = 0;
         loop {
+            if taken == max {
+                return AcceptEnd::Limited;
+            }
             match self.listener.accept() {
                 Ok((stream, peer)) => {
+                    taken += 1;
                     if self.resource_exhausted {
                         self.resource_exhausted = false;
                         tracing::debug!("accepting connections again");
@@ -124,7 +144,7 @@ impl AcceptCore {
                         deliver(stream, peer);
                     }
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return None,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return AcceptEnd::Drained,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) if is_transient_peer_error(&e) => continue,
                 Err(e) if is_resource_exhaustion(&e) => {
@@ -142,11 +162,11 @@ impl AcceptCore {
                             tracing::debug!(error = %e, "cannot accept: out of file descriptors or memory; backing off");
                         }
                     }
-                    return Some(self.back_off());
+                    return AcceptEnd::BackOff(self.back_off());
                 }
                 Err(e) => {
                     tracing::error!(error = %e, "accept failed; backing off");
-                    return Some(self.back_off());
+                    return AcceptEnd::BackOff(self.back_off());
                 }
             }
         }
@@ -201,6 +221,8 @@ pub(crate) struct InlineAcceptor {
     /// The back-off end a loop timer is armed for, so one back-off arms one timer however many
     /// edges arrive meanwhile.
     retry_at: Option<Instant>,
+    /// Connections taken per call ([`INLINE_ACCEPT_BATCH`]).
+    batch: usize,
 }
 
 impl InlineAcceptor {
@@ -212,6 +234,7 @@ impl InlineAcceptor {
             core,
             ready: false,
             retry_at: None,
+            batch: INLINE_ACCEPT_BATCH,
         })
     }
 
@@ -227,19 +250,32 @@ impl InlineAcceptor {
         self.ready = true;
     }
 
-    /// When ready, accepts every pending connection into `deliver` (see
-    /// [`AcceptCore::accept_all`]). Returns a deadline for which the loop must arm a timer and
-    /// then call [`on_retry_timer`](Self::on_retry_timer); `None` when no new timer is needed.
+    /// When ready, accepts up to [`INLINE_ACCEPT_BATCH`] pending connections into `deliver`
+    /// (see [`AcceptCore::accept_all`]); after a full batch it stays ready, and the loop polls
+    /// without sleeping ([`is_ready`](Self::is_ready)) and takes the next batch in its next
+    /// iteration. Returns a deadline for which the loop must arm a timer and then call
+    /// [`on_retry_timer`](Self::on_retry_timer); `None` when no new timer is needed.
     pub(crate) fn accept(&mut self, deliver: impl FnMut(Stream, SocketAddr)) -> Option<Instant> {
         if !std::mem::take(&mut self.ready) {
             return None;
         }
-        let until = self.core.accept_all(deliver)?;
-        if self.retry_at == Some(until) {
-            return None; // a timer is already armed for this back-off
+        match self.core.accept_all(self.batch, deliver) {
+            AcceptEnd::Drained => None,
+            AcceptEnd::Limited => {
+                self.ready = true;
+                None
+            }
+            AcceptEnd::BackOff(until) if self.retry_at == Some(until) => None, // timer armed
+            AcceptEnd::BackOff(until) => {
+                self.retry_at = Some(until);
+                Some(until)
+            }
         }
-        self.retry_at = Some(until);
-        Some(until)
+    }
+
+    /// More connections may be pending than the last batch took: the loop must not sleep.
+    pub(crate) fn is_ready(&self) -> bool {
+        self.ready
     }
 
     /// Graceful stop: removes the listener from the loop's poll and closes it (a Unix socket
@@ -309,9 +345,13 @@ impl<P: Protocol> Acceptor<P> {
                 loads,
                 ..
             } = &mut self;
-            backoff_until = core.accept_all(|stream, peer| {
+            let end = core.accept_all(usize::MAX, |stream, peer| {
                 dispatch(loops, &**balancer, loads, stream, peer);
             });
+            backoff_until = match end {
+                AcceptEnd::BackOff(until) => Some(until),
+                AcceptEnd::Drained | AcceptEnd::Limited => None,
+            };
         }
     }
 }
@@ -365,9 +405,8 @@ mod tests {
         let deadline = Instant::now() + Duration::from_secs(10);
         let mut delivered = Vec::new();
         while delivered.len() < want && Instant::now() < deadline {
-            assert!(core
-                .accept_all(|stream, _| delivered.push(stream))
-                .is_none());
+            let end = core.accept_all(usize::MAX, |stream, _| delivered.push(stream));
+            assert_eq!(end, AcceptEnd::Drained);
             std::thread::sleep(Duration::from_millis(1));
         }
         delivered
@@ -385,7 +424,7 @@ mod tests {
         let _third = StdStream::connect(addr).unwrap();
         let deadline = Instant::now() + Duration::from_secs(10);
         while stats.refused.load(Ordering::Relaxed) == 0 && Instant::now() < deadline {
-            core.accept_all(|_, _| panic!("delivered above max_connections"));
+            core.accept_all(usize::MAX, |_, _| panic!("delivered above max_connections"));
             std::thread::sleep(Duration::from_millis(1));
         }
         assert_eq!(stats.refused.load(Ordering::Relaxed), 1);
@@ -419,5 +458,60 @@ mod tests {
             StdStream::connect(addr).is_err(),
             "the listener is closed by close()"
         );
+    }
+
+    #[test]
+    fn a_batch_stops_at_max_and_says_more_may_be_pending() {
+        let (listener, addr) = listener();
+        let mut core = AcceptCore::new(listener, usize::MAX, false, None, Default::default());
+        let _clients: Vec<StdStream> = (0..5).map(|_| StdStream::connect(addr).unwrap()).collect();
+        let mut delivered = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        // The first batches take 2 each and report `Limited`; once fewer than 2 remain, the
+        // queue drains. Loopback connects reach the queue at once, but allow a loaded machine.
+        let mut ends = Vec::new();
+        while delivered.len() < 5 && Instant::now() < deadline {
+            let end = core.accept_all(2, |stream, _| delivered.push(stream));
+            if end == AcceptEnd::Limited {
+                assert_eq!(delivered.len() % 2, 0, "a limited batch took exactly 2");
+            }
+            ends.push(end);
+        }
+        assert_eq!(delivered.len(), 5);
+        assert!(
+            ends.starts_with(&[AcceptEnd::Limited, AcceptEnd::Limited]),
+            "{ends:?}"
+        );
+        assert_eq!(
+            core.accept_all(2, |_, _| panic!("nothing is pending")),
+            AcceptEnd::Drained
+        );
+    }
+
+    #[test]
+    fn a_loop_acceptor_stays_ready_after_a_full_batch() {
+        let (listener, addr) = listener();
+        let poll = Poll::new().unwrap();
+        let core = AcceptCore::new(listener, usize::MAX, false, None, Default::default());
+        let mut acceptor = InlineAcceptor::new(core, poll.registry(), Token(5)).unwrap();
+        acceptor.batch = 4; // the real batch (128) would need a deeper listen backlog here
+        let _clients: Vec<StdStream> = (0..6).map(|_| StdStream::connect(addr).unwrap()).collect();
+        // A loopback connect returns once the handshake is done; the server side joins the
+        // accept queue when the final ACK is processed, at once unless softirqs are deferred.
+        std::thread::sleep(Duration::from_millis(300));
+        let mut delivered = 0;
+        acceptor.on_readable();
+        assert!(acceptor.accept(|_, _| delivered += 1).is_none());
+        assert_eq!(delivered, 4, "one batch per call");
+        assert!(
+            acceptor.is_ready(),
+            "a full batch leaves the acceptor ready"
+        );
+        // Without a new edge, the next call takes the rest and the acceptor is idle again.
+        assert!(acceptor.accept(|_, _| delivered += 1).is_none());
+        assert_eq!(delivered, 6);
+        assert!(!acceptor.is_ready());
+        assert!(acceptor.accept(|_, _| delivered += 1).is_none());
+        assert_eq!(delivered, 6, "not ready: the listener is not touched");
     }
 }

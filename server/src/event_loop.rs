@@ -299,6 +299,7 @@ impl<P: Protocol, H: Handler<P>> EventLoop<P, H> {
         if !self.read_again.is_empty()
             || self.shared.tasks.is_notified()
             || self.udp.as_ref().is_some_and(|udp| udp.wants_poll_now())
+            || self.acceptor.as_ref().is_some_and(|a| a.is_ready())
         {
             return Some(Duration::ZERO);
         }
