@@ -200,29 +200,13 @@ fn one_loop_unix_listener_serves_and_its_file_is_removed_on_stop() {
 /// again once descriptors are free.
 #[test]
 fn one_loop_backs_off_when_out_of_descriptors_and_recovers() {
-    use std::os::unix::process::CommandExt;
     let log_path = std::env::temp_dir().join(format!("gev-loop-emfile-{}.log", std::process::id()));
     let log = std::fs::File::create(&log_path).unwrap();
-    let mut server = ServerProcess::start_configured(
+    let mut server = ServerProcess::start_with_nofile_limit(
         "gev-echo",
         &["--host", "127.0.0.1", "--port", "0", "--loops", "1"],
-        move |command| {
-            command.stderr(log).env("RUST_LOG", "info");
-            // SAFETY: the closure runs in the forked child before exec and only calls
-            // setrlimit, which is async-signal-safe, with a valid pointer.
-            unsafe {
-                command.pre_exec(|| {
-                    let limit = libc::rlimit {
-                        rlim_cur: 64,
-                        rlim_max: 64,
-                    };
-                    if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
-                        return Err(std::io::Error::last_os_error());
-                    }
-                    Ok(())
-                });
-            }
-        },
+        64,
+        log,
     );
     let addr = server.addr();
     let mut first = connect(addr);

@@ -139,6 +139,34 @@ impl ServerProcess {
         guard
     }
 
+    /// Starts `name` with at most `nofile` open descriptors (`RLIMIT_NOFILE`), logging at info
+    /// level to `log`: the descriptor-exhaustion tests.
+    pub fn start_with_nofile_limit(
+        name: &str,
+        args: &[&str],
+        nofile: u64,
+        log: std::fs::File,
+    ) -> ServerProcess {
+        use std::os::unix::process::CommandExt;
+        Self::start_configured(name, args, move |command| {
+            command.stderr(log).env("RUST_LOG", "info");
+            // SAFETY: the closure runs in the forked child before exec and only calls
+            // setrlimit, which is async-signal-safe, with a valid pointer.
+            unsafe {
+                command.pre_exec(move || {
+                    let limit = libc::rlimit {
+                        rlim_cur: nofile,
+                        rlim_max: nofile,
+                    };
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        })
+    }
+
     /// Where to connect (an unspecified listening address is replaced by loopback).
     pub fn addr(&self) -> SocketAddr {
         self.addr
